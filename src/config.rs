@@ -1,0 +1,715 @@
+//! `broker.toml`: parsed once at start-up; every problem names the file, the line and the field.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The built-in development configuration used when no file is given.
+pub const DEV_CONFIG: &str = include_str!("default_config.toml");
+const DEV_CONFIG_NAME: &str = "<built-in development config>";
+
+/// A secret value; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub redis: Option<RedisConfig>,
+    pub callbacks: CallbacksConfig,
+    pub policies: PoliciesConfig,
+    pub stores: BTreeMap<String, StoreConfig>,
+    /// True for the built-in development config (dev signing key, dummy provider keys).
+    pub dev_defaults: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub public_url: String,
+    pub workers: Option<usize>,
+    pub log_format: LogFormat,
+    pub shutdown_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub roles_claim: String,
+    pub leeway_seconds: u64,
+    pub keys: Vec<KeyConfig>,
+    pub jwks: Option<JwksConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyConfig {
+    pub kid: Option<String>,
+    pub algorithm: jsonwebtoken::Algorithm,
+    pub material: KeyMaterial,
+}
+
+#[derive(Debug, Clone)]
+pub enum KeyMaterial {
+    /// HS* shared secret.
+    Secret(Secret),
+    /// PEM public key (RSA, EC or Ed25519).
+    PublicKeyPem(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct JwksConfig {
+    pub url: String,
+    pub refresh_seconds: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub url: Secret,
+    pub stream: String,
+    pub key_prefix: String,
+    pub idempotency_ttl_seconds: u64,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallbacksConfig {
+    /// HMAC key of callback tickets; `None` = a random one per process (dev only).
+    pub ticket_secret: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PoliciesConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub default_expires_seconds: u64,
+    pub max_expires_seconds: u64,
+    pub provider: ProviderConfig,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProviderConfig {
+    S3 {
+        endpoint: Option<String>,
+        region: String,
+        bucket: String,
+        path_style: bool,
+        access_key: Secret,
+        secret_key: Secret,
+        session_token: Option<Secret>,
+        callback: Option<S3CallbackConfig>,
+    },
+    Cos {
+        bucket: String,
+        region: String,
+        endpoint: Option<String>,
+        secret_id: Secret,
+        secret_key: Secret,
+        session_token: Option<Secret>,
+    },
+    Qiniu {
+        bucket: String,
+        upload_url: String,
+        download_domain: Option<String>,
+        rs_host: Option<String>,
+        access_key: Secret,
+        secret_key: Secret,
+        callback: bool,
+    },
+}
+
+impl ProviderConfig {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::S3 { .. } => "s3",
+            Self::Cos { .. } => "cos",
+            Self::Qiniu { .. } => "qiniu",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct S3CallbackConfig {
+    pub webhook_token: Option<Secret>,
+    pub sns_topic_arns: Vec<String>,
+    pub sns_cert_url_pattern: String,
+}
+
+pub const DEFAULT_SNS_CERT_URL_PATTERN: &str = r"^https://sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?/.*\.pem$";
+
+/// A configuration error: `file:line: problem`.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+// ---- raw file format -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    server: Option<Spanned<ServerRaw>>,
+    auth: Spanned<AuthRaw>,
+    redis: Option<Spanned<RedisRaw>>,
+    callbacks: Option<Spanned<CallbacksRaw>>,
+    policies: Option<Spanned<PoliciesRaw>>,
+    #[serde(default)]
+    stores: BTreeMap<String, Spanned<StoreRaw>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServerRaw {
+    bind: Option<String>,
+    public_url: Option<String>,
+    workers: Option<usize>,
+    #[serde(default)]
+    log_format: LogFormat,
+    shutdown_timeout_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthRaw {
+    issuer: Option<String>,
+    audience: Option<String>,
+    roles_claim: Option<String>,
+    leeway_seconds: Option<u64>,
+    #[serde(default)]
+    keys: Vec<Spanned<KeyRaw>>,
+    jwks: Option<Spanned<JwksRaw>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRaw {
+    kid: Option<String>,
+    algorithm: String,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    secret_file: Option<PathBuf>,
+    public_key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JwksRaw {
+    url: String,
+    refresh_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisRaw {
+    url: Option<String>,
+    url_env: Option<String>,
+    url_file: Option<PathBuf>,
+    stream: Option<String>,
+    key_prefix: Option<String>,
+    idempotency_ttl_seconds: Option<u64>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CallbacksRaw {
+    ticket_secret: Option<String>,
+    ticket_secret_env: Option<String>,
+    ticket_secret_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PoliciesRaw {
+    dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+enum StoreRaw {
+    S3(S3Raw),
+    Cos(CosRaw),
+    Qiniu(QiniuRaw),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3Raw {
+    endpoint: Option<String>,
+    region: String,
+    bucket: String,
+    #[serde(default)]
+    path_style: bool,
+    access_key: Option<String>,
+    access_key_env: Option<String>,
+    access_key_file: Option<PathBuf>,
+    secret_key: Option<String>,
+    secret_key_env: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    session_token: Option<String>,
+    session_token_env: Option<String>,
+    session_token_file: Option<PathBuf>,
+    default_expires_seconds: Option<u64>,
+    max_expires_seconds: Option<u64>,
+    callback: Option<S3CallbackRaw>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3CallbackRaw {
+    webhook_token: Option<String>,
+    webhook_token_env: Option<String>,
+    webhook_token_file: Option<PathBuf>,
+    #[serde(default)]
+    sns_topic_arns: Vec<String>,
+    sns_cert_url_pattern: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CosRaw {
+    bucket: String,
+    region: String,
+    endpoint: Option<String>,
+    secret_id: Option<String>,
+    secret_id_env: Option<String>,
+    secret_id_file: Option<PathBuf>,
+    secret_key: Option<String>,
+    secret_key_env: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    session_token: Option<String>,
+    session_token_env: Option<String>,
+    session_token_file: Option<PathBuf>,
+    default_expires_seconds: Option<u64>,
+    max_expires_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QiniuRaw {
+    bucket: String,
+    upload_url: String,
+    download_domain: Option<String>,
+    rs_host: Option<String>,
+    access_key: Option<String>,
+    access_key_env: Option<String>,
+    access_key_file: Option<PathBuf>,
+    secret_key: Option<String>,
+    secret_key_env: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    #[serde(default)]
+    callback: bool,
+    default_expires_seconds: Option<u64>,
+    max_expires_seconds: Option<u64>,
+}
+
+// ---- loading ---------------------------------------------------------------------------------
+
+impl Config {
+    /// Loads `path`, or the built-in development config when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    file: p.display().to_string(),
+                    line: 0,
+                    message: format!("cannot read config: {e}"),
+                })?;
+                Self::parse(&p.display().to_string(), &text, p.parent())
+            }
+            None => {
+                let mut config = Self::parse(DEV_CONFIG_NAME, DEV_CONFIG, None)?;
+                config.dev_defaults = true;
+                Ok(config)
+            }
+        }
+    }
+
+    /// Parses config text; relative paths (policies, key files) resolve against `base_dir`.
+    pub fn parse(file: &str, text: &str, base_dir: Option<&Path>) -> Result<Self, ConfigError> {
+        let at = |offset: usize, message: String| ConfigError {
+            file: file.to_string(),
+            line: text.get(..offset).map_or(1, |t| t.bytes().filter(|b| *b == b'\n').count() + 1),
+            message,
+        };
+        let raw: Raw = toml::from_str(text).map_err(|e| at(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
+        let resolve_path = |p: PathBuf| match base_dir {
+            Some(base) if p.is_relative() => base.join(p),
+            _ => p,
+        };
+
+        let (server_span, server) = split(raw.server);
+        let server = build_server(server).map_err(|m| at(server_span, m))?;
+        let auth_span = raw.auth.span().start;
+        let auth = build_auth(raw.auth.into_inner(), &resolve_path, &at).map_err(|e| match e {
+            Located::At(err) => err,
+            Located::Here(m) => at(auth_span, m),
+        })?;
+        let redis = raw
+            .redis
+            .map(|r| {
+                let span = r.span().start;
+                build_redis(r.into_inner()).map_err(|m| at(span, format!("[redis] {m}")))
+            })
+            .transpose()?;
+        let (cb_span, cb) = split(raw.callbacks);
+        let ticket_secret = secret("ticket_secret", cb.ticket_secret, cb.ticket_secret_env, cb.ticket_secret_file)
+            .map_err(|m| at(cb_span, format!("[callbacks] {m}")))?;
+        let policies = PoliciesConfig {
+            dir: resolve_path(split(raw.policies).1.dir.unwrap_or_else(|| PathBuf::from("policies"))),
+        };
+        let mut stores = BTreeMap::new();
+        for (name, store) in raw.stores {
+            let span = store.span().start;
+            if !valid_store_name(&name) {
+                return Err(at(span, format!("store name {name:?} must be 1..=64 of [a-z0-9_-]")));
+            }
+            let built = build_store(store.into_inner()).map_err(|m| at(span, format!("[stores.{name}] {m}")))?;
+            stores.insert(name, built);
+        }
+        Ok(Config {
+            server,
+            auth,
+            redis,
+            callbacks: CallbacksConfig { ticket_secret },
+            policies,
+            stores,
+            dev_defaults: false,
+        })
+    }
+}
+
+/// An optional table's start offset and content (defaults when absent).
+fn split<T: Default>(table: Option<Spanned<T>>) -> (usize, T) {
+    table.map_or((0, T::default()), |t| (t.span().start, t.into_inner()))
+}
+
+enum Located {
+    At(ConfigError),
+    Here(String),
+}
+
+fn valid_store_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
+    let bind = s.bind.unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let public_url = s.public_url.unwrap_or_else(|| format!("http://{bind}"));
+    let parsed = url::Url::parse(&public_url).map_err(|e| format!("[server] public_url {public_url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
+        return Err(format!("[server] public_url {public_url:?} must be an http(s) base URL without a query"));
+    }
+    Ok(ServerConfig {
+        bind,
+        public_url: public_url.trim_end_matches('/').to_string(),
+        workers: s.workers.filter(|w| *w > 0),
+        log_format: s.log_format,
+        shutdown_timeout_seconds: s.shutdown_timeout_seconds.unwrap_or(30),
+    })
+}
+
+fn build_auth(
+    a: AuthRaw,
+    resolve_path: &dyn Fn(PathBuf) -> PathBuf,
+    at: &dyn Fn(usize, String) -> ConfigError,
+) -> Result<AuthConfig, Located> {
+    let mut keys = Vec::new();
+    for k in a.keys {
+        let span = k.span().start;
+        keys.push(build_key(k.into_inner(), resolve_path).map_err(|m| Located::At(at(span, format!("[[auth.keys]] {m}"))))?);
+    }
+    let jwks = a
+        .jwks
+        .map(|j| {
+            let span = j.span().start;
+            let j = j.into_inner();
+            check_jwks_url(&j.url).map_err(|m| Located::At(at(span, format!("[auth.jwks] {m}"))))?;
+            Ok(JwksConfig { url: j.url, refresh_seconds: j.refresh_seconds.unwrap_or(300).clamp(30, 86_400) })
+        })
+        .transpose()?;
+    if keys.is_empty() && jwks.is_none() {
+        return Err(Located::Here("[auth] needs at least one [[auth.keys]] or an [auth.jwks] url".into()));
+    }
+    Ok(AuthConfig {
+        issuer: a.issuer,
+        audience: a.audience,
+        roles_claim: a.roles_claim.unwrap_or_else(|| "roles".to_string()),
+        leeway_seconds: a.leeway_seconds.unwrap_or(30),
+        keys,
+        jwks,
+    })
+}
+
+/// https only, except plain http to a loopback host (tests, sidecars).
+fn check_jwks_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("url {raw:?}: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!("url {raw:?} must be https (plain http only for loopback hosts)")),
+    }
+}
+
+fn build_key(k: KeyRaw, resolve_path: &dyn Fn(PathBuf) -> PathBuf) -> Result<KeyConfig, String> {
+    use jsonwebtoken::Algorithm::*;
+    let algorithm: jsonwebtoken::Algorithm = k
+        .algorithm
+        .parse()
+        .map_err(|_| format!("unknown algorithm {:?} (HS256|HS384|HS512|RS256|RS384|RS512|PS256|PS384|PS512|ES256|ES384|EdDSA)", k.algorithm))?;
+    let material = match algorithm {
+        HS256 | HS384 | HS512 => {
+            if k.public_key_file.is_some() {
+                return Err("public_key_file is for asymmetric algorithms; HS* keys take secret / secret_env / secret_file".into());
+            }
+            let secret = secret("secret", k.secret, k.secret_env, k.secret_file.map(resolve_path))?
+                .ok_or("an HS* key needs secret, secret_env or secret_file")?;
+            if secret.expose().len() < 32 {
+                return Err("an HS* secret must be at least 32 bytes (RFC 8725 3.5)".into());
+            }
+            KeyMaterial::Secret(secret)
+        }
+        _ => {
+            if k.secret.is_some() || k.secret_env.is_some() || k.secret_file.is_some() {
+                return Err(format!("{:?} keys take public_key_file (PEM), not a secret", algorithm));
+            }
+            let path = resolve_path(k.public_key_file.ok_or("an asymmetric key needs public_key_file (PEM)")?);
+            let pem = std::fs::read_to_string(&path).map_err(|e| format!("public_key_file {}: {e}", path.display()))?;
+            KeyMaterial::PublicKeyPem(pem)
+        }
+    };
+    Ok(KeyConfig { kid: k.kid, algorithm, material })
+}
+
+fn build_redis(r: RedisRaw) -> Result<RedisConfig, String> {
+    let url = secret("url", r.url, r.url_env, r.url_file)?.ok_or("needs url, url_env or url_file")?;
+    Ok(RedisConfig {
+        url,
+        stream: r.stream.unwrap_or_else(|| "presign-broker:events".to_string()),
+        key_prefix: r.key_prefix.unwrap_or_else(|| "presign-broker:".to_string()),
+        idempotency_ttl_seconds: r.idempotency_ttl_seconds.unwrap_or(604_800).max(60),
+        timeout_ms: r.timeout_ms.unwrap_or(2_000).clamp(50, 30_000),
+    })
+}
+
+fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
+    let required = |name: &str, v: Option<Secret>| v.ok_or_else(|| format!("needs {name}, {name}_env or {name}_file"));
+    let (provider, default_expires, max_expires, provider_cap) = match store {
+        StoreRaw::S3(s) => {
+            let callback = s
+                .callback
+                .map(|c| -> Result<S3CallbackConfig, String> {
+                    let pattern = c.sns_cert_url_pattern.unwrap_or_else(|| DEFAULT_SNS_CERT_URL_PATTERN.to_string());
+                    regex::Regex::new(&pattern).map_err(|e| format!("callback.sns_cert_url_pattern: {e}"))?;
+                    Ok(S3CallbackConfig {
+                        webhook_token: secret("callback.webhook_token", c.webhook_token, c.webhook_token_env, c.webhook_token_file)?,
+                        sns_topic_arns: c.sns_topic_arns,
+                        sns_cert_url_pattern: pattern,
+                    })
+                })
+                .transpose()?;
+            let p = ProviderConfig::S3 {
+                endpoint: s.endpoint,
+                region: s.region,
+                bucket: s.bucket,
+                path_style: s.path_style,
+                access_key: required("access_key", secret("access_key", s.access_key, s.access_key_env, s.access_key_file)?)?,
+                secret_key: required("secret_key", secret("secret_key", s.secret_key, s.secret_key_env, s.secret_key_file)?)?,
+                session_token: secret("session_token", s.session_token, s.session_token_env, s.session_token_file)?,
+                callback,
+            };
+            (p, s.default_expires_seconds, s.max_expires_seconds, 604_800)
+        }
+        StoreRaw::Cos(c) => {
+            let p = ProviderConfig::Cos {
+                bucket: c.bucket,
+                region: c.region,
+                endpoint: c.endpoint,
+                secret_id: required("secret_id", secret("secret_id", c.secret_id, c.secret_id_env, c.secret_id_file)?)?,
+                secret_key: required("secret_key", secret("secret_key", c.secret_key, c.secret_key_env, c.secret_key_file)?)?,
+                session_token: secret("session_token", c.session_token, c.session_token_env, c.session_token_file)?,
+            };
+            (p, c.default_expires_seconds, c.max_expires_seconds, u64::MAX)
+        }
+        StoreRaw::Qiniu(q) => {
+            let p = ProviderConfig::Qiniu {
+                bucket: q.bucket,
+                upload_url: q.upload_url,
+                download_domain: q.download_domain,
+                rs_host: q.rs_host,
+                access_key: required("access_key", secret("access_key", q.access_key, q.access_key_env, q.access_key_file)?)?,
+                secret_key: required("secret_key", secret("secret_key", q.secret_key, q.secret_key_env, q.secret_key_file)?)?,
+                callback: q.callback,
+            };
+            (p, q.default_expires_seconds, q.max_expires_seconds, u64::MAX)
+        }
+    };
+    let max_expires_seconds = max_expires.unwrap_or(3600);
+    let default_expires_seconds = default_expires.unwrap_or(600.min(max_expires_seconds));
+    if max_expires_seconds == 0 || max_expires_seconds > provider_cap {
+        return Err(format!("max_expires_seconds must be 1..={provider_cap} for this provider"));
+    }
+    if default_expires_seconds == 0 || default_expires_seconds > max_expires_seconds {
+        return Err("default_expires_seconds must be 1..=max_expires_seconds".into());
+    }
+    Ok(StoreConfig { default_expires_seconds, max_expires_seconds, provider })
+}
+
+/// A secret given as a literal (`name`), an environment variable (`name_env`) or a file (`name_file`).
+fn secret(name: &str, literal: Option<String>, env: Option<String>, file: Option<PathBuf>) -> Result<Option<Secret>, String> {
+    match (literal, env, file) {
+        (None, None, None) => Ok(None),
+        (Some(v), None, None) => Ok(Some(Secret(v))),
+        (None, Some(var), None) => match std::env::var(&var) {
+            Ok(v) if !v.is_empty() => Ok(Some(Secret(v))),
+            _ => Err(format!("{name}_env: environment variable {var} is not set")),
+        },
+        (None, None, Some(path)) => {
+            let v = std::fs::read_to_string(&path).map_err(|e| format!("{name}_file {}: {e}", path.display()))?;
+            // Kubernetes secrets and editors often end files with a newline that is not part of the secret.
+            let v = v.trim_end_matches(['\n', '\r']);
+            if v.is_empty() {
+                return Err(format!("{name}_file {} is empty", path.display()));
+            }
+            Ok(Some(Secret(v.to_string())))
+        }
+        _ => Err(format!("give only one of {name}, {name}_env, {name}_file")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "[auth]\n[[auth.keys]]\nalgorithm = \"HS256\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse("broker.toml", text, None)
+    }
+
+    #[test]
+    fn built_in_config_loads() {
+        let c = Config::load(None).expect("dev config");
+        assert!(c.dev_defaults);
+        assert!(c.redis.is_none());
+        let providers: Vec<_> = c.stores.values().map(|s| s.provider.name()).collect();
+        for p in ["s3", "cos", "qiniu"] {
+            assert!(providers.contains(&p), "dev config lacks a {p} store");
+        }
+    }
+
+    #[test]
+    fn minimal_config_has_defaults() {
+        let c = parse(MIN).expect("minimal");
+        assert_eq!(c.server.bind, "127.0.0.1:8080");
+        assert_eq!(c.auth.roles_claim, "roles");
+        assert_eq!(c.auth.leeway_seconds, 30);
+        assert!(c.stores.is_empty());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_problem() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("[server]\nbindd = \"x\"\n", 2, "unknown field"),
+            ("[server]\nbind = \n", 2, ""),
+            ("[auth]\n", 1, "at least one"),
+            (
+                "[auth]\n[[auth.keys]]\nalgorithm = \"HS256\"\nsecret = \"short\"\n",
+                2,
+                "at least 32 bytes",
+            ),
+            ("[auth]\n[[auth.keys]]\nalgorithm = \"XS256\"\nsecret = \"x\"\n", 2, "unknown algorithm"),
+            (
+                "[auth]\n[[auth.keys]]\nalgorithm = \"HS256\"\nsecret_env = \"PB_TEST_SURELY_UNSET_VAR\"\n",
+                2,
+                "PB_TEST_SURELY_UNSET_VAR is not set",
+            ),
+            ("[auth]\n[auth.jwks]\nurl = \"http://example.com/jwks\"\n", 2, "https"),
+        ];
+        for (text, line, needle) in cases {
+            let e = parse(text).expect_err(text);
+            assert_eq!(e.file, "broker.toml");
+            assert_eq!(e.line, *line, "{e}");
+            assert!(e.to_string().contains(needle), "{e} should mention {needle:?}");
+        }
+    }
+
+    #[test]
+    fn store_errors_name_the_store() {
+        let cases: &[(&str, &str)] = &[
+            ("[stores.m]\nprovider = \"s3\"\nregion = \"r\"\nbucket = \"b\"\nsecret_key = \"s\"\n", "needs access_key"),
+            ("[stores.m]\nprovider = \"gcs\"\n", "gcs"),
+            (
+                "[stores.m]\nprovider = \"s3\"\nregion = \"r\"\nbucket = \"b\"\naccess_key = \"a\"\naccess_key_env = \"B\"\nsecret_key = \"s\"\n",
+                "only one of access_key",
+            ),
+            (
+                "[stores.m]\nprovider = \"s3\"\nregion = \"r\"\nbucket = \"b\"\naccess_key = \"a\"\nsecret_key = \"s\"\nmax_expires_seconds = 700000\n",
+                "max_expires_seconds",
+            ),
+            (
+                "[stores.m]\nprovider = \"cos\"\nregion = \"r\"\nbucket = \"b\"\nsecret_id = \"a\"\nsecret_key = \"s\"\ndefault_expires_seconds = 7200\n",
+                "default_expires_seconds",
+            ),
+            ("[stores.Bad]\nprovider = \"qiniu\"\n", "store name"),
+        ];
+        for (store, needle) in cases {
+            let text = format!("{MIN}{store}");
+            let e = parse(&text).expect_err(store);
+            assert!(e.to_string().contains(needle), "{e} should mention {needle:?}");
+            assert!(e.line >= 5, "{e} should point into the store table");
+        }
+    }
+
+    #[test]
+    fn secrets_from_files_and_env() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sk");
+        std::fs::write(&path, "file-secret-value-0123456789abcdef\n").expect("write");
+        let text = format!("[auth]\n[[auth.keys]]\nalgorithm = \"HS512\"\nsecret_file = \"{}\"\n", path.display());
+        let c = parse(&text).expect("file secret");
+        match &c.auth.keys[0].material {
+            KeyMaterial::Secret(s) => assert_eq!(s.expose(), "file-secret-value-0123456789abcdef"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(!format!("{c:?}").contains("file-secret-value"), "Debug leaks a secret");
+    }
+}

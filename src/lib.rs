@@ -1,0 +1,166 @@
+//! presign-broker: short-lived, policy-scoped upload and download credentials for object storage.
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod policy;
+pub mod providers;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use arc_swap::ArcSwap;
+
+use crate::auth::{Authenticator, JwksCache};
+use crate::config::Config;
+use crate::policy::PolicySet;
+use crate::providers::Store;
+use crate::state::AppState;
+use crate::store::{memory::MemoryStore, redis::RedisStore, EventStore};
+
+/// The policies shipped in `policies/`, used by the built-in config when that directory is absent.
+const BUNDLED_POLICIES: &[(&str, &str)] = &[
+    ("app-users.toml", include_str!("../policies/app-users.toml")),
+    ("backend.toml", include_str!("../policies/backend.toml")),
+    ("deny.toml", include_str!("../policies/deny.toml")),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+/// Loads the policy set named by the config (or the bundled one for the built-in config).
+pub fn load_policies(config: &Config) -> Result<PolicySet, StartupError> {
+    let dir = &config.policies.dir;
+    let rules = if config.dev_defaults && !dir.is_dir() {
+        tracing::info!("policy directory {} not found; using the bundled policies", dir.display());
+        let mut rules = Vec::new();
+        for (name, text) in BUNDLED_POLICIES {
+            rules.extend(policy::parse_file(name, text).map_err(|e| StartupError(e.to_string()))?);
+        }
+        rules
+    } else {
+        policy::load_dir(dir).map_err(|e| StartupError(e.to_string()))?
+    };
+    for rule in &rules {
+        if let policy::model::Selector::Names(names) = &rule.stores {
+            for name in names.iter().filter(|n| !config.stores.contains_key(n.as_str())) {
+                tracing::warn!(rule = %rule.id, store = %name, "policy names a store that is not configured");
+            }
+        }
+    }
+    Ok(PolicySet::new(rules))
+}
+
+/// Builds every piece of state from a validated config.
+pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
+    let jwks = match &config.auth.jwks {
+        Some(j) => {
+            let cache = Arc::new(JwksCache::new(j.url.clone(), Duration::from_secs(j.refresh_seconds)).map_err(StartupError)?);
+            cache.clone().spawn_refresher();
+            Some(cache)
+        }
+        None => None,
+    };
+    let auth = Authenticator::new(&config.auth, jwks.clone()).map_err(|e| StartupError(format!("[auth] {e}")))?;
+    let policies = load_policies(&config)?;
+    let mut stores = BTreeMap::new();
+    for (name, store) in &config.stores {
+        stores.insert(name.clone(), Store::build(name, store).map_err(|e| StartupError(format!("[stores.{name}] {e}")))?);
+    }
+    let events = match &config.redis {
+        Some(r) => EventStore::Redis(RedisStore::new(r).map_err(StartupError)?),
+        None => {
+            tracing::warn!("no [redis] configured: callbacks are recorded in memory (single process, lost on restart)");
+            EventStore::Memory(MemoryStore::default())
+        }
+    };
+    let ticket_key = match &config.callbacks.ticket_secret {
+        Some(s) => s.expose().as_bytes().to_vec(),
+        None => {
+            tracing::warn!("no [callbacks] ticket_secret: using a random one; callback URLs break on restart");
+            rand::random::<[u8; 32]>().to_vec()
+        }
+    };
+    if config.dev_defaults {
+        tracing::warn!(
+            "DEVELOPMENT MODE: built-in config with a PUBLIC development signing key and dummy provider keys. \
+             Anyone can mint tokens for this broker. Pass --config for any real use."
+        );
+    }
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(15))
+        .build()
+        .map_err(|e| StartupError(format!("http client: {e}")))?;
+    Ok(AppState {
+        config: Arc::new(config),
+        auth,
+        jwks,
+        policies: ArcSwap::from_pointee(policies),
+        stores,
+        events,
+        http,
+        metrics: telemetry::metrics_handle(),
+        ticket_key,
+        shutting_down: AtomicBool::new(false),
+    })
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Builds the app on `listener`, or on the configured bind address when `None`.
+    pub async fn build(config: Config, listener: Option<TcpListener>) -> Result<Self, StartupError> {
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind(&config.server.bind)
+                .map_err(|e| StartupError(format!("cannot bind {}: {e}", config.server.bind)))?,
+        };
+        let port = listener.local_addr().map_err(|e| StartupError(e.to_string()))?.port();
+        let workers = config.server.workers;
+        let shutdown_timeout = config.server.shutdown_timeout_seconds;
+        let state = web::Data::new(build_state(config).await?);
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(web::PayloadConfig::new(extract::MAX_BODY_BYTES))
+                .wrap(middleware::RequestContext)
+                .configure(routes::configure)
+        })
+        .shutdown_timeout(shutdown_timeout);
+        if let Some(n) = workers {
+            server = server.workers(n);
+        }
+        let server = server.listen(listener).map_err(|e| StartupError(e.to_string()))?.run();
+        Ok(Self { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,94 @@
+//! One middleware for every request: request id, problem+json re-rendered with it, metrics, access log.
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Instant;
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{Error, HttpMessage, ResponseError as _};
+
+use crate::error::ApiError;
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id of the current request (adopted from the client when valid, else generated).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// 1..=128 visible ASCII characters, as API.md says.
+fn adoptable(value: &HeaderValue) -> Option<String> {
+    let bytes = value.as_bytes();
+    let visible = (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| (0x21..=0x7e).contains(b));
+    visible.then(|| String::from_utf8_lossy(bytes).into_owned())
+}
+
+pub struct RequestContext;
+
+impl<S, B> Transform<S, ServiceRequest> for RequestContext
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: actix_web::body::MessageBody + 'static,
+{
+    type Response = ServiceResponse<actix_web::body::EitherBody<B>>;
+    type Error = Error;
+    type Transform = RequestContextService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequestContextService { service: Rc::new(service) }))
+    }
+}
+
+pub struct RequestContextService<S> {
+    service: Rc<S>,
+}
+
+impl<S, B> Service<ServiceRequest> for RequestContextService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: actix_web::body::MessageBody + 'static,
+{
+    type Response = ServiceResponse<actix_web::body::EitherBody<B>>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        let request_id = req
+            .headers()
+            .get(&REQUEST_ID_HEADER)
+            .and_then(adoptable)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        req.extensions_mut().insert(RequestId(request_id.clone()));
+        let service = self.service.clone();
+        Box::pin(async move {
+            let method = req.method().clone();
+            let res = service.call(req).await?;
+            let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
+            // Errors are rendered again so the problem body carries the request id.
+            let rerendered = res.response().error().and_then(|e| e.as_error::<ApiError>()).map(|api_error| {
+                if api_error.status_code().is_server_error() {
+                    tracing::error!(request_id = %request_id, route = %route, error = %api_error, "request failed");
+                }
+                api_error.render(Some(&request_id))
+            });
+            let mut res = match rerendered {
+                Some(response) => res.into_response(response).map_into_right_body(),
+                None => res.map_into_left_body(),
+            };
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                res.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            let status = res.status().as_u16();
+            let elapsed = started.elapsed().as_secs_f64();
+            metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
+            metrics::histogram!("http_request_duration_seconds", "route" => route.clone()).record(elapsed);
+            tracing::debug!(request_id = %request_id, %method, route = %route, status, elapsed_ms = elapsed * 1e3, "request");
+            Ok(res)
+        })
+    }
+}

@@ -1,0 +1,323 @@
+//! Tencent Cloud COS: POST-policy form uploads (`wx.uploadFile`), q-sign presigned PUT/GET, signed HEAD.
+
+mod head;
+pub mod post_policy;
+pub mod presign;
+pub mod sign;
+#[cfg(test)]
+mod test_vectors;
+
+use std::fmt;
+
+use crate::providers::types::{DownloadOptions, FormUpload, SignedUrl, UploadGrant};
+
+pub use head::object_info_from_headers;
+use post_policy::{policy_json, sign_policy, PolicyConditions};
+use presign::{encode_path, key_path, presigned_query};
+use sign::{key_time, sign_request, SignableRequest};
+
+/// Seconds a credential's start is backdated: phone clocks drift, and cos-python-sdk-v5 backdates by 60 s.
+const CLOCK_SKEW_BACKDATE_SECONDS: i64 = 60;
+/// Header and form field of STS session tokens.
+const SECURITY_TOKEN: &str = "x-cos-security-token";
+
+/// Settings of one COS bucket.
+#[derive(Clone)]
+pub struct CosStoreConfig {
+    /// Full bucket name with its APPID, e.g. `examplebucket-1250000000`.
+    pub bucket: String,
+    /// e.g. `ap-guangzhou`.
+    pub region: String,
+    /// SecretId (TmpSecretId with STS); public, it travels as `q-ak`.
+    pub secret_id: String,
+    /// Never leaves the broker, never shown by `Debug`.
+    pub secret_key: String,
+    /// STS session token when the keys are temporary.
+    pub session_token: Option<String>,
+    /// Replaces `https://{bucket}.cos.{region}.myqcloud.com` (e.g. an accelerate domain); scheme and host only.
+    pub endpoint: Option<String>,
+}
+
+impl fmt::Debug for CosStoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CosStoreConfig")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("secret_id", &self.secret_id)
+            .field("secret_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+/// A validated COS bucket that issues credentials.
+#[derive(Clone)]
+pub struct CosStore {
+    bucket: String,
+    secret_id: String,
+    secret_key: String,
+    session_token: Option<String>,
+    /// `scheme://host[:port]`, no trailing slash.
+    base_url: String,
+    /// The `host` value every signature covers (with a non-default port), so a URL cannot be replayed on another bucket.
+    host: String,
+}
+
+impl fmt::Debug for CosStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CosStore")
+            .field("bucket", &self.bucket)
+            .field("secret_id", &self.secret_id)
+            .field("secret_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+fn is_name_char(c: u8) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'
+}
+
+fn validate_bucket(bucket: &str) -> Result<(), String> {
+    let has_appid = bucket.rsplit_once('-').is_some_and(|(name, appid)| {
+        !name.is_empty() && !appid.is_empty() && appid.bytes().all(|c| c.is_ascii_digit())
+    });
+    if has_appid && bucket.bytes().all(is_name_char) {
+        Ok(())
+    } else {
+        Err(format!(
+            "COS bucket {bucket:?} must be <name>-<APPID> in lowercase letters, digits and hyphens"
+        ))
+    }
+}
+
+/// `(base_url, host)` of an endpoint override: http(s), a host, nothing after it.
+fn parse_endpoint(endpoint: &str) -> Result<(String, String), String> {
+    let bad = |why: &str| format!("COS endpoint {endpoint:?} {why}");
+    let url = url::Url::parse(endpoint).map_err(|e| bad(&format!("is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must be http or https"));
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(bad("must not carry credentials, a query or a fragment"));
+    }
+    if url.path() != "/" {
+        return Err(bad(
+            "must not have a path (path-style addressing is not supported)",
+        ));
+    }
+    let host_name = url.host_str().ok_or_else(|| bad("has no host"))?;
+    let host = match url.port() {
+        Some(port) => format!("{host_name}:{port}"),
+        None => host_name.to_owned(),
+    };
+    Ok((format!("{}://{host}", url.scheme()), host))
+}
+
+impl CosStore {
+    /// Validates `cfg`; errors name the offending setting, never a secret.
+    pub fn new(cfg: CosStoreConfig) -> Result<CosStore, String> {
+        validate_bucket(&cfg.bucket)?;
+        if cfg.region.is_empty() || !cfg.region.bytes().all(is_name_char) {
+            return Err(format!(
+                "COS region {:?} must be lowercase letters, digits and hyphens",
+                cfg.region
+            ));
+        }
+        let printable = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_graphic());
+        if !printable(&cfg.secret_id) || !printable(&cfg.secret_key) {
+            return Err(
+                "COS secret_id and secret_key must be non-empty printable ASCII".to_owned(),
+            );
+        }
+        if cfg
+            .session_token
+            .as_deref()
+            .is_some_and(|token| !printable(token))
+        {
+            return Err("COS session_token must be non-empty printable ASCII".to_owned());
+        }
+        let (base_url, host) = match &cfg.endpoint {
+            Some(endpoint) => parse_endpoint(endpoint)?,
+            None => {
+                let host = format!("{}.cos.{}.myqcloud.com", cfg.bucket, cfg.region);
+                (format!("https://{host}"), host)
+            }
+        };
+        Ok(CosStore {
+            bucket: cfg.bucket,
+            secret_id: cfg.secret_id,
+            secret_key: cfg.secret_key,
+            session_token: cfg.session_token,
+            base_url,
+            host,
+        })
+    }
+
+    /// The validity window of a credential issued at `now`, backdated for client clock drift.
+    fn window(now: i64, end: i64) -> String {
+        key_time(now - CLOCK_SKEW_BACKDATE_SECONDS, end)
+    }
+
+    /// A POST-policy form upload (what `wx.uploadFile` sends): key and size range and content type pinned.
+    pub fn form_upload(&self, g: &UploadGrant) -> FormUpload {
+        let key_time = Self::window(g.now, g.expires_at);
+        let policy = policy_json(&PolicyConditions {
+            expires_at: g.expires_at,
+            key_time: &key_time,
+            secret_id: &self.secret_id,
+            bucket: &self.bucket,
+            key: g.key,
+            max_size: g.max_size,
+            content_type: g.content_type,
+            security_token: self.session_token.as_deref(),
+        });
+        let signed = sign_policy(&self.secret_key, &key_time, &policy);
+        // `key` raw (an encoded key is stored encoded, pitfall 6.3); status 200 because wx.uploadFile
+        // reports COS's default 204 as a failure in the official demo's check.
+        let mut fields = vec![
+            ("key".to_owned(), g.key.to_owned()),
+            ("success_action_status".to_owned(), "200".to_owned()),
+        ];
+        if let Some(content_type) = g.content_type {
+            fields.push(("Content-Type".to_owned(), content_type.to_owned()));
+        }
+        if let Some(token) = &self.session_token {
+            fields.push((SECURITY_TOKEN.to_owned(), token.clone()));
+        }
+        fields.extend([
+            ("policy".to_owned(), signed.policy_base64),
+            ("q-sign-algorithm".to_owned(), "sha1".to_owned()),
+            ("q-ak".to_owned(), self.secret_id.clone()),
+            ("q-key-time".to_owned(), key_time),
+            ("q-signature".to_owned(), signed.signature),
+        ]);
+        FormUpload {
+            url: format!("{}/", self.base_url),
+            fields,
+        }
+    }
+
+    /// A presigned PUT that signs `host`, and `content-type` / `content-length` when the grant fixes them.
+    pub fn presigned_put(&self, g: &UploadGrant) -> SignedUrl {
+        let size = g.size.map(|size| size.to_string());
+        let mut headers = Vec::new();
+        if let Some(content_type) = g.content_type {
+            headers.push(("Content-Type".to_owned(), content_type.to_owned()));
+        }
+        if let Some(size) = size {
+            headers.push(("Content-Length".to_owned(), size));
+        }
+        let url = self.presigned_url("PUT", g.key, &headers, &[], g.now, g.expires_at);
+        SignedUrl {
+            method: "PUT",
+            url,
+            headers,
+        }
+    }
+
+    /// A presigned GET; response header overrides are signed parameters, so they cannot be changed.
+    pub fn presigned_get(
+        &self,
+        key: &str,
+        opts: &DownloadOptions,
+        now: i64,
+        expires_at: i64,
+    ) -> SignedUrl {
+        let overrides = [
+            (
+                "response-content-disposition",
+                opts.response_content_disposition,
+            ),
+            ("response-content-type", opts.response_content_type),
+        ];
+        let params: Vec<(&str, &str)> = overrides
+            .iter()
+            .filter_map(|(name, value)| value.map(|value| (*name, value)))
+            .collect();
+        let url = self.presigned_url("GET", key, &[], &params, now, expires_at);
+        SignedUrl {
+            method: "GET",
+            url,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Signs `host` + `headers` + `params` into query-string auth. A session token becomes a *signed*
+    /// parameter (cos-python-sdk-v5 style, vector Q4), so it cannot be swapped for another one.
+    fn presigned_url(
+        &self,
+        method: &str,
+        key: &str,
+        headers: &[(String, String)],
+        params: &[(&str, &str)],
+        now: i64,
+        expires_at: i64,
+    ) -> String {
+        let path = key_path(key);
+        let mut signed_headers: Vec<(&str, &str)> = vec![("host", &self.host)];
+        signed_headers.extend(
+            headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        );
+        let mut params = params.to_vec();
+        if let Some(token) = &self.session_token {
+            params.push((SECURITY_TOKEN, token));
+        }
+        let request = SignableRequest {
+            method,
+            path: &path,
+            headers: &signed_headers,
+            params: &params,
+        };
+        let signature = sign_request(&self.secret_key, &Self::window(now, expires_at), &request);
+        let query = presigned_query(&self.secret_id, &signature, &params);
+        format!("{}{}?{query}", self.base_url, encode_path(&path))
+    }
+
+    /// URL and headers (`Authorization`, token) of a header-signed request that covers `host` only.
+    fn header_signed(
+        &self,
+        method: &str,
+        key: &str,
+        now: i64,
+        end: i64,
+    ) -> (String, Vec<(String, String)>) {
+        let path = key_path(key);
+        let mut signed_headers: Vec<(&str, &str)> = vec![("host", &self.host)];
+        if let Some(token) = &self.session_token {
+            signed_headers.push((SECURITY_TOKEN, token));
+        }
+        let request = SignableRequest {
+            method,
+            path: &path,
+            headers: &signed_headers,
+            params: &[],
+        };
+        let signature = sign_request(&self.secret_key, &Self::window(now, end), &request);
+        let mut headers = vec![(
+            "Authorization".to_owned(),
+            signature.authorization(&self.secret_id),
+        )];
+        if let Some(token) = &self.session_token {
+            headers.push((SECURITY_TOKEN.to_owned(), token.clone()));
+        }
+        (format!("{}{}", self.base_url, encode_path(&path)), headers)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,250 @@
+//! COS POST Object policy (doc 436/14690, "Signature protection"): what `wx.uploadFile` form uploads carry. Pure.
+
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, SecondsFormat};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::sign::{hmac_sha1_hex, sha1_hex, sign_key};
+
+/// Everything one upload policy pins.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyConditions<'a> {
+    /// Unix seconds; becomes `expiration`.
+    pub expires_at: i64,
+    /// `start;end`, pinned as `q-sign-time` and sent as the `q-key-time` field.
+    pub key_time: &'a str,
+    /// Pinned as `q-ak`.
+    pub secret_id: &'a str,
+    /// Full bucket name with APPID.
+    pub bucket: &'a str,
+    /// Exact object key, raw UTF-8.
+    pub key: &'a str,
+    /// Upper bound of `content-length-range` (the lower bound is 0).
+    pub max_size: u64,
+    /// Pinned exactly when present.
+    pub content_type: Option<&'a str>,
+    /// STS session token, pinned so the form must carry this very token.
+    pub security_token: Option<&'a str>,
+}
+
+/// Field order matters for byte-exact output: `expiration` first, as in every official example.
+#[derive(Serialize)]
+struct PolicyDocument {
+    expiration: String,
+    conditions: Vec<Value>,
+}
+
+/// `expiration` in the form all official code emits (JS `toISOString()`): millisecond precision and `Z`.
+fn iso8601_millis(unix_seconds: i64) -> String {
+    // Out-of-range instants become the epoch: an already-expired policy fails closed.
+    DateTime::from_timestamp(unix_seconds, 0)
+        .unwrap_or(DateTime::UNIX_EPOCH)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The compact policy JSON; its exact bytes are what gets hashed and base64-encoded.
+pub fn policy_json(c: &PolicyConditions) -> String {
+    // Same order as cos-js-sdk-v5 server/sts.js, then the broker's constraints.
+    let mut conditions = vec![
+        json!({ "q-sign-algorithm": "sha1" }),
+        json!({ "q-ak": c.secret_id }),
+        json!({ "q-sign-time": c.key_time }),
+        json!({ "bucket": c.bucket }),
+        json!({ "key": c.key }),
+        json!(["content-length-range", 0, c.max_size]),
+    ];
+    if let Some(content_type) = c.content_type {
+        conditions.push(json!({ "Content-Type": content_type }));
+    }
+    if let Some(token) = c.security_token {
+        conditions.push(json!({ "x-cos-security-token": token }));
+    }
+    let document = PolicyDocument {
+        expiration: iso8601_millis(c.expires_at),
+        conditions,
+    };
+    serde_json::to_string(&document).expect("a struct of strings and JSON values always serializes")
+}
+
+/// The values a signed policy puts in the form (plus the intermediates, for tests).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PolicySignature {
+    /// Derived secret valid for the whole `key_time`; never logged.
+    pub sign_key: String,
+    /// hex(SHA1(policy JSON bytes)).
+    pub string_to_sign: String,
+    /// The `q-signature` field.
+    pub signature: String,
+    /// The `policy` field: standard base64 with padding.
+    pub policy_base64: String,
+}
+
+impl fmt::Debug for PolicySignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicySignature")
+            .field("sign_key", &"<redacted>")
+            .field("string_to_sign", &self.string_to_sign)
+            .field("signature", &self.signature)
+            .field("policy_base64", &self.policy_base64)
+            .finish()
+    }
+}
+
+/// Signs `policy_text` as COS verifies it: the raw JSON bytes are hashed, NOT their base64 (pitfall 6.7).
+pub fn sign_policy(secret_key: &str, key_time: &str, policy_text: &str) -> PolicySignature {
+    let sign_key = sign_key(secret_key, key_time);
+    let string_to_sign = sha1_hex(policy_text.as_bytes());
+    let signature = hmac_sha1_hex(sign_key.as_bytes(), string_to_sign.as_bytes());
+    PolicySignature {
+        sign_key,
+        string_to_sign,
+        signature,
+        policy_base64: STANDARD.encode(policy_text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::cos::test_vectors::{cos_vectors, PolicyVector};
+
+    const SECRET_ID: &str = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q";
+    const BUCKET: &str = "examplebucket-1250000000";
+
+    fn mismatches(v: &PolicyVector) -> Vec<&'static str> {
+        let got = sign_policy(&v.secret_key, &v.key_time, &v.policy_text);
+        [
+            ("sign_key", got.sign_key == v.sign_key),
+            ("string_to_sign", got.string_to_sign == v.string_to_sign),
+            ("signature", got.signature == v.signature),
+            ("policy_base64", got.policy_base64 == v.policy_base64),
+        ]
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(name, _)| name)
+        .collect()
+    }
+
+    #[test]
+    fn every_policy_vector_reproduces_byte_for_byte() {
+        let vectors = cos_vectors().post_policies;
+        assert_eq!(vectors.len(), 5, "P0-P4");
+        let failures: Vec<String> = vectors
+            .iter()
+            .filter_map(|v| {
+                let bad = mismatches(v);
+                (!bad.is_empty()).then(|| format!("{}: {}", v.id, bad.join(", ")))
+            })
+            .collect();
+        assert!(failures.is_empty(), "failing vectors: {failures:#?}");
+    }
+
+    #[test]
+    fn hashing_the_base64_instead_of_the_json_is_caught() {
+        let mut p0 = cos_vectors().post_policies.remove(0);
+        p0.policy_text = p0.policy_base64.clone();
+        assert!(mismatches(&p0).contains(&"signature"));
+    }
+
+    fn conditions<'a>(key: &'a str, expires_at: i64, key_time: &'a str) -> PolicyConditions<'a> {
+        PolicyConditions {
+            expires_at,
+            key_time,
+            secret_id: SECRET_ID,
+            bucket: BUCKET,
+            key,
+            max_size: 10_485_760,
+            content_type: None,
+            security_token: None,
+        }
+    }
+
+    /// The official policies of P1-P3 are exactly ours minus the `content-length-range` the broker adds.
+    #[test]
+    fn builder_matches_the_official_layout_of_p1_to_p3() {
+        for v in cos_vectors()
+            .post_policies
+            .iter()
+            .filter(|v| ["P1", "P2", "P3"].contains(&v.id.as_str()))
+        {
+            let official: Value =
+                serde_json::from_str(&v.policy_text).expect("vector policy is JSON");
+            let key = official["conditions"][4]["key"]
+                .as_str()
+                .expect("P1-P3 pin the key");
+            let end: i64 = v
+                .key_time
+                .split(';')
+                .nth(1)
+                .and_then(|e| e.parse().ok())
+                .expect("key_time end");
+            let ours = policy_json(&conditions(key, end, &v.key_time));
+            let expected =
+                v.policy_text
+                    .replacen("}]}", "},[\"content-length-range\",0,10485760]]}", 1);
+            assert_eq!(ours, expected, "{}", v.id);
+        }
+    }
+
+    #[test]
+    fn builder_pins_every_condition() {
+        let mut c = conditions(
+            "用户/a \"b\"\\+=.png",
+            1_700_000_900,
+            "1699999940;1700000900",
+        );
+        c.content_type = Some("image/png");
+        c.security_token = Some("TOKEN/+=");
+        let text = policy_json(&c);
+        assert!(
+            text.contains("用户/a"),
+            "UTF-8 stays raw like JSON.stringify: {text}"
+        );
+        let doc: Value = serde_json::from_str(&text).expect("policy is JSON");
+        assert_eq!(doc["expiration"], "2023-11-14T22:28:20.000Z");
+        let expected = json!([
+            { "q-sign-algorithm": "sha1" },
+            { "q-ak": SECRET_ID },
+            { "q-sign-time": "1699999940;1700000900" },
+            { "bucket": BUCKET },
+            { "key": "用户/a \"b\"\\+=.png" },
+            ["content-length-range", 0, 10_485_760],
+            { "Content-Type": "image/png" },
+            { "x-cos-security-token": "TOKEN/+=" },
+        ]);
+        assert_eq!(doc["conditions"], expected);
+        assert_eq!(
+            doc.as_object().map(|o| o.len()),
+            Some(2),
+            "only expiration and conditions"
+        );
+    }
+
+    #[test]
+    fn optional_conditions_are_absent_when_unused() {
+        let text = policy_json(&conditions("a.bin", 0, "0;0"));
+        let doc: Value = serde_json::from_str(&text).expect("policy is JSON");
+        assert_eq!(doc["expiration"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(doc["conditions"].as_array().map(Vec::len), Some(6));
+        assert!(
+            !text.contains("Content-Type") && !text.contains("x-cos-security-token"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_expiration_fails_closed() {
+        assert_eq!(iso8601_millis(i64::MAX), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn debug_redacts_the_sign_key() {
+        let sig = sign_policy("SECRET", "1;2", "{}");
+        let shown = format!("{sig:?}");
+        assert!(!shown.contains(&sig.sign_key), "{shown}");
+    }
+}

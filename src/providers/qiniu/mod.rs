@@ -1,0 +1,256 @@
+//! Qiniu Kodo: form-upload tokens, private download URLs, the management `stat` call and upload
+//! callback verification. Everything but `stat` is pure.
+
+pub mod callback;
+mod signing;
+mod stat;
+pub mod token;
+mod upload;
+
+use std::fmt;
+use std::time::Duration;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use url::Url;
+
+use crate::providers::types::{FormUpload, ObjectInfo, ProviderError, SignedUrl, UploadGrant};
+
+pub use callback::{CallbackError, CallbackRequest};
+pub use token::PutPolicy;
+
+use stat::ManagementHost;
+
+/// Management host of the current stat doc (developer.qiniu.com/kodo/1308/stat); reference/qiniu.md
+/// names none. Region hosts (`rs-z2.qiniuapi.com`) work too.
+const DEFAULT_RS_HOST: &str = "https://rs.qiniuapi.com";
+/// Total time allowed for one stat call.
+const STAT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A key in a download URL path: everything but unreserved characters and `/` is percent-encoded
+/// (UTF-8, upper-case hex, space as `%20`), as the SDKs do since python-sdk PR#248.
+const KEY_IN_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Settings of one Qiniu store.
+#[derive(Clone)]
+pub struct QiniuStoreConfig {
+    /// Bucket name, the part of `scope` before `:`.
+    pub bucket: String,
+    /// The bucket region's upload host, e.g. `https://up-z2.qiniup.com` (a wrong region gives
+    /// `400 incorrect region`).
+    pub upload_url: String,
+    /// Origin private download URLs are built on, e.g. `https://cdn.example.com`.
+    pub download_domain: Option<String>,
+    /// AK: appears in tokens and URLs.
+    pub access_key: String,
+    /// SK: only ever used as an HMAC key; redacted from Debug.
+    pub secret_key: String,
+    /// Management host for stat; default `https://rs.qiniuapi.com`.
+    pub rs_host: Option<String>,
+}
+
+impl fmt::Debug for QiniuStoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QiniuStoreConfig")
+            .field("bucket", &self.bucket)
+            .field("upload_url", &self.upload_url)
+            .field("download_domain", &self.download_domain)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field("rs_host", &self.rs_host)
+            .finish()
+    }
+}
+
+/// Where a Qiniu upload callback should go; the broker's ticket is already in the URL's query.
+#[derive(Debug, Clone, Copy)]
+pub struct CallbackSpec<'a> {
+    /// Full `callbackUrl`.
+    pub url: &'a str,
+}
+
+/// A configured Qiniu bucket with its credentials.
+#[derive(Clone)]
+pub struct QiniuStore {
+    bucket: String,
+    upload_url: String,
+    download_domain: Option<String>,
+    access_key: String,
+    secret_key: String,
+    rs: ManagementHost,
+}
+
+impl fmt::Debug for QiniuStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QiniuStore")
+            .field("bucket", &self.bucket)
+            .field("upload_url", &self.upload_url)
+            .field("download_domain", &self.download_domain)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field("rs_host", &self.rs.origin)
+            .finish()
+    }
+}
+
+impl QiniuStore {
+    /// Validates the settings; the error names the offending field, never a secret.
+    pub fn new(cfg: QiniuStoreConfig) -> Result<QiniuStore, String> {
+        // A `:` would split the scope `bucket:key`; `/` and whitespace are never in bucket names.
+        if !is_plain(&cfg.bucket, &[':', '/']) {
+            return Err("qiniu bucket must be non-empty, without ':', '/' or whitespace".into());
+        }
+        // The AK is the part before `:` in tokens and `Authorization` values.
+        if !is_plain(&cfg.access_key, &[':']) {
+            return Err("qiniu access_key must be non-empty, without ':' or whitespace".into());
+        }
+        // A pasted key with a trailing newline or space is the classic `bad token` (qiniu.md 4 #2).
+        if cfg.secret_key.is_empty() || cfg.secret_key.trim() != cfg.secret_key {
+            return Err(
+                "qiniu secret_key must be non-empty, without leading or trailing whitespace".into(),
+            );
+        }
+        let upload_url = origin_of("upload_url", &cfg.upload_url)?;
+        let download_domain = cfg
+            .download_domain
+            .as_deref()
+            .map(|domain| origin_of("download_domain", domain))
+            .transpose()?;
+        let rs = management_host(cfg.rs_host.as_deref().unwrap_or(DEFAULT_RS_HOST))?;
+        Ok(QiniuStore {
+            bucket: cfg.bucket,
+            upload_url,
+            download_domain,
+            access_key: cfg.access_key,
+            secret_key: cfg.secret_key,
+            rs,
+        })
+    }
+
+    /// Form-upload credential: POST `multipart/form-data` with `token`, `key`, then `file`, to the
+    /// upload host. The policy decision is inside the signed token (see `upload::broker_put_policy`).
+    pub fn form_upload(&self, g: &UploadGrant, callback: Option<&CallbackSpec>) -> FormUpload {
+        let policy = upload::broker_put_policy(&self.bucket, g, callback);
+        let token = token::upload_token(&self.access_key, &self.secret_key, &policy.to_json());
+        FormUpload {
+            url: self.upload_url.clone(),
+            fields: vec![
+                ("token".to_owned(), token),
+                ("key".to_owned(), g.key.to_owned()),
+            ],
+        }
+    }
+
+    /// `GET <download_domain>/<percent-encoded key>?e=<expires_at>&token=...`.
+    pub fn private_download_url(
+        &self,
+        key: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<SignedUrl, String> {
+        let domain = self
+            .download_domain
+            .as_deref()
+            .ok_or("this qiniu store has no download_domain")?;
+        if expires_at <= now {
+            return Err("a download URL must expire after it is made".into());
+        }
+        let base_url = format!("{domain}/{}", utf8_percent_encode(key, KEY_IN_PATH));
+        Ok(SignedUrl {
+            method: "GET",
+            url: token::private_download_url(
+                &self.access_key,
+                &self.secret_key,
+                &base_url,
+                expires_at,
+            ),
+            headers: Vec::new(),
+        })
+    }
+
+    /// The object's size, hash and MIME type from Qiniu's management `stat` (reads the clock for
+    /// `X-Qiniu-Date`).
+    pub async fn stat(
+        &self,
+        http: &reqwest::Client,
+        key: &str,
+    ) -> Result<ObjectInfo, ProviderError> {
+        let request = stat::stat_request(
+            &self.rs,
+            &self.access_key,
+            &self.secret_key,
+            &self.bucket,
+            key,
+            chrono::Utc::now(),
+        );
+        let mut builder = http.get(&request.url).timeout(STAT_TIMEOUT);
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| ProviderError::Upstream(format!("qiniu stat: request failed: {e}")))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| {
+            ProviderError::Upstream(format!("qiniu stat: reading the answer failed: {e}"))
+        })?;
+        stat::parse_stat_response(status, &body)
+    }
+
+    /// Verifies a callback against this store's key, in either scheme.
+    pub fn verify_callback(&self, req: &CallbackRequest) -> Result<(), CallbackError> {
+        callback::verify_callback(&[(&self.access_key, &self.secret_key)], req)
+    }
+}
+
+/// Non-empty, without whitespace, control characters or any of `forbidden`.
+fn is_plain(value: &str, forbidden: &[char]) -> bool {
+    !value.is_empty()
+        && !value
+            .chars()
+            .any(|c| forbidden.contains(&c) || c.is_whitespace() || c.is_control())
+}
+
+/// An `http(s)` origin with nothing after it (an optional `/` aside): no credentials, path, query
+/// or fragment.
+fn parse_origin(field: &str, value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| format!("qiniu {field} is not a URL: {e}"))?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if bare {
+        Ok(url)
+    } else {
+        Err(format!("qiniu {field} must be an http(s) origin such as https://host[:port], with no path or query"))
+    }
+}
+
+/// `scheme://host[:port]`, the port only when not the scheme's default, no trailing `/`.
+fn origin_of(field: &str, value: &str) -> Result<String, String> {
+    Ok(parse_origin(field, value)?.origin().ascii_serialization())
+}
+
+/// The origin and the `Host` value an HTTP client sends for it (the port only when not default).
+fn management_host(value: &str) -> Result<ManagementHost, String> {
+    let url = parse_origin("rs_host", value)?;
+    let host = url.host_str().unwrap_or_default();
+    let host = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    Ok(ManagementHost {
+        origin: url.origin().ascii_serialization(),
+        host,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,382 @@
+//! Server-side S3 calls (multipart bookkeeping and HEAD), header-signed with SigV4.
+//!
+//! Every call takes the application's shared `reqwest::Client`. These functions set no timeout of their own: the
+//! caller must build that client with `connect_timeout` and `timeout` (total), or an unreachable endpoint hangs
+//! the request. Errors never carry the URL, the signature or the secret.
+use quick_xml::escape::partial_escape;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+
+use crate::providers::types::{ObjectInfo, ProviderError};
+
+use super::sigv4::{
+    canonical_query, hex_sha256, uri_encode, HeaderRequest, HeaderSigned, SigningTime,
+};
+use super::{xml, S3Store};
+
+/// Largest S3 answer read (a ListParts page of 1000 parts is about 250 KB).
+const MAX_ANSWER_BYTES: usize = 4 << 20;
+/// ListParts pages followed at most: 10,000 parts make 10 pages of 1000; the margin covers servers with smaller pages.
+const MAX_LIST_PAGES: usize = 100;
+/// Parts per ListParts page (the S3 maximum).
+const LIST_PAGE_SIZE: &str = "1000";
+
+/// One uploaded part, as ListParts reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    /// 1..=10000.
+    pub part_number: u32,
+    /// As returned, with its quotes (`"5d41..."`): the form CompleteMultipartUpload expects back.
+    pub etag: String,
+    /// Bytes in the part.
+    pub size: u64,
+}
+
+/// The object a CompleteMultipartUpload made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedUpload {
+    /// ETag (`md5-of-md5s-N`) with the surrounding quotes stripped, as in `ObjectInfo`.
+    pub etag: String,
+    /// S3's Complete answer carries no size, so this is `None`; ListParts or `head_object` give it.
+    pub size: Option<u64>,
+}
+
+/// A fully signed request, built without I/O so tests can compare it with the vectors.
+/// No `Debug`: its headers hold the session token.
+struct SignedCall {
+    method: Method,
+    url: String,
+    /// Signed headers to send besides `host`, which the HTTP client derives from the URL exactly as it was signed.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// Its `authorization` is the `Authorization` header.
+    signing: HeaderSigned,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl S3Store {
+    /// Signs `method` on an object with `x-amz-content-sha256` = hex SHA-256 of `body` and `x-amz-date`.
+    fn signed_call(
+        &self,
+        method: Method,
+        key: &str,
+        query: &[(&str, &str)],
+        content_type: Option<&str>,
+        body: Vec<u8>,
+        now: i64,
+    ) -> SignedCall {
+        let (host, path) = self.object_location(key);
+        let time = SigningTime::from_unix(now);
+        let payload_hash = hex_sha256(&body);
+        let mut headers: Vec<(String, String)> = vec![
+            ("x-amz-content-sha256".to_owned(), payload_hash.clone()),
+            ("x-amz-date".to_owned(), time.datetime),
+        ];
+        if let Some(token) = &self.signer.credentials().session_token {
+            headers.push(("x-amz-security-token".to_owned(), token.clone()));
+        }
+        if let Some(content_type) = content_type {
+            headers.push(("content-type".to_owned(), content_type.to_owned()));
+        }
+        let mut to_sign: Vec<(&str, &str)> = vec![("host", host.as_str())];
+        to_sign.extend(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let signing = self.signer.sign_headers(&HeaderRequest {
+            method: method.as_str(),
+            path: &path,
+            query,
+            headers: &to_sign,
+            payload_hash: &payload_hash,
+            now,
+        });
+        let query = canonical_query(query);
+        let separator = if query.is_empty() { "" } else { "?" };
+        let url = format!(
+            "{}://{host}{}{separator}{query}",
+            self.scheme,
+            uri_encode(&path, false)
+        );
+        SignedCall {
+            method,
+            url,
+            headers,
+            body,
+            signing,
+        }
+    }
+
+    fn create_call(&self, key: &str, content_type: Option<&str>, now: i64) -> SignedCall {
+        self.signed_call(
+            Method::POST,
+            key,
+            &[("uploads", "")],
+            content_type,
+            Vec::new(),
+            now,
+        )
+    }
+
+    fn list_parts_call(
+        &self,
+        key: &str,
+        upload_id: &str,
+        marker: Option<u32>,
+        now: i64,
+    ) -> SignedCall {
+        let marker = marker.map(|m| m.to_string());
+        let mut query = vec![("uploadId", upload_id), ("max-parts", LIST_PAGE_SIZE)];
+        if let Some(marker) = &marker {
+            query.push(("part-number-marker", marker));
+        }
+        self.signed_call(Method::GET, key, &query, None, Vec::new(), now)
+    }
+
+    fn complete_call(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        now: i64,
+    ) -> SignedCall {
+        let body = complete_body(parts).into_bytes();
+        self.signed_call(
+            Method::POST,
+            key,
+            &[("uploadId", upload_id)],
+            None,
+            body,
+            now,
+        )
+    }
+
+    fn abort_call(&self, key: &str, upload_id: &str, now: i64) -> SignedCall {
+        self.signed_call(
+            Method::DELETE,
+            key,
+            &[("uploadId", upload_id)],
+            None,
+            Vec::new(),
+            now,
+        )
+    }
+
+    fn head_call(&self, key: &str, now: i64) -> SignedCall {
+        self.signed_call(Method::HEAD, key, &[], None, Vec::new(), now)
+    }
+
+    /// CreateMultipartUpload; `content_type` is signed and becomes the object's type. Returns the upload id.
+    pub async fn create_multipart_upload(
+        &self,
+        http: &reqwest::Client,
+        key: &str,
+        content_type: Option<&str>,
+    ) -> Result<String, ProviderError> {
+        if let Some(content_type) = content_type {
+            // HTTP header values must be visible ASCII; reject here instead of failing inside reqwest.
+            if !content_type
+                .bytes()
+                .all(|b| b == b' ' || b.is_ascii_graphic())
+            {
+                return Err(ProviderError::BadRequest(
+                    "content type must be printable ASCII".to_owned(),
+                ));
+            }
+        }
+        let call = self.create_call(key, content_type, unix_now());
+        let body = success_body(
+            execute(http, "CreateMultipartUpload", call).await?,
+            "CreateMultipartUpload",
+        )?;
+        xml::upload_id(&body)
+    }
+
+    /// ListParts, following every page (`max-parts=1000`, `part-number-marker`, `IsTruncated`).
+    pub async fn list_parts(
+        &self,
+        http: &reqwest::Client,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<PartInfo>, ProviderError> {
+        let mut parts = Vec::new();
+        let mut marker = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let call = self.list_parts_call(key, upload_id, marker, unix_now());
+            let body = success_body(execute(http, "ListParts", call).await?, "ListParts")?;
+            let page = xml::parts_page(&body)?;
+            parts.extend(page.parts);
+            match page.next_marker {
+                None => return Ok(parts),
+                Some(next) if marker.is_some_and(|m| next <= m) => {
+                    return Err(ProviderError::Upstream(
+                        "S3 ListParts: page marker did not advance".to_owned(),
+                    ));
+                }
+                Some(next) => marker = Some(next),
+            }
+        }
+        Err(ProviderError::Upstream(
+            "S3 ListParts: too many pages".to_owned(),
+        ))
+    }
+
+    /// CompleteMultipartUpload with the client's (part number, ETag) list, sent in ascending part order.
+    /// A 200 answer whose body is an `<Error>` is an error (S3 reports late failures that way).
+    pub async fn complete_multipart_upload(
+        &self,
+        http: &reqwest::Client,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<CompletedUpload, ProviderError> {
+        let call = self.complete_call(key, upload_id, parts, unix_now());
+        let body = success_body(
+            execute(http, "CompleteMultipartUpload", call).await?,
+            "CompleteMultipartUpload",
+        )?;
+        let etag = xml::completed_etag(&body)?;
+        Ok(CompletedUpload {
+            etag: strip_quotes(&etag),
+            size: None,
+        })
+    }
+
+    /// AbortMultipartUpload; its parts are deleted.
+    pub async fn abort_multipart_upload(
+        &self,
+        http: &reqwest::Client,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), ProviderError> {
+        let call = self.abort_call(key, upload_id, unix_now());
+        success_body(
+            execute(http, "AbortMultipartUpload", call).await?,
+            "AbortMultipartUpload",
+        )
+        .map(|_| ())
+    }
+
+    /// HeadObject: size, ETag (quotes stripped), content type and version id.
+    pub async fn head_object(
+        &self,
+        http: &reqwest::Client,
+        key: &str,
+    ) -> Result<ObjectInfo, ProviderError> {
+        let answer = execute(http, "HeadObject", self.head_call(key, unix_now())).await?;
+        let headers = answer.headers.clone();
+        success_body(answer, "HeadObject")?;
+        object_info(&headers)
+    }
+}
+
+/// The CompleteMultipartUpload body: no XML declaration, parts ascending (S3 answers InvalidPartOrder otherwise).
+/// ETags keep their quotes literally; only `<`, `>` and `&` are escaped, so client input cannot inject elements.
+fn complete_body(parts: &[(u32, String)]) -> String {
+    let mut sorted: Vec<&(u32, String)> = parts.iter().collect();
+    sorted.sort_by_key(|(number, _)| *number);
+    let mut body = String::from(
+        r#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#,
+    );
+    for (number, etag) in sorted {
+        body.push_str(&format!(
+            "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",
+            partial_escape(etag.as_str())
+        ));
+    }
+    body.push_str("</CompleteMultipartUpload>");
+    body
+}
+
+fn object_info(headers: &HeaderMap) -> Result<ObjectInfo, ProviderError> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let size = text("content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| {
+            ProviderError::Upstream("S3 HeadObject: answer without Content-Length".to_owned())
+        })?;
+    let etag = text("etag")
+        .map(|e| strip_quotes(&e))
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| ProviderError::Upstream("S3 HeadObject: answer without ETag".to_owned()))?;
+    Ok(ObjectInfo {
+        size,
+        etag,
+        content_type: text("content-type"),
+        version_id: text("x-amz-version-id"),
+    })
+}
+
+fn strip_quotes(etag: &str) -> String {
+    etag.trim().trim_matches('"').to_owned()
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn success_body(answer: Answer, op: &str) -> Result<Vec<u8>, ProviderError> {
+    if answer.status.is_success() {
+        Ok(answer.body)
+    } else {
+        Err(xml::error_for(op, answer.status.as_u16(), &answer.body))
+    }
+}
+
+async fn execute(
+    http: &reqwest::Client,
+    op: &str,
+    call: SignedCall,
+) -> Result<Answer, ProviderError> {
+    let mut request = http
+        .request(call.method, call.url)
+        .header("authorization", call.signing.authorization);
+    for (name, value) in &call.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    if !call.body.is_empty() {
+        request = request.body(call.body);
+    }
+    let mut response = request.send().await.map_err(|e| transport_error(op, e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    // A HEAD answer has no body: hyper ends it at once.
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(op, e))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(ProviderError::Upstream(format!(
+                "S3 {op}: answer too large"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A short, URL-free description: reqwest's own message includes the request URL.
+fn transport_error(op: &str, error: reqwest::Error) -> ProviderError {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    tracing::debug!(op, error = %error.without_url(), "S3 transport error");
+    ProviderError::Upstream(format!("S3 {op}: {what}"))
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -1,0 +1,178 @@
+//! S3 and S3-compatible stores: SigV4 presigned URLs, POST policies and the server-side multipart calls.
+pub mod client;
+pub mod post_policy;
+mod presign;
+pub mod sigv4;
+mod xml;
+
+#[cfg(test)]
+mod test_vectors;
+
+use url::{Host, Url};
+
+pub use client::{CompletedUpload, PartInfo};
+pub use sigv4::Credentials;
+
+/// How to reach one bucket.
+#[derive(Debug, Clone)]
+pub struct S3StoreConfig {
+    /// `http(s)://host[:port]` without path or query; default `https://s3.{region}.amazonaws.com`.
+    pub endpoint: Option<String>,
+    /// Region of the credential scope (`us-east-1`; S3-compatible servers often accept any).
+    pub region: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// `true`: `{endpoint}/{bucket}/{key}`; `false`: `{scheme}://{bucket}.{host}/{key}` (virtual-hosted).
+    pub path_style: bool,
+    /// Key pair the store signs with.
+    pub credentials: sigv4::Credentials,
+}
+
+/// A validated S3 store: signs URLs and POST policies (pure) and makes the server-side calls (async).
+#[derive(Debug)]
+pub struct S3Store {
+    scheme: String,
+    /// Endpoint host with its port when not the scheme's default (exactly what `host` is signed as).
+    endpoint_host: String,
+    bucket: String,
+    path_style: bool,
+    signer: sigv4::Signer,
+}
+
+impl S3Store {
+    /// Validates the configuration; the error names the offending setting.
+    pub fn new(cfg: S3StoreConfig) -> Result<S3Store, String> {
+        validate_region(&cfg.region)?;
+        validate_access_key(&cfg.credentials)?;
+        let endpoint = cfg
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", cfg.region));
+        let url = Url::parse(&endpoint).map_err(|e| format!("s3 endpoint {endpoint:?}: {e}"))?;
+        let (scheme, endpoint_host) = validate_endpoint(&url, &endpoint)?;
+        validate_bucket(&cfg.bucket, cfg.path_style)?;
+        if !cfg.path_style && !matches!(url.host(), Some(Host::Domain(_))) {
+            return Err(format!(
+                "s3 endpoint {endpoint:?}: virtual-hosted style needs a DNS name, not an IP address (set path_style)"
+            ));
+        }
+        Ok(S3Store {
+            scheme,
+            endpoint_host,
+            bucket: cfg.bucket,
+            path_style: cfg.path_style,
+            signer: sigv4::Signer::new(cfg.credentials, &cfg.region, "s3"),
+        })
+    }
+
+    /// The bucket name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The region of the credential scope.
+    pub fn region(&self) -> &str {
+        self.signer.region()
+    }
+
+    /// The URL a form POST goes to, with its trailing `/`.
+    pub fn bucket_url(&self) -> String {
+        let (host, path) = self.object_location("");
+        format!("{}://{host}{path}", self.scheme)
+    }
+
+    /// (`host` header value, raw unencoded path) of an object.
+    fn object_location(&self, key: &str) -> (String, String) {
+        if self.path_style {
+            (
+                self.endpoint_host.clone(),
+                format!("/{}/{key}", self.bucket),
+            )
+        } else {
+            (
+                format!("{}.{}", self.bucket, self.endpoint_host),
+                format!("/{key}"),
+            )
+        }
+    }
+}
+
+fn validate_endpoint(url: &Url, raw: &str) -> Result<(String, String), String> {
+    let scheme = url.scheme();
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("s3 endpoint {raw:?}: scheme must be http or https"));
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("s3 endpoint {raw:?}: no host"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "s3 endpoint {raw:?}: credentials belong in access_key/secret_key"
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "s3 endpoint {raw:?}: must have no path, query or fragment"
+        ));
+    }
+    // `Url::port` is None for the scheme's default port, which clients leave out of `Host` too.
+    let host = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    Ok((scheme.to_owned(), host))
+}
+
+fn validate_region(region: &str) -> Result<(), String> {
+    let valid = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "s3 region {region:?}: use letters, digits, '-' and '_'"
+        ))
+    }
+}
+
+fn validate_access_key(credentials: &sigv4::Credentials) -> Result<(), String> {
+    // The access key is `/`-joined with the scope in the credential, so a `/` or blank would corrupt it.
+    let ak = &credentials.access_key;
+    if ak.is_empty() || !ak.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+        return Err("s3 access key: must be non-empty printable ASCII without '/'".to_owned());
+    }
+    if credentials.secret_key.is_empty() {
+        return Err("s3 secret key: must not be empty".to_owned());
+    }
+    Ok(())
+}
+
+fn validate_bucket(bucket: &str, path_style: bool) -> Result<(), String> {
+    // Path style puts the bucket in the path (S3-compatible servers allow `_` and capitals);
+    // virtual-hosted style puts it in a DNS name.
+    let valid = if path_style {
+        !bucket.is_empty()
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    } else {
+        let edges_ok = !bucket.starts_with(['.', '-']) && !bucket.ends_with(['.', '-']);
+        let chars_ok = bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b));
+        (3..=63).contains(&bucket.len()) && edges_ok && chars_ok
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "s3 bucket {bucket:?}: not a valid bucket name for this addressing style"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

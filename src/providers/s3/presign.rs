@@ -1,0 +1,118 @@
+//! The credentials a client uploads or downloads with: presigned URLs and the POST form (pure).
+use crate::providers::types::{DownloadOptions, FormUpload, SignedUrl, UploadGrant};
+
+use super::post_policy::{self, PostPolicyInput};
+use super::sigv4::{QueryRequest, UNSIGNED_PAYLOAD};
+use super::S3Store;
+
+impl S3Store {
+    /// An HTML-form POST to the bucket URL: exact key, `content-length-range` 0..=max_size, exact Content-Type when given.
+    pub fn form_upload(&self, g: &UploadGrant<'_>) -> FormUpload {
+        let signed = post_policy::sign(
+            &self.signer,
+            &PostPolicyInput {
+                bucket: &self.bucket,
+                key: g.key,
+                content_type: g.content_type,
+                max_size: g.max_size,
+                now: g.now,
+                expires_at: g.expires_at,
+            },
+        );
+        FormUpload {
+            url: self.bucket_url(),
+            fields: signed.fields,
+        }
+    }
+
+    /// A presigned PUT. `content-type` and `content-length` are signed when known, so the client must send
+    /// exactly the returned `headers`. No checksum parameters: S3-compatible servers reject them.
+    pub fn presigned_put(&self, g: &UploadGrant<'_>) -> SignedUrl {
+        let size = g.size.map(|s| s.to_string());
+        let mut signed: Vec<(&str, &str)> = Vec::new();
+        let mut headers = Vec::new();
+        if let Some(content_type) = g.content_type {
+            signed.push(("content-type", content_type));
+            headers.push(("Content-Type".to_owned(), content_type.to_owned()));
+        }
+        if let Some(size) = &size {
+            signed.push(("content-length", size));
+            headers.push(("Content-Length".to_owned(), size.clone()));
+        }
+        let url = self.presign_object("PUT", g.key, &[], &signed, g.now, g.expires_at);
+        SignedUrl {
+            method: "PUT",
+            url,
+            headers,
+        }
+    }
+
+    /// A presigned GET; `response-*` overrides are signed query parameters, so the client cannot change them.
+    pub fn presigned_get(
+        &self,
+        key: &str,
+        opts: &DownloadOptions<'_>,
+        now: i64,
+        expires_at: i64,
+    ) -> SignedUrl {
+        let mut query = Vec::new();
+        if let Some(disposition) = opts.response_content_disposition {
+            query.push(("response-content-disposition", disposition));
+        }
+        if let Some(content_type) = opts.response_content_type {
+            query.push(("response-content-type", content_type));
+        }
+        SignedUrl {
+            method: "GET",
+            url: self.presign_object("GET", key, &query, &[], now, expires_at),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A presigned UploadPart (PUT `?partNumber=&uploadId=`, both signed).
+    pub fn presigned_upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        now: i64,
+        expires_at: i64,
+    ) -> SignedUrl {
+        let part_number = part_number.to_string();
+        let query = [
+            ("partNumber", part_number.as_str()),
+            ("uploadId", upload_id),
+        ];
+        SignedUrl {
+            method: "PUT",
+            url: self.presign_object("PUT", key, &query, &[], now, expires_at),
+            headers: Vec::new(),
+        }
+    }
+
+    fn presign_object(
+        &self,
+        method: &str,
+        key: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        now: i64,
+        expires_at: i64,
+    ) -> String {
+        let (host, path) = self.object_location(key);
+        self.signer
+            .presign(&QueryRequest {
+                method,
+                scheme: &self.scheme,
+                host: &host,
+                path: &path,
+                query,
+                headers,
+                payload_hash: UNSIGNED_PAYLOAD,
+                now,
+                // The signer clamps to 1..=604800; saturating keeps absurd inputs from overflowing.
+                expires: expires_at.saturating_sub(now),
+            })
+            .url
+    }
+}

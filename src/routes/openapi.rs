@@ -1,0 +1,33 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the handlers and types.
+use actix_web::{get, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{health, stores};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "presign-broker", description = "Direct-upload credentials for S3, Tencent COS and Qiniu"),
+    paths(health::healthz, health::readyz, health::metrics, stores::list_stores, openapi_json),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// This document.
+#[utoipa::path(responses((status = 200, description = "OpenAPI 3.1 document")), tag = "health")]
+#[get("/openapi.json")]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

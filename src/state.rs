@@ -1,0 +1,40 @@
+//! Everything a request handler needs, built once at start-up.
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::auth::{Authenticator, JwksCache};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::policy::PolicySet;
+use crate::providers::Store;
+use crate::store::EventStore;
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub auth: Authenticator,
+    pub jwks: Option<Arc<JwksCache>>,
+    /// Swapped whole on reload, so no request ever sees half a set.
+    pub policies: ArcSwap<PolicySet>,
+    pub stores: BTreeMap<String, Store>,
+    pub events: EventStore,
+    /// Client for server-side provider calls (multipart, HEAD, stat): bounded timeouts.
+    pub http: reqwest::Client,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// HMAC key of callback tickets.
+    pub ticket_key: Vec<u8>,
+    pub shutting_down: AtomicBool,
+}
+
+impl AppState {
+    /// The store by name; the same 404 whether or not the caller could use it.
+    pub fn store(&self, name: &str) -> Result<&Store, ApiError> {
+        self.stores.get(name).ok_or_else(|| ApiError::UnknownStore(name.to_string()))
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+}
