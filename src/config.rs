@@ -689,7 +689,10 @@ mod tests {
                 "[stores.m]\nprovider = \"cos\"\nregion = \"r\"\nbucket = \"b\"\nsecret_id = \"a\"\nsecret_key = \"s\"\ndefault_expires_seconds = 7200\n",
                 "default_expires_seconds",
             ),
-            ("[stores.Bad]\nprovider = \"qiniu\"\n", "store name"),
+            (
+                "[stores.Bad]\nprovider = \"cos\"\nregion = \"r\"\nbucket = \"b-1\"\nsecret_id = \"a\"\nsecret_key = \"s\"\n",
+                "store name",
+            ),
         ];
         for (store, needle) in cases {
             let text = format!("{MIN}{store}");

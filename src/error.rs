@@ -144,3 +144,9 @@ impl From<ProviderError> for ApiError {
         }
     }
 }
+
+impl From<crate::store::StoreUnavailable> for ApiError {
+    fn from(e: crate::store::StoreUnavailable) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}

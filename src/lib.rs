@@ -11,6 +11,7 @@ pub mod routes;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod ticket;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

@@ -21,8 +21,8 @@ pub struct JwksCache {
     keys: ArcSwap<Vec<VerifyKey>>,
     loaded: AtomicBool,
     default_ttl: Duration,
-    /// Single-flight lock; holds when the last fetch was attempted.
-    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Single-flight lock for every fetch; holds when the last forced (unknown-kid) fetch ran.
+    last_forced: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl JwksCache {
@@ -46,7 +46,7 @@ impl JwksCache {
             keys: ArcSwap::from_pointee(Vec::new()),
             loaded: AtomicBool::new(false),
             default_ttl,
-            last_fetch: tokio::sync::Mutex::new(None),
+            last_forced: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -79,7 +79,7 @@ impl JwksCache {
 
     /// Refetches once for an unknown kid, unless a fetch ran in the last 30 s. True when a fetch ran now.
     pub async fn refresh_for_unknown_kid(&self, kid: &str) -> bool {
-        let mut last = self.last_fetch.lock().await;
+        let mut last = self.last_forced.lock().await;
         // Another request may have fetched while we waited for the lock.
         if self.keys().iter().any(|k| k.kid.as_deref() == Some(kid)) {
             return true;
@@ -99,8 +99,7 @@ impl JwksCache {
         tokio::spawn(async move {
             loop {
                 let wait = {
-                    let mut last = self.last_fetch.lock().await;
-                    *last = Some(Instant::now());
+                    let _single_flight = self.last_forced.lock().await;
                     match self.fetch().await {
                         Ok(ttl) => ttl,
                         Err(e) => {

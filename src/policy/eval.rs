@@ -60,13 +60,29 @@ impl PolicySet {
     }
 
     /// Rules whose roles, store and action match, before looking at the key.
-    pub fn scoped<'p>(&'p self, claims: &'p Claims, store: &'p str, action: Action) -> impl Iterator<Item = &'p Rule> {
+    pub fn scoped<'p: 'r, 'r>(
+        &'p self,
+        claims: &'r Claims,
+        store: &'r str,
+        action: Action,
+    ) -> impl Iterator<Item = &'p Rule> + 'r {
         self.rules
             .iter()
             .filter(move |r| r.roles.matches_any(&claims.roles) && r.stores.matches(store) && r.allows_action(action))
     }
 
-    pub fn evaluate<'p>(&'p self, req: &Request<'p>) -> Decision<'p> {
+    /// The full decision: rules, deny precedence and the request's declared size and content type.
+    pub fn evaluate<'p>(&'p self, req: &Request<'_>) -> Decision<'p> {
+        self.decide(req, true)
+    }
+
+    /// The decision on (caller, store, action, key) alone, for calls whose size and type were fixed
+    /// earlier (multipart parts, list, complete, abort) or are about to be measured (confirm).
+    pub fn evaluate_scope<'p>(&'p self, req: &Request<'_>) -> Decision<'p> {
+        self.decide(req, false)
+    }
+
+    fn decide<'p>(&'p self, req: &Request<'_>, check_constraints: bool) -> Decision<'p> {
         let segments: Vec<&str> = req.key.split('/').collect();
         let mut best: Option<(&Rule, usize)> = None;
         let mut rejected: Option<Denial<'p>> = None;
@@ -83,7 +99,7 @@ impl PolicySet {
             if rule.effect == Effect::Deny {
                 return Decision::Deny(Denial::DenyRule(rule));
             }
-            match unmet_constraint(rule, req) {
+            match unmet_constraint(rule, req).filter(|_| check_constraints) {
                 Some(denial) => {
                     // Size is the more useful answer when both kinds of rule fail.
                     if !matches!(rejected, Some(Denial::TooLarge { .. })) {

@@ -1,28 +1,70 @@
-//! A configured store: its provider's signer plus the broker-side settings (expiry bounds).
-use crate::config::{ProviderConfig, StoreConfig};
+//! A configured store: its provider's signer plus the broker-side settings (expiry bounds, callbacks).
+use crate::config::{ProviderConfig, S3CallbackConfig, StoreConfig};
+
+use super::cos::{CosStore, CosStoreConfig};
+use super::qiniu::{QiniuStore, QiniuStoreConfig};
+use super::s3::{Credentials, S3Store, S3StoreConfig};
+
+/// Largest object a single POST/PUT may carry when the rule sets no `max_size` (S3's and COS's own cap).
+pub const DEFAULT_MAX_UPLOAD_SIZE: u64 = 5 << 30;
 
 pub struct Store {
     pub name: String,
+    pub bucket: String,
     pub default_expires_seconds: u64,
     pub max_expires_seconds: u64,
     pub backend: Backend,
 }
 
 pub enum Backend {
-    S3,
-    Cos,
-    Qiniu,
+    S3 { store: S3Store, callback: Option<S3CallbackConfig> },
+    Cos(CosStore),
+    Qiniu { store: QiniuStore, callback: bool },
 }
 
 impl Store {
     pub fn build(name: &str, config: &StoreConfig) -> Result<Self, String> {
-        let backend = match &config.provider {
-            ProviderConfig::S3 { .. } => Backend::S3,
-            ProviderConfig::Cos { .. } => Backend::Cos,
-            ProviderConfig::Qiniu { .. } => Backend::Qiniu,
+        let (bucket, backend) = match &config.provider {
+            ProviderConfig::S3 { endpoint, region, bucket, path_style, access_key, secret_key, session_token, callback } => {
+                let store = S3Store::new(S3StoreConfig {
+                    endpoint: endpoint.clone(),
+                    region: region.clone(),
+                    bucket: bucket.clone(),
+                    path_style: *path_style,
+                    credentials: Credentials {
+                        access_key: access_key.expose().to_string(),
+                        secret_key: secret_key.expose().to_string(),
+                        session_token: session_token.as_ref().map(|t| t.expose().to_string()),
+                    },
+                })?;
+                (bucket, Backend::S3 { store, callback: callback.clone() })
+            }
+            ProviderConfig::Cos { bucket, region, endpoint, secret_id, secret_key, session_token } => {
+                let store = CosStore::new(CosStoreConfig {
+                    bucket: bucket.clone(),
+                    region: region.clone(),
+                    secret_id: secret_id.expose().to_string(),
+                    secret_key: secret_key.expose().to_string(),
+                    session_token: session_token.as_ref().map(|t| t.expose().to_string()),
+                    endpoint: endpoint.clone(),
+                })?;
+                (bucket, Backend::Cos(store))
+            }
+            ProviderConfig::Qiniu { bucket, upload_url, download_domain, rs_host, access_key, secret_key, callback } => {
+                let store = QiniuStore::new(QiniuStoreConfig {
+                    bucket: bucket.clone(),
+                    upload_url: upload_url.clone(),
+                    download_domain: download_domain.clone(),
+                    access_key: access_key.expose().to_string(),
+                    secret_key: secret_key.expose().to_string(),
+                    rs_host: rs_host.clone(),
+                })?;
+                (bucket, Backend::Qiniu { store, callback: *callback })
+            }
         };
         Ok(Self {
             name: name.to_string(),
+            bucket: bucket.clone(),
             default_expires_seconds: config.default_expires_seconds,
             max_expires_seconds: config.max_expires_seconds,
             backend,
@@ -31,9 +73,17 @@ impl Store {
 
     pub fn provider(&self) -> &'static str {
         match self.backend {
-            Backend::S3 => "s3",
-            Backend::Cos => "cos",
-            Backend::Qiniu => "qiniu",
+            Backend::S3 { .. } => "s3",
+            Backend::Cos(_) => "cos",
+            Backend::Qiniu { .. } => "qiniu",
+        }
+    }
+
+    /// The S3 signer and client, for the calls only S3-compatible stores offer (multipart).
+    pub fn s3(&self) -> Option<&S3Store> {
+        match &self.backend {
+            Backend::S3 { store, .. } => Some(store),
+            _ => None,
         }
     }
 

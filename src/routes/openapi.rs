@@ -3,12 +3,26 @@ use actix_web::{get, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, stores};
+use super::{downloads, health, multipart, stores, uploads};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "presign-broker", description = "Direct-upload credentials for S3, Tencent COS and Qiniu"),
-    paths(health::healthz, health::readyz, health::metrics, stores::list_stores, openapi_json),
+    paths(
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        openapi_json,
+        stores::list_stores,
+        uploads::create_upload,
+        uploads::confirm_upload,
+        downloads::create_download,
+        multipart::create,
+        multipart::sign_parts,
+        multipart::list_parts,
+        multipart::complete,
+        multipart::abort,
+    ),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -1,0 +1,220 @@
+//! The test harness: the real app on 127.0.0.1:0, a real Redis and a real S3 server (see scripts/test.sh).
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use presign_broker::config::Config;
+use presign_broker::Application;
+use serde_json::{json, Map, Value};
+
+pub const HS_SECRET: &str = "integration-test-secret-0123456789abcdef";
+
+/// Where the test services listen; defaults match `scripts/services.sh`.
+pub struct Services;
+
+impl Services {
+    fn var(name: &str, default: &str) -> String {
+        std::env::var(name).unwrap_or_else(|_| default.to_string())
+    }
+    pub fn redis_url() -> String {
+        Self::var("PB_TEST_REDIS_URL", "redis://127.0.0.1:6399/0")
+    }
+    pub fn s3_endpoint() -> String {
+        Self::var("PB_TEST_S3_ENDPOINT", "http://127.0.0.1:8333")
+    }
+    pub fn s3_access_key() -> String {
+        Self::var("PB_TEST_S3_ACCESS_KEY", "PBTESTACCESSKEY00001")
+    }
+    pub fn s3_secret_key() -> String {
+        Self::var("PB_TEST_S3_SECRET_KEY", "pbtest/secret+key0000000000000000000000")
+    }
+    pub fn s3_bucket() -> String {
+        Self::var("PB_TEST_S3_BUCKET", "pb-test")
+    }
+    pub fn webhook_port() -> u16 {
+        Self::var("PB_TEST_WEBHOOK_PORT", "18089").parse().expect("PB_TEST_WEBHOOK_PORT is a port")
+    }
+    pub fn webhook_token() -> String {
+        Self::var("PB_TEST_WEBHOOK_TOKEN", "pb-test-webhook-token")
+    }
+}
+
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+/// Options of one test app; `TestApp::spawn()` takes the defaults.
+#[derive(Default)]
+pub struct AppOptions {
+    /// Use the real Redis with a key prefix and stream of this test's own.
+    pub redis: bool,
+    /// More TOML appended to the config (extra keys, stores, `[auth.jwks]`, ...).
+    pub extra: String,
+    /// Replaces the `[auth]` table's settings (issuer, audience, ...).
+    pub auth_settings: String,
+    /// Bind this port instead of a random one (webhook tests).
+    pub port: Option<u16>,
+    /// Redis settings (`timeout_ms = 300`), when `redis` is on; and the URL to use instead of the shared one.
+    pub redis_settings: String,
+    pub redis_url: Option<String>,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub http: reqwest::Client,
+    pub redis_prefix: String,
+    pub stream: String,
+    pub state: actix_web::web::Data<presign_broker::state::AppState>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(AppOptions::default()).await
+    }
+
+    pub async fn spawn_with(opts: AppOptions) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", opts.port.unwrap_or(0))).expect("bind a loopback port");
+        let port = listener.local_addr().expect("local addr").port();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let redis_prefix = format!("pb-test:{id}:");
+        let stream = format!("pb-test:{id}:events");
+        let redis = if opts.redis {
+            format!(
+                "[redis]\nurl = \"{}\"\nstream = \"{stream}\"\nkey_prefix = \"{redis_prefix}\"\n{}\n",
+                opts.redis_url.clone().unwrap_or_else(Services::redis_url),
+                opts.redis_settings
+            )
+        } else {
+            String::new()
+        };
+        let text = format!(
+            r#"
+[server]
+bind = "127.0.0.1:{port}"
+public_url = "http://127.0.0.1:{port}"
+
+[auth]
+roles_claim = "roles"
+leeway_seconds = 30
+{auth_settings}
+
+[[auth.keys]]
+kid = "test"
+algorithm = "HS256"
+secret = "{HS_SECRET}"
+
+[callbacks]
+ticket_secret = "integration-test-ticket-secret"
+
+[policies]
+dir = "{policies}"
+
+{redis}
+
+[stores.media]
+provider = "s3"
+endpoint = "{s3_endpoint}"
+region = "us-east-1"
+bucket = "{bucket}"
+path_style = true
+access_key = "{ak}"
+secret_key = "{sk}"
+max_expires_seconds = 7200
+
+[stores.media.callback]
+webhook_token = "{webhook_token}"
+
+[stores.wx]
+provider = "cos"
+bucket = "examplebucket-1250000000"
+region = "ap-guangzhou"
+secret_id = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"
+secret_key = "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"
+
+[stores.qn]
+provider = "qiniu"
+bucket = "my-bucket"
+upload_url = "https://up-z2.qiniup.com"
+download_domain = "https://cdn.example.com"
+access_key = "MY_ACCESS_KEY"
+secret_key = "MY_SECRET_KEY"
+callback = true
+
+{extra}
+"#,
+            auth_settings = opts.auth_settings,
+            policies = fixture("policies").display(),
+            s3_endpoint = Services::s3_endpoint(),
+            bucket = Services::s3_bucket(),
+            ak = Services::s3_access_key(),
+            sk = Services::s3_secret_key(),
+            webhook_token = Services::webhook_token(),
+            extra = opts.extra,
+        );
+        let config = Config::parse("test.toml", &text, None).unwrap_or_else(|e| panic!("test config: {e}"));
+        let app = Application::build(config, Some(listener)).await.unwrap_or_else(|e| panic!("app: {e}"));
+        let state = app.state();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            http: reqwest::Client::new(),
+            redis_prefix,
+            stream,
+            state,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POSTs JSON with a bearer token.
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
+    }
+
+    /// POSTs JSON and returns (status, JSON body).
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let res = self.post(path, token, body).await;
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A valid HS256 token for `sub` with `roles`, valid for an hour.
+pub fn token(sub: &str, roles: &[&str]) -> String {
+    token_with(json!({"sub": sub, "roles": roles}))
+}
+
+/// An HS256 token (kid "test") with these claims; `exp` added unless present (use null to drop it).
+pub fn token_with(claims: Value) -> String {
+    sign(Algorithm::HS256, Some("test"), &EncodingKey::from_secret(HS_SECRET.as_bytes()), claims)
+}
+
+pub fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: Value) -> String {
+    let mut map: Map<String, Value> = claims.as_object().cloned().unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    map.entry("exp").or_insert(json!(now + 3600));
+    map.entry("iat").or_insert(json!(now));
+    map.retain(|_, v| !v.is_null());
+    let mut header = Header::new(alg);
+    header.kid = kid.map(String::from);
+    jsonwebtoken::encode(&header, &map, key).expect("sign token")
+}
+
+/// Asserts a problem+json answer with this status and code; returns the body.
+pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert_eq!(ct, "application/problem+json", "content type");
+    let request_id = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(String::from);
+    let body: Value = res.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "code in {body}");
+    assert_eq!(body["status"], status, "status in {body}");
+    assert_eq!(body["type"], "about:blank");
+    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    assert_eq!(body["request_id"].as_str(), request_id.as_deref(), "request_id matches the header");
+    body
+}

@@ -1,0 +1,5 @@
+//! One integration test binary: the real app on 127.0.0.1:0 against a real Redis and a real S3 server.
+mod auth;
+mod errors;
+mod helpers;
+mod policy;
