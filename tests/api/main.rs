@@ -3,3 +3,4 @@ mod auth;
 mod errors;
 mod helpers;
 mod policy;
+mod s3;
