@@ -9,7 +9,11 @@ use crate::config::{Config, KeyMaterial, LogFormat};
 use crate::policy::{Action, Claims, Decision, Denial, Request};
 
 #[derive(Parser)]
-#[command(name = "presign-broker", version, about = "Short-lived, policy-scoped credentials for direct uploads to object storage")]
+#[command(
+    name = "presign-broker",
+    version,
+    about = "Short-lived, policy-scoped credentials for direct uploads to object storage"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -96,7 +100,9 @@ struct CheckArgs {
 }
 
 fn parse_claim(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("{s:?} is not name=value"))
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not name=value"))
 }
 
 fn parse_action(s: &str) -> Result<Action, String> {
@@ -106,12 +112,26 @@ fn parse_action(s: &str) -> Result<Action, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config, bind, log_format } => serve(config.config, bind, log_format),
-        Command::Token { config, sub, roles, ttl, claims } => {
-            load(config.config).and_then(|c| mint_token(&c, &sub, &roles, &ttl, &claims)).map(|t| println!("{t}"))
-        }
-        Command::Policy { command: PolicyCommand::Check(args) } => policy_check(args),
-        Command::Policy { command: PolicyCommand::Lint { config, dir } } => policy_lint(config.config, dir),
+        Command::Serve {
+            config,
+            bind,
+            log_format,
+        } => serve(config.config, bind, log_format),
+        Command::Token {
+            config,
+            sub,
+            roles,
+            ttl,
+            claims,
+        } => load(config.config)
+            .and_then(|c| mint_token(&c, &sub, &roles, &ttl, &claims))
+            .map(|t| println!("{t}")),
+        Command::Policy {
+            command: PolicyCommand::Check(args),
+        } => policy_check(args),
+        Command::Policy {
+            command: PolicyCommand::Lint { config, dir },
+        } => policy_lint(config.config, dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,7 +146,11 @@ fn load(path: Option<PathBuf>) -> Result<Config, String> {
     Config::load(path.as_deref()).map_err(|e| e.to_string())
 }
 
-fn serve(path: Option<PathBuf>, bind: Option<String>, log_format: Option<LogFormat>) -> Result<(), String> {
+fn serve(
+    path: Option<PathBuf>,
+    bind: Option<String>,
+    log_format: Option<LogFormat>,
+) -> Result<(), String> {
     let mut config = load(path)?;
     if let Some(bind) = bind {
         config.server.bind = bind;
@@ -134,14 +158,22 @@ fn serve(path: Option<PathBuf>, bind: Option<String>, log_format: Option<LogForm
     crate::telemetry::init_logging(log_format.unwrap_or(config.server.log_format));
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let app = crate::Application::build(config, None).await.map_err(|e| e.to_string())?;
+        let app = crate::Application::build(config, None)
+            .await
+            .map_err(|e| e.to_string())?;
         tracing::info!(port = app.port(), "presign-broker listening");
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }
 
 /// A token signed with the first HS* key of the config.
-pub fn mint_token(config: &Config, sub: &str, roles: &[String], ttl: &str, extra: &[(String, String)]) -> Result<String, String> {
+pub fn mint_token(
+    config: &Config,
+    sub: &str,
+    roles: &[String],
+    ttl: &str,
+    extra: &[(String, String)],
+) -> Result<String, String> {
     let ttl = crate::policy::model::parse_duration_str(ttl)?;
     let key = config
         .auth
@@ -149,14 +181,19 @@ pub fn mint_token(config: &Config, sub: &str, roles: &[String], ttl: &str, extra
         .iter()
         .find(|k| matches!(k.material, KeyMaterial::Secret(_)))
         .ok_or("no HS256/384/512 key in [[auth.keys]] to sign with")?;
-    let KeyMaterial::Secret(secret) = &key.material else { unreachable!("filtered above") };
+    let KeyMaterial::Secret(secret) = &key.material else {
+        unreachable!("filtered above")
+    };
     let now = chrono::Utc::now().timestamp();
     let mut claims = Map::new();
     for (k, v) in extra {
         claims.insert(k.clone(), Value::String(v.clone()));
     }
     claims.insert("sub".into(), sub.into());
-    claims.insert(config.auth.roles_claim.clone(), roles.iter().map(|r| Value::String(r.clone())).collect());
+    claims.insert(
+        config.auth.roles_claim.clone(),
+        roles.iter().map(|r| Value::String(r.clone())).collect(),
+    );
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), (now + ttl as i64).into());
     if let Some(iss) = &config.auth.issuer {
@@ -167,14 +204,22 @@ pub fn mint_token(config: &Config, sub: &str, roles: &[String], ttl: &str, extra
     }
     let mut header = jsonwebtoken::Header::new(key.algorithm);
     header.kid = key.kid.clone();
-    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(secret.expose().as_bytes()))
-        .map_err(|e| format!("signing failed: {e}"))
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.expose().as_bytes()),
+    )
+    .map_err(|e| format!("signing failed: {e}"))
 }
 
 fn policy_check(args: CheckArgs) -> Result<(), String> {
     let config = load(args.config.config)?;
     let policies = crate::load_policies(&config).map_err(|e| e.to_string())?;
-    let extra: Map<String, Value> = args.claims.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let extra: Map<String, Value> = args
+        .claims
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
     let claims = Claims::new(args.sub, args.roles, extra);
     if let Err(e) = crate::policy::key::validate_key(&args.key) {
         println!("decision: invalid_key ({e})");
@@ -193,20 +238,45 @@ fn policy_check(args: CheckArgs) -> Result<(), String> {
         Decision::Allow(_) => "allow".to_string(),
         Decision::Deny(Denial::NoRule) => "deny (no allow rule matches; default deny)".to_string(),
         Decision::Deny(Denial::DenyRule(_)) => "deny (an explicit deny rule matches)".to_string(),
-        Decision::Deny(Denial::TooLarge { max_size, .. }) => format!("deny (413: size over max_size {max_size})"),
-        Decision::Deny(Denial::ContentType { .. }) => "deny (415: content type not allowed)".to_string(),
+        Decision::Deny(Denial::TooLarge { max_size, .. }) => {
+            format!("deny (413: size over max_size {max_size})")
+        }
+        Decision::Deny(Denial::ContentType { .. }) => {
+            "deny (415: content type not allowed)".to_string()
+        }
     };
     println!("decision: {verdict}");
     if let Some(rule) = decision.rule() {
-        println!("rule: {}{}", rule.id, rule.description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default());
+        println!(
+            "rule: {}{}",
+            rule.id,
+            rule.description
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        );
         if let Decision::Allow(rule) = decision {
-            let store_max = config.stores.get(&args.store).map(|s| s.max_expires_seconds);
+            let store_max = config
+                .stores
+                .get(&args.store)
+                .map(|s| s.max_expires_seconds);
             let fmt_opt = |v: Option<u64>| v.map_or("none".to_string(), |n| n.to_string());
             println!("constraints:");
             println!("  max_size: {}", fmt_opt(rule.max_size));
             let types: Vec<String> = rule.content_types.iter().map(|c| c.as_string()).collect();
-            println!("  content_types: {}", if types.is_empty() { "any".to_string() } else { types.join(", ") });
-            println!("  max_expires: {} (rule), {} (store)", fmt_opt(rule.max_expires), fmt_opt(store_max));
+            println!(
+                "  content_types: {}",
+                if types.is_empty() {
+                    "any".to_string()
+                } else {
+                    types.join(", ")
+                }
+            );
+            println!(
+                "  max_expires: {} (rule), {} (store)",
+                fmt_opt(rule.max_expires),
+                fmt_opt(store_max)
+            );
             println!("  overwrite: {}", rule.overwrite);
             if let Some(t) = &rule.key_template {
                 println!("  key_template: {}", t.as_str());
@@ -214,7 +284,10 @@ fn policy_check(args: CheckArgs) -> Result<(), String> {
         }
     }
     if !config.stores.contains_key(&args.store) {
-        println!("note: store {:?} is not configured; the API would answer 404 unknown_store", args.store);
+        println!(
+            "note: store {:?} is not configured; the API would answer 404 unknown_store",
+            args.store
+        );
     }
     Ok(())
 }
@@ -226,6 +299,10 @@ fn policy_lint(path: Option<PathBuf>, dir: Option<PathBuf>) -> Result<(), String
         config.dev_defaults = false;
     }
     let set = crate::load_policies(&config).map_err(|e| e.to_string())?;
-    println!("ok: {} rules in {}", set.rules().len(), config.policies.dir.display());
+    println!(
+        "ok: {} rules in {}",
+        set.rules().len(),
+        config.policies.dir.display()
+    );
     Ok(())
 }

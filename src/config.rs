@@ -164,7 +164,8 @@ pub struct S3CallbackConfig {
     pub sns_cert_url_pattern: String,
 }
 
-pub const DEFAULT_SNS_CERT_URL_PATTERN: &str = r"^https://sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?/.*\.pem$";
+pub const DEFAULT_SNS_CERT_URL_PATTERN: &str =
+    r"^https://sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?/.*\.pem$";
 
 /// A configuration error: `file:line: problem`.
 #[derive(Debug, thiserror::Error)]
@@ -361,10 +362,13 @@ impl Config {
     pub fn parse(file: &str, text: &str, base_dir: Option<&Path>) -> Result<Self, ConfigError> {
         let at = |offset: usize, message: String| ConfigError {
             file: file.to_string(),
-            line: text.get(..offset).map_or(1, |t| t.bytes().filter(|b| *b == b'\n').count() + 1),
+            line: text
+                .get(..offset)
+                .map_or(1, |t| t.bytes().filter(|b| *b == b'\n').count() + 1),
             message,
         };
-        let raw: Raw = toml::from_str(text).map_err(|e| at(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
+        let raw: Raw = toml::from_str(text)
+            .map_err(|e| at(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
         let resolve_path = |p: PathBuf| match base_dir {
             Some(base) if p.is_relative() => base.join(p),
             _ => p,
@@ -385,18 +389,32 @@ impl Config {
             })
             .transpose()?;
         let (cb_span, cb) = split(raw.callbacks);
-        let ticket_secret = secret("ticket_secret", cb.ticket_secret, cb.ticket_secret_env, cb.ticket_secret_file)
-            .map_err(|m| at(cb_span, format!("[callbacks] {m}")))?;
+        let ticket_secret = secret(
+            "ticket_secret",
+            cb.ticket_secret,
+            cb.ticket_secret_env,
+            cb.ticket_secret_file,
+        )
+        .map_err(|m| at(cb_span, format!("[callbacks] {m}")))?;
         let policies = PoliciesConfig {
-            dir: resolve_path(split(raw.policies).1.dir.unwrap_or_else(|| PathBuf::from("policies"))),
+            dir: resolve_path(
+                split(raw.policies)
+                    .1
+                    .dir
+                    .unwrap_or_else(|| PathBuf::from("policies")),
+            ),
         };
         let mut stores = BTreeMap::new();
         for (name, store) in raw.stores {
             let span = store.span().start;
             if !valid_store_name(&name) {
-                return Err(at(span, format!("store name {name:?} must be 1..=64 of [a-z0-9_-]")));
+                return Err(at(
+                    span,
+                    format!("store name {name:?} must be 1..=64 of [a-z0-9_-]"),
+                ));
             }
-            let built = build_store(store.into_inner()).map_err(|m| at(span, format!("[stores.{name}] {m}")))?;
+            let built = build_store(store.into_inner())
+                .map_err(|m| at(span, format!("[stores.{name}] {m}")))?;
             stores.insert(name, built);
         }
         Ok(Config {
@@ -422,15 +440,21 @@ enum Located {
 }
 
 fn valid_store_name(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
     let bind = s.bind.unwrap_or_else(|| "127.0.0.1:8080".to_string());
     let public_url = s.public_url.unwrap_or_else(|| format!("http://{bind}"));
-    let parsed = url::Url::parse(&public_url).map_err(|e| format!("[server] public_url {public_url:?}: {e}"))?;
+    let parsed = url::Url::parse(&public_url)
+        .map_err(|e| format!("[server] public_url {public_url:?}: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
-        return Err(format!("[server] public_url {public_url:?} must be an http(s) base URL without a query"));
+        return Err(format!(
+            "[server] public_url {public_url:?} must be an http(s) base URL without a query"
+        ));
     }
     Ok(ServerConfig {
         bind,
@@ -449,19 +473,28 @@ fn build_auth(
     let mut keys = Vec::new();
     for k in a.keys {
         let span = k.span().start;
-        keys.push(build_key(k.into_inner(), resolve_path).map_err(|m| Located::At(at(span, format!("[[auth.keys]] {m}"))))?);
+        keys.push(
+            build_key(k.into_inner(), resolve_path)
+                .map_err(|m| Located::At(at(span, format!("[[auth.keys]] {m}"))))?,
+        );
     }
     let jwks = a
         .jwks
         .map(|j| {
             let span = j.span().start;
             let j = j.into_inner();
-            check_jwks_url(&j.url).map_err(|m| Located::At(at(span, format!("[auth.jwks] {m}"))))?;
-            Ok(JwksConfig { url: j.url, refresh_seconds: j.refresh_seconds.unwrap_or(300).clamp(30, 86_400) })
+            check_jwks_url(&j.url)
+                .map_err(|m| Located::At(at(span, format!("[auth.jwks] {m}"))))?;
+            Ok(JwksConfig {
+                url: j.url,
+                refresh_seconds: j.refresh_seconds.unwrap_or(300).clamp(30, 86_400),
+            })
         })
         .transpose()?;
     if keys.is_empty() && jwks.is_none() {
-        return Err(Located::Here("[auth] needs at least one [[auth.keys]] or an [auth.jwks] url".into()));
+        return Err(Located::Here(
+            "[auth] needs at least one [[auth.keys]] or an [auth.jwks] url".into(),
+        ));
     }
     Ok(AuthConfig {
         issuer: a.issuer,
@@ -485,7 +518,9 @@ fn check_jwks_url(raw: &str) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
-        _ => Err(format!("url {raw:?} must be https (plain http only for loopback hosts)")),
+        _ => Err(format!(
+            "url {raw:?} must be https (plain http only for loopback hosts)"
+        )),
     }
 }
 
@@ -500,8 +535,13 @@ fn build_key(k: KeyRaw, resolve_path: &dyn Fn(PathBuf) -> PathBuf) -> Result<Key
             if k.public_key_file.is_some() {
                 return Err("public_key_file is for asymmetric algorithms; HS* keys take secret / secret_env / secret_file".into());
             }
-            let secret = secret("secret", k.secret, k.secret_env, k.secret_file.map(resolve_path))?
-                .ok_or("an HS* key needs secret, secret_env or secret_file")?;
+            let secret = secret(
+                "secret",
+                k.secret,
+                k.secret_env,
+                k.secret_file.map(resolve_path),
+            )?
+            .ok_or("an HS* key needs secret, secret_env or secret_file")?;
             if secret.expose().len() < 32 {
                 return Err("an HS* secret must be at least 32 bytes (RFC 8725 3.5)".into());
             }
@@ -509,38 +549,64 @@ fn build_key(k: KeyRaw, resolve_path: &dyn Fn(PathBuf) -> PathBuf) -> Result<Key
         }
         _ => {
             if k.secret.is_some() || k.secret_env.is_some() || k.secret_file.is_some() {
-                return Err(format!("{:?} keys take public_key_file (PEM), not a secret", algorithm));
+                return Err(format!(
+                    "{:?} keys take public_key_file (PEM), not a secret",
+                    algorithm
+                ));
             }
-            let path = resolve_path(k.public_key_file.ok_or("an asymmetric key needs public_key_file (PEM)")?);
-            let pem = std::fs::read_to_string(&path).map_err(|e| format!("public_key_file {}: {e}", path.display()))?;
+            let path = resolve_path(
+                k.public_key_file
+                    .ok_or("an asymmetric key needs public_key_file (PEM)")?,
+            );
+            let pem = std::fs::read_to_string(&path)
+                .map_err(|e| format!("public_key_file {}: {e}", path.display()))?;
             KeyMaterial::PublicKeyPem(pem)
         }
     };
-    Ok(KeyConfig { kid: k.kid, algorithm, material })
+    Ok(KeyConfig {
+        kid: k.kid,
+        algorithm,
+        material,
+    })
 }
 
 fn build_redis(r: RedisRaw) -> Result<RedisConfig, String> {
-    let url = secret("url", r.url, r.url_env, r.url_file)?.ok_or("needs url, url_env or url_file")?;
+    let url =
+        secret("url", r.url, r.url_env, r.url_file)?.ok_or("needs url, url_env or url_file")?;
     Ok(RedisConfig {
         url,
-        stream: r.stream.unwrap_or_else(|| "presign-broker:events".to_string()),
-        key_prefix: r.key_prefix.unwrap_or_else(|| "presign-broker:".to_string()),
+        stream: r
+            .stream
+            .unwrap_or_else(|| "presign-broker:events".to_string()),
+        key_prefix: r
+            .key_prefix
+            .unwrap_or_else(|| "presign-broker:".to_string()),
         idempotency_ttl_seconds: r.idempotency_ttl_seconds.unwrap_or(604_800).max(60),
         timeout_ms: r.timeout_ms.unwrap_or(2_000).clamp(50, 30_000),
     })
 }
 
 fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
-    let required = |name: &str, v: Option<Secret>| v.ok_or_else(|| format!("needs {name}, {name}_env or {name}_file"));
+    let required = |name: &str, v: Option<Secret>| {
+        v.ok_or_else(|| format!("needs {name}, {name}_env or {name}_file"))
+    };
     let (provider, default_expires, max_expires, provider_cap) = match store {
         StoreRaw::S3(s) => {
             let callback = s
                 .callback
                 .map(|c| -> Result<S3CallbackConfig, String> {
-                    let pattern = c.sns_cert_url_pattern.unwrap_or_else(|| DEFAULT_SNS_CERT_URL_PATTERN.to_string());
-                    regex::Regex::new(&pattern).map_err(|e| format!("callback.sns_cert_url_pattern: {e}"))?;
+                    let pattern = c
+                        .sns_cert_url_pattern
+                        .unwrap_or_else(|| DEFAULT_SNS_CERT_URL_PATTERN.to_string());
+                    regex::Regex::new(&pattern)
+                        .map_err(|e| format!("callback.sns_cert_url_pattern: {e}"))?;
                     Ok(S3CallbackConfig {
-                        webhook_token: secret("callback.webhook_token", c.webhook_token, c.webhook_token_env, c.webhook_token_file)?,
+                        webhook_token: secret(
+                            "callback.webhook_token",
+                            c.webhook_token,
+                            c.webhook_token_env,
+                            c.webhook_token_file,
+                        )?,
                         sns_topic_arns: c.sns_topic_arns,
                         sns_cert_url_pattern: pattern,
                     })
@@ -551,9 +617,30 @@ fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
                 region: s.region,
                 bucket: s.bucket,
                 path_style: s.path_style,
-                access_key: required("access_key", secret("access_key", s.access_key, s.access_key_env, s.access_key_file)?)?,
-                secret_key: required("secret_key", secret("secret_key", s.secret_key, s.secret_key_env, s.secret_key_file)?)?,
-                session_token: secret("session_token", s.session_token, s.session_token_env, s.session_token_file)?,
+                access_key: required(
+                    "access_key",
+                    secret(
+                        "access_key",
+                        s.access_key,
+                        s.access_key_env,
+                        s.access_key_file,
+                    )?,
+                )?,
+                secret_key: required(
+                    "secret_key",
+                    secret(
+                        "secret_key",
+                        s.secret_key,
+                        s.secret_key_env,
+                        s.secret_key_file,
+                    )?,
+                )?,
+                session_token: secret(
+                    "session_token",
+                    s.session_token,
+                    s.session_token_env,
+                    s.session_token_file,
+                )?,
                 callback,
             };
             (p, s.default_expires_seconds, s.max_expires_seconds, 604_800)
@@ -563,11 +650,32 @@ fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
                 bucket: c.bucket,
                 region: c.region,
                 endpoint: c.endpoint,
-                secret_id: required("secret_id", secret("secret_id", c.secret_id, c.secret_id_env, c.secret_id_file)?)?,
-                secret_key: required("secret_key", secret("secret_key", c.secret_key, c.secret_key_env, c.secret_key_file)?)?,
-                session_token: secret("session_token", c.session_token, c.session_token_env, c.session_token_file)?,
+                secret_id: required(
+                    "secret_id",
+                    secret("secret_id", c.secret_id, c.secret_id_env, c.secret_id_file)?,
+                )?,
+                secret_key: required(
+                    "secret_key",
+                    secret(
+                        "secret_key",
+                        c.secret_key,
+                        c.secret_key_env,
+                        c.secret_key_file,
+                    )?,
+                )?,
+                session_token: secret(
+                    "session_token",
+                    c.session_token,
+                    c.session_token_env,
+                    c.session_token_file,
+                )?,
             };
-            (p, c.default_expires_seconds, c.max_expires_seconds, u64::MAX)
+            (
+                p,
+                c.default_expires_seconds,
+                c.max_expires_seconds,
+                u64::MAX,
+            )
         }
         StoreRaw::Qiniu(q) => {
             let p = ProviderConfig::Qiniu {
@@ -575,26 +683,58 @@ fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
                 upload_url: q.upload_url,
                 download_domain: q.download_domain,
                 rs_host: q.rs_host,
-                access_key: required("access_key", secret("access_key", q.access_key, q.access_key_env, q.access_key_file)?)?,
-                secret_key: required("secret_key", secret("secret_key", q.secret_key, q.secret_key_env, q.secret_key_file)?)?,
+                access_key: required(
+                    "access_key",
+                    secret(
+                        "access_key",
+                        q.access_key,
+                        q.access_key_env,
+                        q.access_key_file,
+                    )?,
+                )?,
+                secret_key: required(
+                    "secret_key",
+                    secret(
+                        "secret_key",
+                        q.secret_key,
+                        q.secret_key_env,
+                        q.secret_key_file,
+                    )?,
+                )?,
                 callback: q.callback,
             };
-            (p, q.default_expires_seconds, q.max_expires_seconds, u64::MAX)
+            (
+                p,
+                q.default_expires_seconds,
+                q.max_expires_seconds,
+                u64::MAX,
+            )
         }
     };
     let max_expires_seconds = max_expires.unwrap_or(3600);
     let default_expires_seconds = default_expires.unwrap_or(600.min(max_expires_seconds));
     if max_expires_seconds == 0 || max_expires_seconds > provider_cap {
-        return Err(format!("max_expires_seconds must be 1..={provider_cap} for this provider"));
+        return Err(format!(
+            "max_expires_seconds must be 1..={provider_cap} for this provider"
+        ));
     }
     if default_expires_seconds == 0 || default_expires_seconds > max_expires_seconds {
         return Err("default_expires_seconds must be 1..=max_expires_seconds".into());
     }
-    Ok(StoreConfig { default_expires_seconds, max_expires_seconds, provider })
+    Ok(StoreConfig {
+        default_expires_seconds,
+        max_expires_seconds,
+        provider,
+    })
 }
 
 /// A secret given as a literal (`name`), an environment variable (`name_env`) or a file (`name_file`).
-fn secret(name: &str, literal: Option<String>, env: Option<String>, file: Option<PathBuf>) -> Result<Option<Secret>, String> {
+fn secret(
+    name: &str,
+    literal: Option<String>,
+    env: Option<String>,
+    file: Option<PathBuf>,
+) -> Result<Option<Secret>, String> {
     match (literal, env, file) {
         (None, None, None) => Ok(None),
         (Some(v), None, None) => Ok(Some(Secret(v))),
@@ -603,7 +743,8 @@ fn secret(name: &str, literal: Option<String>, env: Option<String>, file: Option
             _ => Err(format!("{name}_env: environment variable {var} is not set")),
         },
         (None, None, Some(path)) => {
-            let v = std::fs::read_to_string(&path).map_err(|e| format!("{name}_file {}: {e}", path.display()))?;
+            let v = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{name}_file {}: {e}", path.display()))?;
             // Kubernetes secrets and editors often end files with a newline that is not part of the secret.
             let v = v.trim_end_matches(['\n', '\r']);
             if v.is_empty() {
@@ -668,7 +809,10 @@ mod tests {
             let e = parse(text).expect_err(text);
             assert_eq!(e.file, "broker.toml");
             assert_eq!(e.line, *line, "{e}");
-            assert!(e.to_string().contains(needle), "{e} should mention {needle:?}");
+            assert!(
+                e.to_string().contains(needle),
+                "{e} should mention {needle:?}"
+            );
         }
     }
 
@@ -697,7 +841,10 @@ mod tests {
         for (store, needle) in cases {
             let text = format!("{MIN}{store}");
             let e = parse(&text).expect_err(store);
-            assert!(e.to_string().contains(needle), "{e} should mention {needle:?}");
+            assert!(
+                e.to_string().contains(needle),
+                "{e} should mention {needle:?}"
+            );
             assert!(e.line >= 5, "{e} should point into the store table");
         }
     }
@@ -707,12 +854,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sk");
         std::fs::write(&path, "file-secret-value-0123456789abcdef\n").expect("write");
-        let text = format!("[auth]\n[[auth.keys]]\nalgorithm = \"HS512\"\nsecret_file = \"{}\"\n", path.display());
+        let text = format!(
+            "[auth]\n[[auth.keys]]\nalgorithm = \"HS512\"\nsecret_file = \"{}\"\n",
+            path.display()
+        );
         let c = parse(&text).expect("file secret");
         match &c.auth.keys[0].material {
             KeyMaterial::Secret(s) => assert_eq!(s.expose(), "file-secret-value-0123456789abcdef"),
             other => panic!("unexpected {other:?}"),
         }
-        assert!(!format!("{c:?}").contains("file-secret-value"), "Debug leaks a secret");
+        assert!(
+            !format!("{c:?}").contains("file-secret-value"),
+            "Debug leaks a secret"
+        );
     }
 }

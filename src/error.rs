@@ -76,8 +76,12 @@ impl ApiError {
     /// What the client may read; 5xx details stay in the log.
     fn public_detail(&self) -> String {
         match self {
-            Self::Upstream(_) => "the storage provider answered with an error or could not be reached".into(),
-            Self::Unavailable(_) => "a dependency needed for this request is unavailable; retry later".into(),
+            Self::Upstream(_) => {
+                "the storage provider answered with an error or could not be reached".into()
+            }
+            Self::Unavailable(_) => {
+                "a dependency needed for this request is unavailable; retry later".into()
+            }
             Self::Internal(_) => "internal error".into(),
             other => other.to_string(),
         }

@@ -26,10 +26,18 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req.headers().get(actix_web::http::header::AUTHORIZATION).map(|v| v.as_bytes().to_vec());
-        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes().to_vec());
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             let claims = state
                 .auth
                 .authenticate(header.as_deref())
@@ -58,10 +66,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             if declared_too_large {
                 return Err(too_large());
             }
-            let bytes = body.await.map_err(|e| match e.as_error::<actix_web::error::PayloadError>() {
-                Some(actix_web::error::PayloadError::Overflow) => too_large(),
-                _ => ApiError::InvalidRequest("could not read the request body".into()),
-            })?;
+            let bytes =
+                body.await
+                    .map_err(|e| match e.as_error::<actix_web::error::PayloadError>() {
+                        Some(actix_web::error::PayloadError::Overflow) => too_large(),
+                        _ => ApiError::InvalidRequest("could not read the request body".into()),
+                    })?;
             parse_json(&bytes).map(ApiJson)
         })
     }
@@ -74,13 +84,19 @@ fn too_large() -> ApiError {
 /// Parses JSON, naming the offending field (`size: invalid type: string "x", expected u64`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::InvalidRequest("request body is empty; expected a JSON object".into()));
+        return Err(ApiError::InvalidRequest(
+            "request body is empty; expected a JSON object".into(),
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let detail = if path.is_empty() || path == "." { inner.to_string() } else { format!("{path}: {inner}") };
+        let detail = if path.is_empty() || path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        };
         ApiError::InvalidRequest(format!("invalid JSON body: {detail}"))
     })
 }

@@ -44,7 +44,10 @@ pub struct StartupError(pub String);
 pub fn load_policies(config: &Config) -> Result<PolicySet, StartupError> {
     let dir = &config.policies.dir;
     let rules = if config.dev_defaults && !dir.is_dir() {
-        tracing::info!("policy directory {} not found; using the bundled policies", dir.display());
+        tracing::info!(
+            "policy directory {} not found; using the bundled policies",
+            dir.display()
+        );
         let mut rules = Vec::new();
         for (name, text) in BUNDLED_POLICIES {
             rules.extend(policy::parse_file(name, text).map_err(|e| StartupError(e.to_string()))?);
@@ -55,7 +58,10 @@ pub fn load_policies(config: &Config) -> Result<PolicySet, StartupError> {
     };
     for rule in &rules {
         if let policy::model::Selector::Names(names) = &rule.stores {
-            for name in names.iter().filter(|n| !config.stores.contains_key(n.as_str())) {
+            for name in names
+                .iter()
+                .filter(|n| !config.stores.contains_key(n.as_str()))
+            {
                 tracing::warn!(rule = %rule.id, store = %name, "policy names a store that is not configured");
             }
         }
@@ -67,17 +73,24 @@ pub fn load_policies(config: &Config) -> Result<PolicySet, StartupError> {
 pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     let jwks = match &config.auth.jwks {
         Some(j) => {
-            let cache = Arc::new(JwksCache::new(j.url.clone(), Duration::from_secs(j.refresh_seconds)).map_err(StartupError)?);
+            let cache = Arc::new(
+                JwksCache::new(j.url.clone(), Duration::from_secs(j.refresh_seconds))
+                    .map_err(StartupError)?,
+            );
             cache.clone().spawn_refresher();
             Some(cache)
         }
         None => None,
     };
-    let auth = Authenticator::new(&config.auth, jwks.clone()).map_err(|e| StartupError(format!("[auth] {e}")))?;
+    let auth = Authenticator::new(&config.auth, jwks.clone())
+        .map_err(|e| StartupError(format!("[auth] {e}")))?;
     let policies = load_policies(&config)?;
     let mut stores = BTreeMap::new();
     for (name, store) in &config.stores {
-        stores.insert(name.clone(), Store::build(name, store).map_err(|e| StartupError(format!("[stores.{name}] {e}")))?);
+        stores.insert(
+            name.clone(),
+            Store::build(name, store).map_err(|e| StartupError(format!("[stores.{name}] {e}")))?,
+        );
     }
     let events = match &config.redis {
         Some(r) => EventStore::Redis(RedisStore::new(r).map_err(StartupError)?),
@@ -89,7 +102,9 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     let ticket_key = match &config.callbacks.ticket_secret {
         Some(s) => s.expose().as_bytes().to_vec(),
         None => {
-            tracing::warn!("no [callbacks] ticket_secret: using a random one; callback URLs break on restart");
+            tracing::warn!(
+                "no [callbacks] ticket_secret: using a random one; callback URLs break on restart"
+            );
             rand::random::<[u8; 32]>().to_vec()
         }
     };
@@ -127,13 +142,19 @@ pub struct Application {
 
 impl Application {
     /// Builds the app on `listener`, or on the configured bind address when `None`.
-    pub async fn build(config: Config, listener: Option<TcpListener>) -> Result<Self, StartupError> {
+    pub async fn build(
+        config: Config,
+        listener: Option<TcpListener>,
+    ) -> Result<Self, StartupError> {
         let listener = match listener {
             Some(l) => l,
             None => TcpListener::bind(&config.server.bind)
                 .map_err(|e| StartupError(format!("cannot bind {}: {e}", config.server.bind)))?,
         };
-        let port = listener.local_addr().map_err(|e| StartupError(e.to_string()))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError(e.to_string()))?
+            .port();
         let workers = config.server.workers;
         let shutdown_timeout = config.server.shutdown_timeout_seconds;
         let state = web::Data::new(build_state(config).await?);
@@ -149,8 +170,15 @@ impl Application {
         if let Some(n) = workers {
             server = server.workers(n);
         }
-        let server = server.listen(listener).map_err(|e| StartupError(e.to_string()))?.run();
-        Ok(Self { port, server, state })
+        let server = server
+            .listen(listener)
+            .map_err(|e| StartupError(e.to_string()))?
+            .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -19,7 +19,8 @@ pub struct RequestId(pub String);
 /// 1..=128 visible ASCII characters, as API.md says.
 fn adoptable(value: &HeaderValue) -> Option<String> {
     let bytes = value.as_bytes();
-    let visible = (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| (0x21..=0x7e).contains(b));
+    let visible =
+        (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| (0x21..=0x7e).contains(b));
     visible.then(|| String::from_utf8_lossy(bytes).into_owned())
 }
 
@@ -37,7 +38,9 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(RequestContextService { service: Rc::new(service) }))
+        ready(Ok(RequestContextService {
+            service: Rc::new(service),
+        }))
     }
 }
 
@@ -68,7 +71,10 @@ where
         Box::pin(async move {
             let method = req.method().clone();
             let res = service.call(req).await?;
-            let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
+            let route = res
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_string());
             // Errors are rendered again so the problem body carries the request id.
             let rerendered = res.response().error().and_then(|e| e.as_error::<ApiError>()).map(|api_error| {
                 if api_error.status_code().is_server_error() {
@@ -86,7 +92,8 @@ where
             let status = res.status().as_u16();
             let elapsed = started.elapsed().as_secs_f64();
             metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
-            metrics::histogram!("http_request_duration_seconds", "route" => route.clone()).record(elapsed);
+            metrics::histogram!("http_request_duration_seconds", "route" => route.clone())
+                .record(elapsed);
             tracing::debug!(request_id = %request_id, %method, route = %route, status, elapsed_ms = elapsed * 1e3, "request");
             Ok(res)
         })

@@ -31,7 +31,9 @@ pub struct AppState {
 impl AppState {
     /// The store by name; the same 404 whether or not the caller could use it.
     pub fn store(&self, name: &str) -> Result<&Store, ApiError> {
-        self.stores.get(name).ok_or_else(|| ApiError::UnknownStore(name.to_string()))
+        self.stores
+            .get(name)
+            .ok_or_else(|| ApiError::UnknownStore(name.to_string()))
     }
 
     pub fn is_shutting_down(&self) -> bool {

@@ -9,10 +9,16 @@ use crate::config::LogFormat;
 /// Installs the global tracing subscriber; `RUST_LOG` overrides the default `info` level.
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     // A second call (tests build many apps in one process) keeps the first subscriber.
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }
@@ -25,12 +31,17 @@ pub fn metrics_handle() -> PrometheusHandle {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Full("http_request_duration_seconds".into()),
-                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0,
+                    ],
                 )
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full("upstream_request_duration_seconds".into()),
-                        &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+                        &[
+                            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                        ],
                     )
                 })
                 .map(|b| b.build_recorder())
@@ -45,10 +56,30 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 fn describe_metrics() {
     use metrics::{describe_counter, describe_histogram, Unit};
-    describe_counter!("http_requests_total", "HTTP requests by route pattern, method and status");
-    describe_histogram!("http_request_duration_seconds", Unit::Seconds, "HTTP request latency by route pattern");
-    describe_counter!("credentials_issued_total", "Credentials issued, by provider and kind");
-    describe_counter!("policy_decisions_total", "Policy decisions, by action and outcome");
-    describe_counter!("callbacks_total", "Provider callbacks by provider and outcome (accepted, duplicate, rejected, unavailable)");
-    describe_histogram!("upstream_request_duration_seconds", Unit::Seconds, "Server-side calls to storage providers");
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests by route pattern, method and status"
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by route pattern"
+    );
+    describe_counter!(
+        "credentials_issued_total",
+        "Credentials issued, by provider and kind"
+    );
+    describe_counter!(
+        "policy_decisions_total",
+        "Policy decisions, by action and outcome"
+    );
+    describe_counter!(
+        "callbacks_total",
+        "Provider callbacks by provider and outcome (accepted, duplicate, rejected, unavailable)"
+    );
+    describe_histogram!(
+        "upstream_request_duration_seconds",
+        Unit::Seconds,
+        "Server-side calls to storage providers"
+    );
 }

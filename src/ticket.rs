@@ -7,7 +7,8 @@ use sha2::Sha256;
 
 fn mac(secret: &[u8], store: &str, key: &str, subject: &str) -> Hmac<Sha256> {
     // A key of any length is valid for HMAC; this cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     for part in ["presign-broker callback ticket v1", store, key, subject] {
         mac.update(&(part.len() as u64).to_be_bytes());
         mac.update(part.as_bytes());
@@ -22,7 +23,9 @@ pub fn issue(secret: &[u8], store: &str, key: &str, subject: &str) -> String {
 /// Constant-time check of a ticket against the callback's store, key and subject.
 pub fn verify(secret: &[u8], store: &str, key: &str, subject: &str, ticket: &str) -> bool {
     match URL_SAFE_NO_PAD.decode(ticket) {
-        Ok(bytes) => mac(secret, store, key, subject).verify_slice(&bytes).is_ok(),
+        Ok(bytes) => mac(secret, store, key, subject)
+            .verify_slice(&bytes)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -37,10 +40,28 @@ mod tests {
         assert!(verify(b"secret", "qn", "users/alice/a.jpg", "alice", &t));
         assert!(!verify(b"secret", "qn", "users/alice/b.jpg", "alice", &t));
         assert!(!verify(b"secret", "qn", "users/alice/a.jpg", "bob", &t));
-        assert!(!verify(b"secret", "other", "users/alice/a.jpg", "alice", &t));
-        assert!(!verify(b"other-secret", "qn", "users/alice/a.jpg", "alice", &t));
+        assert!(!verify(
+            b"secret",
+            "other",
+            "users/alice/a.jpg",
+            "alice",
+            &t
+        ));
+        assert!(!verify(
+            b"other-secret",
+            "qn",
+            "users/alice/a.jpg",
+            "alice",
+            &t
+        ));
         assert!(!verify(b"secret", "qn", "users/alice/a.jpg", "alice", ""));
-        assert!(!verify(b"secret", "qn", "users/alice/a.jpg", "alice", &t[..t.len() - 1]));
+        assert!(!verify(
+            b"secret",
+            "qn",
+            "users/alice/a.jpg",
+            "alice",
+            &t[..t.len() - 1]
+        ));
         // Length prefixes keep ("a", "b/c") and ("a/b", "c") apart.
         assert_ne!(issue(b"s", "a", "b", "c"), issue(b"s", "a", "bc", ""));
     }

@@ -31,7 +31,8 @@ impl JwksCache {
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let same_host = attempt.previous().first().map(|u| u.host_str()) == Some(attempt.url().host_str());
+                let same_host = attempt.previous().first().map(|u| u.host_str())
+                    == Some(attempt.url().host_str());
                 if same_host && attempt.previous().len() < 3 {
                     attempt.follow()
                 } else {
@@ -61,12 +62,21 @@ impl JwksCache {
 
     /// Fetches and swaps in the key set; on failure the last good set stays. Returns the TTL to wait.
     pub async fn fetch(&self) -> Result<Duration, String> {
-        let response = self.http.get(&self.url).send().await.map_err(|e| format!("JWKS fetch: {e}"))?;
+        let response = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| format!("JWKS fetch: {e}"))?;
         if !response.status().is_success() {
             return Err(format!("JWKS fetch: HTTP {}", response.status()));
         }
-        let ttl = max_age(response.headers()).map_or(self.default_ttl, |t| t.clamp(MIN_TTL, MAX_TTL));
-        let set: JwkSet = response.json().await.map_err(|e| format!("JWKS parse: {e}"))?;
+        let ttl =
+            max_age(response.headers()).map_or(self.default_ttl, |t| t.clamp(MIN_TTL, MAX_TTL));
+        let set: JwkSet = response
+            .json()
+            .await
+            .map_err(|e| format!("JWKS parse: {e}"))?;
         let keys = verify_keys(&set);
         if keys.is_empty() {
             return Err("JWKS has no usable signing key".into());
@@ -147,7 +157,11 @@ fn verify_keys(set: &JwkSet) -> Vec<VerifyKey> {
                 return None;
             }
             let key = DecodingKey::from_jwk(jwk).ok()?;
-            Some(VerifyKey { kid: jwk.common.key_id.clone(), algorithm, key })
+            Some(VerifyKey {
+                kid: jwk.common.key_id.clone(),
+                algorithm,
+                key,
+            })
         })
         .collect()
 }

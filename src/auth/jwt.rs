@@ -21,7 +21,10 @@ pub struct VerifyKey {
 
 impl std::fmt::Debug for VerifyKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifyKey").field("kid", &self.kid).field("algorithm", &self.algorithm).finish()
+        f.debug_struct("VerifyKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .finish()
     }
 }
 
@@ -29,19 +32,26 @@ impl VerifyKey {
     pub fn from_config(k: &KeyConfig) -> Result<Self, String> {
         use Algorithm::*;
         let key = match (&k.material, k.algorithm) {
-            (KeyMaterial::Secret(s), HS256 | HS384 | HS512) => DecodingKey::from_secret(s.expose().as_bytes()),
+            (KeyMaterial::Secret(s), HS256 | HS384 | HS512) => {
+                DecodingKey::from_secret(s.expose().as_bytes())
+            }
             (KeyMaterial::PublicKeyPem(pem), RS256 | RS384 | RS512 | PS256 | PS384 | PS512) => {
-                DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| format!("RSA public key: {e}"))?
+                DecodingKey::from_rsa_pem(pem.as_bytes())
+                    .map_err(|e| format!("RSA public key: {e}"))?
             }
             (KeyMaterial::PublicKeyPem(pem), ES256 | ES384) => {
-                DecodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| format!("EC public key: {e}"))?
+                DecodingKey::from_ec_pem(pem.as_bytes())
+                    .map_err(|e| format!("EC public key: {e}"))?
             }
-            (KeyMaterial::PublicKeyPem(pem), EdDSA) => {
-                DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| format!("Ed25519 public key: {e}"))?
-            }
+            (KeyMaterial::PublicKeyPem(pem), EdDSA) => DecodingKey::from_ed_pem(pem.as_bytes())
+                .map_err(|e| format!("Ed25519 public key: {e}"))?,
             (_, alg) => return Err(format!("key material does not fit algorithm {alg:?}")),
         };
-        Ok(Self { kid: k.kid.clone(), algorithm: k.algorithm, key })
+        Ok(Self {
+            kid: k.kid.clone(),
+            algorithm: k.algorithm,
+            key,
+        })
     }
 }
 
@@ -93,7 +103,12 @@ impl Authenticator {
                 Ok((key, validation))
             })
             .collect::<Result<_, String>>()?;
-        Ok(Self { keys, jwks, validation_template: template, roles_claim: config.roles_claim.clone() })
+        Ok(Self {
+            keys,
+            jwks,
+            validation_template: template,
+            roles_claim: config.roles_claim.clone(),
+        })
     }
 
     /// Validates the `Authorization` header value and returns the caller's claims.
@@ -115,7 +130,10 @@ impl Authenticator {
         let kid = jwt_header.kid.as_deref();
 
         let mut result = self.verify_with_static(token, alg, kid);
-        if matches!(result, Err(AuthError::UnknownKid) | Err(AuthError::AlgorithmNotAllowed(_))) {
+        if matches!(
+            result,
+            Err(AuthError::UnknownKid) | Err(AuthError::AlgorithmNotAllowed(_))
+        ) {
             if let Some(jwks) = &self.jwks {
                 result = self.verify_with_jwks(jwks, token, alg, kid).await;
             }
@@ -124,8 +142,20 @@ impl Authenticator {
         self.to_claims(claims)
     }
 
-    fn verify_with_static(&self, token: &str, alg: Algorithm, kid: Option<&str>) -> Result<Map<String, Value>, AuthError> {
-        verify_any(token, alg, kid, self.keys.iter().map(|(k, v)| (k, std::borrow::Cow::Borrowed(v))))
+    fn verify_with_static(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<Map<String, Value>, AuthError> {
+        verify_any(
+            token,
+            alg,
+            kid,
+            self.keys
+                .iter()
+                .map(|(k, v)| (k, std::borrow::Cow::Borrowed(v))),
+        )
     }
 
     async fn verify_with_jwks(
@@ -140,13 +170,23 @@ impl Authenticator {
                 token,
                 alg,
                 kid,
-                keys.iter().map(|k| (k, std::borrow::Cow::Owned(validation_for(&self.validation_template, k.algorithm)))),
+                keys.iter().map(|k| {
+                    (
+                        k,
+                        std::borrow::Cow::Owned(validation_for(
+                            &self.validation_template,
+                            k.algorithm,
+                        )),
+                    )
+                }),
             )
         };
         let result = attempt(&jwks.keys());
         match (&result, kid) {
             // A key we have never seen may have just been rotated in: refetch once (rate-limited, single-flight).
-            (Err(AuthError::UnknownKid), Some(kid)) if jwks.refresh_for_unknown_kid(kid).await => attempt(&jwks.keys()),
+            (Err(AuthError::UnknownKid), Some(kid)) if jwks.refresh_for_unknown_kid(kid).await => {
+                attempt(&jwks.keys())
+            }
             _ => result,
         }
     }
@@ -158,7 +198,10 @@ impl Authenticator {
         };
         let roles = match map.get(&self.roles_claim) {
             Some(Value::String(r)) => vec![r.clone()],
-            Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
             _ => Vec::new(),
         };
         Ok(Claims::new(sub, roles, map))

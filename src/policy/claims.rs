@@ -10,7 +10,11 @@ pub struct Claims {
 
 impl Claims {
     pub fn new(sub: impl Into<String>, roles: Vec<String>, extra: Map<String, Value>) -> Self {
-        Self { sub: sub.into(), roles, extra }
+        Self {
+            sub: sub.into(),
+            roles,
+            extra,
+        }
     }
 
     /// `sub`, when it is safe to bind into a path.
@@ -32,5 +36,7 @@ pub fn is_safe_segment(v: &str) -> bool {
     !v.is_empty()
         && v != "."
         && v != ".."
-        && !v.chars().any(|c| matches!(c, '/' | '*' | '{' | '}' | '\\') || c.is_control())
+        && !v
+            .chars()
+            .any(|c| matches!(c, '/' | '*' | '{' | '}' | '\\') || c.is_control())
 }

@@ -36,9 +36,11 @@ impl Decision<'_> {
     pub fn rule(&self) -> Option<&Rule> {
         match self {
             Decision::Allow(r)
-            | Decision::Deny(Denial::DenyRule(r) | Denial::TooLarge { rule: r, .. } | Denial::ContentType { rule: r }) => {
-                Some(r)
-            }
+            | Decision::Deny(
+                Denial::DenyRule(r)
+                | Denial::TooLarge { rule: r, .. }
+                | Denial::ContentType { rule: r },
+            ) => Some(r),
             Decision::Deny(Denial::NoRule) => None,
         }
     }
@@ -66,9 +68,9 @@ impl PolicySet {
         store: &'r str,
         action: Action,
     ) -> impl Iterator<Item = &'p Rule> + 'r {
-        self.rules
-            .iter()
-            .filter(move |r| r.roles.matches_any(&claims.roles) && r.stores.matches(store) && r.allows_action(action))
+        self.rules.iter().filter(move |r| {
+            r.roles.matches_any(&claims.roles) && r.stores.matches(store) && r.allows_action(action)
+        })
     }
 
     /// The full decision: rules, deny precedence and the request's declared size and content type.
@@ -128,7 +130,9 @@ fn unmet_constraint<'p>(rule: &'p Rule, req: &Request) -> Option<Denial<'p>> {
         }
     }
     if !rule.content_types.is_empty() {
-        let admitted = req.content_type.is_some_and(|ct| rule.content_types.iter().any(|p| p.matches(ct)));
+        let admitted = req
+            .content_type
+            .is_some_and(|ct| rule.content_types.iter().any(|p| p.matches(ct)));
         if !admitted {
             return Some(Denial::ContentType { rule });
         }

@@ -15,13 +15,31 @@ fn rules(files: &[(&str, &str)]) -> PolicySet {
 }
 
 fn claims(sub: &str, roles: &[&str]) -> Claims {
-    let extra = json!({"tenant": "acme"}).as_object().cloned().unwrap_or_default();
+    let extra = json!({"tenant": "acme"})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     Claims::new(sub, roles.iter().map(|r| r.to_string()).collect(), extra)
 }
 
 /// The outcome in a comparable form: `allow file#i`, `deny`, `deny-rule file#i`, `413`, `415`.
-fn outcome(set: &PolicySet, c: &Claims, store: &str, action: Action, key: &str, ct: Option<&str>, size: Option<u64>) -> String {
-    let req = Request { claims: c, store, action, key, content_type: ct, size };
+fn outcome(
+    set: &PolicySet,
+    c: &Claims,
+    store: &str,
+    action: Action,
+    key: &str,
+    ct: Option<&str>,
+    size: Option<u64>,
+) -> String {
+    let req = Request {
+        claims: c,
+        store,
+        action,
+        key,
+        content_type: ct,
+        size,
+    };
     match set.evaluate(&req) {
         Decision::Allow(r) => format!("allow {}", r.id),
         Decision::Deny(Denial::NoRule) => "deny".into(),
@@ -83,20 +101,113 @@ fn single_policy_table() {
     let alice = claims("alice", &["user"]);
     let admin = claims("root", &["admin"]);
     let nobody = claims("alice", &[]);
-    let cases: &[(&Claims, &str, Action, &str, Option<&str>, Option<u64>, &str)] = &[
-        (&alice, "media", Action::Upload, "users/alice/a.jpg", Some("image/jpeg"), Some(10), "allow users.toml#0"),
-        (&alice, "wx", Action::Multipart, "users/alice/a.mp4", Some("video/mp4"), None, "allow users.toml#0"),
-        (&alice, "qn", Action::Upload, "users/alice/a.jpg", Some("image/jpeg"), None, "deny"),
-        (&alice, "media", Action::Upload, "users/bob/a.jpg", Some("image/jpeg"), None, "deny"),
-        (&alice, "media", Action::Download, "users/alice/a.jpg", None, None, "allow users.toml#1"),
-        (&alice, "qn", Action::Download, "public/x/y", None, None, "allow users.toml#1"),
-        (&alice, "media", Action::Upload, "public/x", Some("image/png"), None, "deny"),
-        (&nobody, "media", Action::Download, "users/alice/a.jpg", None, None, "deny"),
-        (&admin, "qn", Action::Multipart, "tenants/acme/x", None, None, "allow users.toml#3"),
-        (&admin, "qn", Action::Upload, "tenants/other/x", None, None, "deny"),
+    type Case<'a> = (
+        &'a Claims,
+        &'a str,
+        Action,
+        &'a str,
+        Option<&'a str>,
+        Option<u64>,
+        &'a str,
+    );
+    let cases: &[Case] = &[
+        (
+            &alice,
+            "media",
+            Action::Upload,
+            "users/alice/a.jpg",
+            Some("image/jpeg"),
+            Some(10),
+            "allow users.toml#0",
+        ),
+        (
+            &alice,
+            "wx",
+            Action::Multipart,
+            "users/alice/a.mp4",
+            Some("video/mp4"),
+            None,
+            "allow users.toml#0",
+        ),
+        (
+            &alice,
+            "qn",
+            Action::Upload,
+            "users/alice/a.jpg",
+            Some("image/jpeg"),
+            None,
+            "deny",
+        ),
+        (
+            &alice,
+            "media",
+            Action::Upload,
+            "users/bob/a.jpg",
+            Some("image/jpeg"),
+            None,
+            "deny",
+        ),
+        (
+            &alice,
+            "media",
+            Action::Download,
+            "users/alice/a.jpg",
+            None,
+            None,
+            "allow users.toml#1",
+        ),
+        (
+            &alice,
+            "qn",
+            Action::Download,
+            "public/x/y",
+            None,
+            None,
+            "allow users.toml#1",
+        ),
+        (
+            &alice,
+            "media",
+            Action::Upload,
+            "public/x",
+            Some("image/png"),
+            None,
+            "deny",
+        ),
+        (
+            &nobody,
+            "media",
+            Action::Download,
+            "users/alice/a.jpg",
+            None,
+            None,
+            "deny",
+        ),
+        (
+            &admin,
+            "qn",
+            Action::Multipart,
+            "tenants/acme/x",
+            None,
+            None,
+            "allow users.toml#3",
+        ),
+        (
+            &admin,
+            "qn",
+            Action::Upload,
+            "tenants/other/x",
+            None,
+            None,
+            "deny",
+        ),
     ];
     for (c, store, action, key, ct, size, want) in cases {
-        assert_eq!(&outcome(&set, c, store, *action, key, *ct, *size), want, "{store} {action} {key}");
+        assert_eq!(
+            &outcome(&set, c, store, *action, key, *ct, *size),
+            want,
+            "{store} {action} {key}"
+        );
     }
 }
 
@@ -106,14 +217,48 @@ fn layered_policies_with_deny_table() {
     let alice = claims("alice", &["user"]);
     let admin = claims("root", &["admin"]);
     let cases: &[(&Claims, &str, Action, &str, &str)] = &[
-        (&alice, "media", Action::Download, "users/alice/.private/a", "deny-rule deny.toml#0"),
-        (&admin, "media", Action::Download, "tenants/acme/.private/a", "deny-rule deny.toml#0"),
-        (&alice, "wx", Action::Download, "public/secret/x", "deny-rule deny.toml#1"),
-        (&alice, "qn", Action::Download, "public/secret/x", "allow users.toml#1"),
-        (&alice, "media", Action::Download, "users/alice/private/a", "allow users.toml#1"),
+        (
+            &alice,
+            "media",
+            Action::Download,
+            "users/alice/.private/a",
+            "deny-rule deny.toml#0",
+        ),
+        (
+            &admin,
+            "media",
+            Action::Download,
+            "tenants/acme/.private/a",
+            "deny-rule deny.toml#0",
+        ),
+        (
+            &alice,
+            "wx",
+            Action::Download,
+            "public/secret/x",
+            "deny-rule deny.toml#1",
+        ),
+        (
+            &alice,
+            "qn",
+            Action::Download,
+            "public/secret/x",
+            "allow users.toml#1",
+        ),
+        (
+            &alice,
+            "media",
+            Action::Download,
+            "users/alice/private/a",
+            "allow users.toml#1",
+        ),
     ];
     for (c, store, action, key, want) in cases {
-        assert_eq!(&outcome(&set, c, store, *action, key, None, None), want, "{store} {action} {key}");
+        assert_eq!(
+            &outcome(&set, c, store, *action, key, None, None),
+            want,
+            "{store} {action} {key}"
+        );
     }
 }
 
@@ -124,22 +269,61 @@ fn constraint_selection_table() {
     let mib = 1u64 << 20;
     let cases: &[(&str, Option<&str>, Option<u64>, &str)] = &[
         // The more specific videos rule wins when its constraints hold.
-        ("users/alice/videos/a.mp4", Some("video/mp4"), Some(100 * mib), "allow users.toml#2"),
-        ("users/alice/videos/a.webm", Some("video/webm"), Some(mib), "allow users.toml#2"),
+        (
+            "users/alice/videos/a.mp4",
+            Some("video/mp4"),
+            Some(100 * mib),
+            "allow users.toml#2",
+        ),
+        (
+            "users/alice/videos/a.webm",
+            Some("video/webm"),
+            Some(mib),
+            "allow users.toml#2",
+        ),
         // Too big for the general rule only: the specific one still takes it.
-        ("users/alice/videos/a.mp4", Some("video/mp4"), Some(30 * mib), "allow users.toml#2"),
+        (
+            "users/alice/videos/a.mp4",
+            Some("video/mp4"),
+            Some(30 * mib),
+            "allow users.toml#2",
+        ),
         // Images are not videos: the general rule is the candidate.
-        ("users/alice/videos/a.jpg", Some("image/jpeg"), Some(mib), "allow users.toml#0"),
+        (
+            "users/alice/videos/a.jpg",
+            Some("image/jpeg"),
+            Some(mib),
+            "allow users.toml#0",
+        ),
         // Over every rule's max_size: 413; outside every rule's types: 415.
-        ("users/alice/videos/a.mp4", Some("video/mp4"), Some(3 << 30), "413"),
+        (
+            "users/alice/videos/a.mp4",
+            Some("video/mp4"),
+            Some(3 << 30),
+            "413",
+        ),
         ("users/alice/a.txt", Some("text/plain"), Some(10), "415"),
         ("users/alice/a.jpg", None, None, "415"),
-        ("users/alice/a.jpg", Some("image/jpeg"), Some(21 * mib), "413"),
+        (
+            "users/alice/a.jpg",
+            Some("image/jpeg"),
+            Some(21 * mib),
+            "413",
+        ),
         // Size wins over type when one rule fails on each.
-        ("users/alice/videos/a.jpg", Some("image/jpeg"), Some(30 * mib), "413"),
+        (
+            "users/alice/videos/a.jpg",
+            Some("image/jpeg"),
+            Some(30 * mib),
+            "413",
+        ),
     ];
     for (key, ct, size, want) in cases {
-        assert_eq!(&outcome(&set, &alice, "media", Action::Upload, key, *ct, *size), want, "{key} {ct:?} {size:?}");
+        assert_eq!(
+            &outcome(&set, &alice, "media", Action::Upload, key, *ct, *size),
+            want,
+            "{key} {ct:?} {size:?}"
+        );
     }
 }
 
@@ -150,8 +334,14 @@ fn file_order_breaks_specificity_ties() {
     let c = claims("s", &["u"]);
     let ab = rules(&[("a.toml", a), ("b.toml", b)]);
     let ba = rules(&[("b.toml", b), ("a.toml", a)]);
-    assert_eq!(outcome(&ab, &c, "m", Action::Upload, "x/y.jpg", None, None), "allow a.toml#0");
-    assert_eq!(outcome(&ba, &c, "m", Action::Upload, "x/y.jpg", None, None), "allow b.toml#0");
+    assert_eq!(
+        outcome(&ab, &c, "m", Action::Upload, "x/y.jpg", None, None),
+        "allow a.toml#0"
+    );
+    assert_eq!(
+        outcome(&ba, &c, "m", Action::Upload, "x/y.jpg", None, None),
+        "allow b.toml#0"
+    );
 }
 
 #[test]
@@ -166,14 +356,27 @@ fn scope_evaluation_ignores_size_and_type() {
         content_type: None,
         size: None,
     };
-    assert!(matches!(set.evaluate(&req), Decision::Deny(Denial::ContentType { .. })));
+    assert!(matches!(
+        set.evaluate(&req),
+        Decision::Deny(Denial::ContentType { .. })
+    ));
     assert!(matches!(set.evaluate_scope(&req), Decision::Allow(_)));
 }
 
 // ---- properties -------------------------------------------------------------------------------
 
-const PATTERNS: &[&str] = &["users/{sub}/**", "users/{sub}/*.jpg", "**", "public/**", "**/.private/**", "t/{claims.tenant}/*", "a/*/b"];
-const KEY_PARTS: &[&str] = &["users", "alice", "bob", "a.jpg", ".private", "public", "t", "acme", "a", "b", "x.png"];
+const PATTERNS: &[&str] = &[
+    "users/{sub}/**",
+    "users/{sub}/*.jpg",
+    "**",
+    "public/**",
+    "**/.private/**",
+    "t/{claims.tenant}/*",
+    "a/*/b",
+];
+const KEY_PARTS: &[&str] = &[
+    "users", "alice", "bob", "a.jpg", ".private", "public", "t", "acme", "a", "b", "x.png",
+];
 
 fn arb_rule_text() -> impl Strategy<Value = String> {
     (
@@ -186,7 +389,12 @@ fn arb_rule_text() -> impl Strategy<Value = String> {
         prop::option::of(prop::sample::select(vec!["image/*", "video/mp4"])),
     )
         .prop_map(|(deny, roles, stores, actions, paths, max_size, ct)| {
-            let list = |v: Vec<&str>| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+            let list = |v: Vec<&str>| {
+                v.iter()
+                    .map(|s| format!("{s:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let mut t = format!(
                 "[[rule]]\nroles = [{}]\nstores = [{}]\nactions = [{}]\npaths = [{}]\n",
                 list(roles),
@@ -212,22 +420,56 @@ fn arb_key() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(KEY_PARTS.to_vec()), 1..5).prop_map(|v| v.join("/"))
 }
 
-fn arb_request() -> impl Strategy<Value = (String, Vec<&'static str>, &'static str, Action, String, Option<&'static str>, Option<u64>)> {
+fn arb_request() -> impl Strategy<
+    Value = (
+        String,
+        Vec<&'static str>,
+        &'static str,
+        Action,
+        String,
+        Option<&'static str>,
+        Option<u64>,
+    ),
+> {
     (
         prop::sample::select(vec!["alice", "bob", "../bob", "*", "a/b", "", ".."]),
         prop::sample::subsequence(vec!["user", "admin"], 0..=2),
         prop::sample::select(vec!["media", "wx", "qn"]),
         prop::sample::select(vec![Action::Upload, Action::Download, Action::Multipart]),
         arb_key(),
-        prop::option::of(prop::sample::select(vec!["image/png", "video/mp4", "text/plain"])),
+        prop::option::of(prop::sample::select(vec![
+            "image/png",
+            "video/mp4",
+            "text/plain",
+        ])),
         prop::option::of(0u64..200),
     )
-        .prop_map(|(sub, roles, store, action, key, ct, size)| (sub.to_string(), roles, store, action, key, ct, size))
+        .prop_map(|(sub, roles, store, action, key, ct, size)| {
+            (sub.to_string(), roles, store, action, key, ct, size)
+        })
 }
 
-fn allowed(set: &PolicySet, r: &(String, Vec<&str>, &str, Action, String, Option<&str>, Option<u64>)) -> bool {
+fn allowed(
+    set: &PolicySet,
+    r: &(
+        String,
+        Vec<&str>,
+        &str,
+        Action,
+        String,
+        Option<&str>,
+        Option<u64>,
+    ),
+) -> bool {
     let c = claims(&r.0, &r.1);
-    let req = Request { claims: &c, store: r.2, action: r.3, key: &r.4, content_type: r.5, size: r.6 };
+    let req = Request {
+        claims: &c,
+        store: r.2,
+        action: r.3,
+        key: &r.4,
+        content_type: r.5,
+        size: r.6,
+    };
     matches!(set.evaluate(&req), Decision::Allow(_))
 }
 

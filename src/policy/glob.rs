@@ -39,7 +39,10 @@ impl PathPattern {
             .split('/')
             .map(|seg| parse_segment(seg).map_err(|e| format!("{e} in path pattern {src:?}")))
             .collect::<Result<_, _>>()?;
-        Ok(Self { source: src.to_string(), segments })
+        Ok(Self {
+            source: src.to_string(),
+            segments,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -68,7 +71,9 @@ impl PathPattern {
             if i > 0 {
                 count += 1; // the '/'
             }
-            let Segment::Tokens(tokens) = seg else { return count };
+            let Segment::Tokens(tokens) = seg else {
+                return count;
+            };
             for token in tokens {
                 count += match token {
                     Token::Literal(s) => s.len(),
@@ -146,7 +151,9 @@ fn match_segments(pattern: &[Option<Vec<Resolved>>], key: &[&str]) -> bool {
         None => key.is_empty(),
         Some((None, rest)) => (0..=key.len()).any(|skip| match_segments(rest, &key[skip..])),
         Some((Some(tokens), rest)) => match key.split_first() {
-            Some((first, key_rest)) => match_tokens(tokens, first) && match_segments(rest, key_rest),
+            Some((first, key_rest)) => {
+                match_tokens(tokens, first) && match_segments(rest, key_rest)
+            }
             None => false,
         },
     }
@@ -155,7 +162,9 @@ fn match_segments(pattern: &[Option<Vec<Resolved>>], key: &[&str]) -> bool {
 fn match_tokens(tokens: &[Resolved], s: &str) -> bool {
     match tokens.split_first() {
         None => s.is_empty(),
-        Some((Resolved::Literal(lit), rest)) => s.strip_prefix(lit).is_some_and(|tail| match_tokens(rest, tail)),
+        Some((Resolved::Literal(lit), rest)) => s
+            .strip_prefix(lit)
+            .is_some_and(|tail| match_tokens(rest, tail)),
         Some((Resolved::Star, rest)) => {
             if rest.is_empty() {
                 return true;
@@ -174,7 +183,10 @@ mod tests {
     use serde_json::json;
 
     fn claims(sub: &str) -> Claims {
-        let extra = json!({"tenant": "acme", "bad": "../x", "num": 7}).as_object().cloned().unwrap_or_default();
+        let extra = json!({"tenant": "acme", "bad": "../x", "num": 7})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         Claims::new(sub, vec![], extra)
     }
 
@@ -222,15 +234,36 @@ mod tests {
     #[test]
     fn unsafe_claims_match_nothing() {
         for sub in ["", ".", "..", "../bob", "a/b", "*", "**", "{sub}", "x\ny"] {
-            for key in ["users/bob/a", "users/a/b/c", "users//a", "users/*/a", "users/../bob/a", "users/{sub}/a"] {
-                assert!(!m("users/{sub}/**", key, sub), "sub {sub:?} matched {key:?}");
+            for key in [
+                "users/bob/a",
+                "users/a/b/c",
+                "users//a",
+                "users/*/a",
+                "users/../bob/a",
+                "users/{sub}/a",
+            ] {
+                assert!(
+                    !m("users/{sub}/**", key, sub),
+                    "sub {sub:?} matched {key:?}"
+                );
             }
         }
     }
 
     #[test]
     fn bad_patterns_rejected() {
-        for p in ["", "/a", "a/", "a//b", "a**", "a/**b", "{nope}", "{sub", "a}", "{claims.}"] {
+        for p in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "a**",
+            "a/**b",
+            "{nope}",
+            "{sub",
+            "a}",
+            "{claims.}",
+        ] {
             assert!(PathPattern::parse(p).is_err(), "{p:?} should be rejected");
         }
     }
@@ -238,9 +271,16 @@ mod tests {
     #[test]
     fn specificity_counts_literals_before_first_wildcard() {
         let c = claims("alice");
-        let spec = |p: &str| PathPattern::parse(p).map(|p| p.specificity(&c)).unwrap_or(usize::MAX);
+        let spec = |p: &str| {
+            PathPattern::parse(p)
+                .map(|p| p.specificity(&c))
+                .unwrap_or(usize::MAX)
+        };
         assert_eq!(spec("users/{sub}/**"), "users/alice/".len());
-        assert_eq!(spec("users/{sub}/avatar.jpg"), "users/alice/avatar.jpg".len());
+        assert_eq!(
+            spec("users/{sub}/avatar.jpg"),
+            "users/alice/avatar.jpg".len()
+        );
         assert_eq!(spec("**"), 0);
         assert_eq!(spec("img-*"), 4);
         assert!(spec("users/{sub}/avatars/**") > spec("users/{sub}/**"));

@@ -11,7 +11,10 @@ pub fn validate_key(key: &str) -> Result<(), String> {
         return Err("key is empty".into());
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(format!("key is {} bytes; at most {MAX_KEY_BYTES}", key.len()));
+        return Err(format!(
+            "key is {} bytes; at most {MAX_KEY_BYTES}",
+            key.len()
+        ));
     }
     if key.starts_with('/') {
         return Err("key starts with '/'".into());
@@ -83,7 +86,11 @@ impl KeyTemplate {
                 "filename" => TemplatePart::Filename,
                 _ => match name.strip_prefix("claims.") {
                     Some(claim) if !claim.is_empty() => TemplatePart::Claim(claim.to_string()),
-                    _ => return Err(format!("unknown placeholder {{{name}}} in key template {src:?}")),
+                    _ => {
+                        return Err(format!(
+                            "unknown placeholder {{{name}}} in key template {src:?}"
+                        ))
+                    }
                 },
             });
             rest = &rest[open + close + 1..];
@@ -94,7 +101,10 @@ impl KeyTemplate {
         if !rest.is_empty() {
             parts.push(TemplatePart::Literal(rest.to_string()));
         }
-        Ok(Self { parts, source: src.to_string() })
+        Ok(Self {
+            parts,
+            source: src.to_string(),
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -108,7 +118,9 @@ impl KeyTemplate {
             match part {
                 TemplatePart::Literal(s) => key.push_str(s),
                 TemplatePart::Sub => key.push_str(safe_claim(input.claims.safe_sub(), "sub")?),
-                TemplatePart::Claim(name) => key.push_str(safe_claim(input.claims.safe_str(name), name)?),
+                TemplatePart::Claim(name) => {
+                    key.push_str(safe_claim(input.claims.safe_str(name), name)?)
+                }
                 TemplatePart::Uuid => key.push_str(&uuid::Uuid::new_v4().to_string()),
                 TemplatePart::Ulid => key.push_str(&ulid::Ulid::new().to_string()),
                 TemplatePart::Year => key.push_str(&format!("{:04}", input.now.year())),
@@ -131,7 +143,13 @@ pub fn sanitize_filename(filename: &str) -> String {
     let base = filename.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = base
         .chars()
-        .map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(128)
         .collect();
     let trimmed = cleaned.trim_matches('.');
@@ -147,7 +165,10 @@ pub fn extension(filename: &str) -> String {
     let base = sanitize_filename(filename);
     match base.rsplit_once('.') {
         Some((stem, ext))
-            if !stem.is_empty() && !ext.is_empty() && ext.len() <= 16 && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            if !stem.is_empty()
+                && !ext.is_empty()
+                && ext.len() <= 16
+                && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
         {
             format!(".{}", ext.to_ascii_lowercase())
         }
@@ -204,7 +225,10 @@ mod tests {
         assert_eq!(extension(".bashrc"), "");
         assert_eq!(extension("x.j/pg"), "");
         assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
-        assert_eq!(sanitize_filename("C:\\Users\\me\\my photo.png"), "my_photo.png");
+        assert_eq!(
+            sanitize_filename("C:\\Users\\me\\my photo.png"),
+            "my_photo.png"
+        );
         assert_eq!(sanitize_filename(".."), "file");
         assert_eq!(sanitize_filename(""), "file");
     }

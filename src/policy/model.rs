@@ -101,12 +101,22 @@ pub enum ContentTypePattern {
 impl ContentTypePattern {
     fn parse(s: &str) -> Result<Self, String> {
         let lower = s.trim().to_ascii_lowercase();
-        let (ty, sub) = lower.split_once('/').ok_or_else(|| format!("content type {s:?} is not type/subtype"))?;
-        let token = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c));
+        let (ty, sub) = lower
+            .split_once('/')
+            .ok_or_else(|| format!("content type {s:?} is not type/subtype"))?;
+        let token = |t: &str| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+        };
         if !token(ty) || !(sub == "*" || token(sub)) {
             return Err(format!("content type {s:?} is not type/subtype or type/*"));
         }
-        Ok(if sub == "*" { Self::AnySubtype(ty.to_string()) } else { Self::Exact(lower) })
+        Ok(if sub == "*" {
+            Self::AnySubtype(ty.to_string())
+        } else {
+            Self::Exact(lower)
+        })
     }
 
     /// Matches the media type essence (parameters after `;` ignored, case-insensitive).
@@ -199,7 +209,16 @@ pub fn parse_file(file: &str, text: &str) -> Result<Vec<Rule>, LoadError> {
     raw.rule
         .into_iter()
         .enumerate()
-        .map(|(index, r)| build_rule(RuleId { file: file_name.clone(), index }, r).map_err(|(span, m)| err(span, m)))
+        .map(|(index, r)| {
+            build_rule(
+                RuleId {
+                    file: file_name.clone(),
+                    index,
+                },
+                r,
+            )
+            .map_err(|(span, m)| err(span, m))
+        })
         .collect()
 }
 
@@ -209,11 +228,19 @@ fn build_rule(id: RuleId, r: RuleRaw) -> Result<Rule, SpannedError> {
     let effect = match r.effect.as_ref().map(|e| (e.get_ref().as_str(), e.span())) {
         None | Some(("allow", _)) => Effect::Allow,
         Some(("deny", _)) => Effect::Deny,
-        Some((other, span)) => return Err((span, format!("effect must be \"allow\" or \"deny\", not {other:?}"))),
+        Some((other, span)) => {
+            return Err((
+                span,
+                format!("effect must be \"allow\" or \"deny\", not {other:?}"),
+            ))
+        }
     };
     let non_empty = |v: &Spanned<Vec<String>>, what: &str| {
         if v.get_ref().is_empty() {
-            Err((v.span(), format!("{what} must not be empty (use [\"*\"] for any)")))
+            Err((
+                v.span(),
+                format!("{what} must not be empty (use [\"*\"] for any)"),
+            ))
         } else {
             Ok(Selector::new(v.get_ref().clone()))
         }
@@ -227,14 +254,20 @@ fn build_rule(id: RuleId, r: RuleRaw) -> Result<Rule, SpannedError> {
                 .iter()
                 .map(|n| {
                     Action::parse(n).ok_or_else(|| {
-                        (r.actions.span(), format!("unknown action {n:?} (upload, download, multipart or \"*\")"))
+                        (
+                            r.actions.span(),
+                            format!("unknown action {n:?} (upload, download, multipart or \"*\")"),
+                        )
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
     if r.paths.get_ref().is_empty() {
-        return Err((r.paths.span(), "paths must not be empty (use [\"**\"] for any key)".into()));
+        return Err((
+            r.paths.span(),
+            "paths must not be empty (use [\"**\"] for any key)".into(),
+        ));
     }
     let paths = r
         .paths
@@ -242,8 +275,14 @@ fn build_rule(id: RuleId, r: RuleRaw) -> Result<Rule, SpannedError> {
         .into_iter()
         .map(|p| PathPattern::parse(p.get_ref()).map_err(|e| (p.span(), e)))
         .collect::<Result<Vec<_>, _>>()?;
-    let max_size = r.max_size.map(|v| parse_size(v.get_ref()).map_err(|e| (v.span(), e))).transpose()?;
-    let max_expires = r.max_expires.map(|v| parse_duration(v.get_ref()).map_err(|e| (v.span(), e))).transpose()?;
+    let max_size = r
+        .max_size
+        .map(|v| parse_size(v.get_ref()).map_err(|e| (v.span(), e)))
+        .transpose()?;
+    let max_expires = r
+        .max_expires
+        .map(|v| parse_duration(v.get_ref()).map_err(|e| (v.span(), e)))
+        .transpose()?;
     let content_types = r
         .content_types
         .map(|list| {
@@ -268,7 +307,10 @@ fn build_rule(id: RuleId, r: RuleRaw) -> Result<Rule, SpannedError> {
             key_template.is_some().then_some("key_template"),
         ];
         if let Some(field) = constrained.into_iter().flatten().next() {
-            return Err((r.roles.span(), format!("{field} has no meaning on a deny rule")));
+            return Err((
+                r.roles.span(),
+                format!("{field} has no meaning on a deny rule"),
+            ));
         }
     }
     Ok(Rule {
@@ -288,19 +330,26 @@ fn build_rule(id: RuleId, r: RuleRaw) -> Result<Rule, SpannedError> {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).map_or(1, |t| t.bytes().filter(|b| *b == b'\n').count() + 1)
+    text.get(..offset)
+        .map_or(1, |t| t.bytes().filter(|b| *b == b'\n').count() + 1)
 }
 
 /// `20MiB`, `10 MB`, `512B` or a bare integer (bytes).
 pub fn parse_size(v: &toml::Value) -> Result<u64, String> {
     let text = match v {
-        toml::Value::Integer(n) => return u64::try_from(*n).map_err(|_| "size must not be negative".to_string()),
+        toml::Value::Integer(n) => {
+            return u64::try_from(*n).map_err(|_| "size must not be negative".to_string())
+        }
         toml::Value::String(s) => s.trim(),
         _ => return Err("size must be a string like \"20MiB\" or an integer of bytes".into()),
     };
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("size {text:?} does not start with a number"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("size {text:?} does not start with a number"))?;
     let multiplier: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
@@ -309,9 +358,14 @@ pub fn parse_size(v: &toml::Value) -> Result<u64, String> {
         "KB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        other => return Err(format!("unknown size unit {other:?} (B, KiB, MiB, GiB, KB, MB, GB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (B, KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
     };
-    n.checked_mul(multiplier).ok_or_else(|| format!("size {text:?} is too large"))
+    n.checked_mul(multiplier)
+        .ok_or_else(|| format!("size {text:?} is too large"))
 }
 
 /// `15m`, `90s`, `1h` or a bare integer (seconds).
@@ -319,7 +373,11 @@ pub fn parse_duration(v: &toml::Value) -> Result<u64, String> {
     let text = match v {
         toml::Value::Integer(n) if *n > 0 => return Ok(*n as u64),
         toml::Value::String(s) => s.trim(),
-        _ => return Err("duration must be a string like \"15m\" or a positive integer of seconds".into()),
+        _ => {
+            return Err(
+                "duration must be a string like \"15m\" or a positive integer of seconds".into(),
+            )
+        }
     };
     parse_duration_str(text)
 }
@@ -327,19 +385,26 @@ pub fn parse_duration(v: &toml::Value) -> Result<u64, String> {
 /// `15m`, `90s`, `1h`.
 pub fn parse_duration_str(text: &str) -> Result<u64, String> {
     let (digits, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: u64 = digits.parse().map_err(|_| format!("duration {text:?} must be a number followed by s, m or h"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("duration {text:?} must be a number followed by s, m or h"))?;
     let secs = match unit {
         "s" => Some(n),
         "m" => n.checked_mul(60),
         "h" => n.checked_mul(3600),
         _ => return Err(format!("duration {text:?} must end in s, m or h")),
     };
-    secs.filter(|s| *s > 0).ok_or_else(|| format!("duration {text:?} must be positive"))
+    secs.filter(|s| *s > 0)
+        .ok_or_else(|| format!("duration {text:?} must be positive"))
 }
 
 /// Loads every `*.toml` of a directory in name order.
 pub fn load_dir(dir: &Path) -> Result<Vec<Rule>, LoadError> {
-    let io_err = |message: String| LoadError { file: dir.display().to_string(), line: 0, message };
+    let io_err = |message: String| LoadError {
+        file: dir.display().to_string(),
+        line: 0,
+        message,
+    };
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| io_err(format!("cannot read policy directory: {e}")))?
         .filter_map(Result::ok)
@@ -349,8 +414,12 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Rule>, LoadError> {
     files.sort();
     let mut rules = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|e| io_err(format!("cannot read {}: {e}", path.display())))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| io_err(format!("cannot read {}: {e}", path.display())))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         rules.extend(parse_file(&name, &text)?);
     }
     Ok(rules)
@@ -369,7 +438,15 @@ mod tests {
         assert_eq!(s("512B"), Ok(512));
         assert_eq!(s("7"), Ok(7));
         assert_eq!(parse_size(&toml::Value::Integer(42)), Ok(42));
-        for bad in ["", "MiB", "20mib", "20 TB", "-1", "1.5MiB", "99999999999999GiB"] {
+        for bad in [
+            "",
+            "MiB",
+            "20mib",
+            "20 TB",
+            "-1",
+            "1.5MiB",
+            "99999999999999GiB",
+        ] {
             assert!(s(bad).is_err(), "{bad:?}");
         }
         assert!(parse_size(&toml::Value::Integer(-1)).is_err());

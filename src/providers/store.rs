@@ -17,15 +17,30 @@ pub struct Store {
 }
 
 pub enum Backend {
-    S3 { store: S3Store, callback: Option<S3CallbackConfig> },
+    S3 {
+        store: S3Store,
+        callback: Option<S3CallbackConfig>,
+    },
     Cos(CosStore),
-    Qiniu { store: QiniuStore, callback: bool },
+    Qiniu {
+        store: QiniuStore,
+        callback: bool,
+    },
 }
 
 impl Store {
     pub fn build(name: &str, config: &StoreConfig) -> Result<Self, String> {
         let (bucket, backend) = match &config.provider {
-            ProviderConfig::S3 { endpoint, region, bucket, path_style, access_key, secret_key, session_token, callback } => {
+            ProviderConfig::S3 {
+                endpoint,
+                region,
+                bucket,
+                path_style,
+                access_key,
+                secret_key,
+                session_token,
+                callback,
+            } => {
                 let store = S3Store::new(S3StoreConfig {
                     endpoint: endpoint.clone(),
                     region: region.clone(),
@@ -37,9 +52,22 @@ impl Store {
                         session_token: session_token.as_ref().map(|t| t.expose().to_string()),
                     },
                 })?;
-                (bucket, Backend::S3 { store, callback: callback.clone() })
+                (
+                    bucket,
+                    Backend::S3 {
+                        store,
+                        callback: callback.clone(),
+                    },
+                )
             }
-            ProviderConfig::Cos { bucket, region, endpoint, secret_id, secret_key, session_token } => {
+            ProviderConfig::Cos {
+                bucket,
+                region,
+                endpoint,
+                secret_id,
+                secret_key,
+                session_token,
+            } => {
                 let store = CosStore::new(CosStoreConfig {
                     bucket: bucket.clone(),
                     region: region.clone(),
@@ -50,7 +78,15 @@ impl Store {
                 })?;
                 (bucket, Backend::Cos(store))
             }
-            ProviderConfig::Qiniu { bucket, upload_url, download_domain, rs_host, access_key, secret_key, callback } => {
+            ProviderConfig::Qiniu {
+                bucket,
+                upload_url,
+                download_domain,
+                rs_host,
+                access_key,
+                secret_key,
+                callback,
+            } => {
                 let store = QiniuStore::new(QiniuStoreConfig {
                     bucket: bucket.clone(),
                     upload_url: upload_url.clone(),
@@ -59,7 +95,13 @@ impl Store {
                     secret_key: secret_key.expose().to_string(),
                     rs_host: rs_host.clone(),
                 })?;
-                (bucket, Backend::Qiniu { store, callback: *callback })
+                (
+                    bucket,
+                    Backend::Qiniu {
+                        store,
+                        callback: *callback,
+                    },
+                )
             }
         };
         Ok(Self {
@@ -90,6 +132,8 @@ impl Store {
     /// The expiry actually granted: the request (or the store default), capped by the rule and the store.
     pub fn effective_expiry(&self, requested: Option<u64>, rule_max: Option<u64>) -> u64 {
         let wanted = requested.unwrap_or(self.default_expires_seconds).max(1);
-        wanted.min(self.max_expires_seconds).min(rule_max.unwrap_or(u64::MAX))
+        wanted
+            .min(self.max_expires_seconds)
+            .min(rule_max.unwrap_or(u64::MAX))
     }
 }

@@ -14,7 +14,12 @@ pub struct Ask<'a> {
 }
 
 /// Decides with size and content type checked (`full`) or on scope alone; logs the audit event.
-pub fn authorize<'p>(policies: &'p PolicySet, caller: &Caller, ask: &Ask, full: bool) -> Result<&'p Rule, ApiError> {
+pub fn authorize<'p>(
+    policies: &'p PolicySet,
+    caller: &Caller,
+    ask: &Ask,
+    full: bool,
+) -> Result<&'p Rule, ApiError> {
     let request = Request {
         claims: &caller.claims,
         store: ask.store,
@@ -23,9 +28,20 @@ pub fn authorize<'p>(policies: &'p PolicySet, caller: &Caller, ask: &Ask, full: 
         content_type: ask.content_type,
         size: ask.size,
     };
-    let decision = if full { policies.evaluate(&request) } else { policies.evaluate_scope(&request) };
-    let rule_id = decision.rule().map(|r| r.id.to_string()).unwrap_or_else(|| "none".into());
-    let outcome = if matches!(decision, Decision::Allow(_)) { "allow" } else { "deny" };
+    let decision = if full {
+        policies.evaluate(&request)
+    } else {
+        policies.evaluate_scope(&request)
+    };
+    let rule_id = decision
+        .rule()
+        .map(|r| r.id.to_string())
+        .unwrap_or_else(|| "none".into());
+    let outcome = if matches!(decision, Decision::Allow(_)) {
+        "allow"
+    } else {
+        "deny"
+    };
     tracing::info!(
         target: "audit",
         request_id = %caller.request_id,
@@ -42,17 +58,29 @@ pub fn authorize<'p>(policies: &'p PolicySet, caller: &Caller, ask: &Ask, full: 
     let what = format!("{} to {}:{}", ask.action, ask.store, ask.key);
     match decision {
         Decision::Allow(rule) => Ok(rule),
-        Decision::Deny(Denial::NoRule) => Err(ApiError::PolicyDenied(format!("no rule allows {what}"))),
-        Decision::Deny(Denial::DenyRule(_)) => Err(ApiError::PolicyDenied(format!("a deny rule forbids {what}"))),
-        Decision::Deny(Denial::TooLarge { max_size, .. }) => Err(ApiError::PayloadTooLarge(format!(
-            "size {} is over the allowed maximum of {max_size} bytes for {what}",
-            ask.size.unwrap_or_default()
+        Decision::Deny(Denial::NoRule) => {
+            Err(ApiError::PolicyDenied(format!("no rule allows {what}")))
+        }
+        Decision::Deny(Denial::DenyRule(_)) => Err(ApiError::PolicyDenied(format!(
+            "a deny rule forbids {what}"
         ))),
+        Decision::Deny(Denial::TooLarge { max_size, .. }) => {
+            Err(ApiError::PayloadTooLarge(format!(
+                "size {} is over the allowed maximum of {max_size} bytes for {what}",
+                ask.size.unwrap_or_default()
+            )))
+        }
         Decision::Deny(Denial::ContentType { rule }) => {
             let allowed: Vec<String> = rule.content_types.iter().map(|c| c.as_string()).collect();
             Err(ApiError::UnsupportedMediaType(match ask.content_type {
-                Some(ct) => format!("content type {ct:?} is not allowed for {what}; allowed: {}", allowed.join(", ")),
-                None => format!("content_type is required for {what}; allowed: {}", allowed.join(", ")),
+                Some(ct) => format!(
+                    "content type {ct:?} is not allowed for {what}; allowed: {}",
+                    allowed.join(", ")
+                ),
+                None => format!(
+                    "content_type is required for {what}; allowed: {}",
+                    allowed.join(", ")
+                ),
             }))
         }
     }
@@ -74,19 +102,39 @@ pub fn resolve_key(
 ) -> Result<String, ApiError> {
     match (key, filename) {
         (Some(key), None) => checked_key(key).map(|()| key.to_string()),
-        (Some(_), Some(_)) => Err(ApiError::InvalidRequest("give either key or filename, not both".into())),
-        (None, None) => Err(ApiError::InvalidRequest("key is required (or filename, where a rule has a key_template)".into())),
+        (Some(_), Some(_)) => Err(ApiError::InvalidRequest(
+            "give either key or filename, not both".into(),
+        )),
+        (None, None) => Err(ApiError::InvalidRequest(
+            "key is required (or filename, where a rule has a key_template)".into(),
+        )),
         (None, Some(filename)) => {
-            let input = TemplateInput { claims: &caller.claims, filename, now: chrono::Utc::now() };
+            let input = TemplateInput {
+                claims: &caller.claims,
+                filename,
+                now: chrono::Utc::now(),
+            };
             let template_rule = policies
                 .scoped(&caller.claims, store, action)
                 .find(|r| r.effect == Effect::Allow && r.key_template.is_some())
-                .ok_or_else(|| ApiError::PolicyDenied(format!("no rule with a key_template allows {action} to {store}")))?;
-            let template = template_rule.key_template.as_ref().ok_or_else(|| ApiError::Internal("template vanished".into()))?;
+                .ok_or_else(|| {
+                    ApiError::PolicyDenied(format!(
+                        "no rule with a key_template allows {action} to {store}"
+                    ))
+                })?;
+            let template = template_rule
+                .key_template
+                .as_ref()
+                .ok_or_else(|| ApiError::Internal("template vanished".into()))?;
             let key = template.render(&input).map_err(ApiError::PolicyDenied)?;
-            validate_key(&key).map_err(|e| ApiError::InvalidKey(format!("generated key is invalid: {e}")))?;
+            validate_key(&key)
+                .map_err(|e| ApiError::InvalidKey(format!("generated key is invalid: {e}")))?;
             let segments: Vec<&str> = key.split('/').collect();
-            if !template_rule.paths.iter().any(|p| p.matches(&segments, &caller.claims)) {
+            if !template_rule
+                .paths
+                .iter()
+                .any(|p| p.matches(&segments, &caller.claims))
+            {
                 return Err(ApiError::PolicyDenied(format!(
                     "the key generated by {} does not match its own paths",
                     template_rule.id

@@ -57,18 +57,34 @@ pub async fn create_download(
     let store = state.store(&req.store)?;
     checked_key(&req.key)?;
     if req.expires_in == Some(0) {
-        return Err(ApiError::InvalidRequest("expires_in must be at least 1 second".into()));
+        return Err(ApiError::InvalidRequest(
+            "expires_in must be at least 1 second".into(),
+        ));
     }
     for (name, value) in [
-        ("response_content_disposition", &req.response_content_disposition),
+        (
+            "response_content_disposition",
+            &req.response_content_disposition,
+        ),
         ("response_content_type", &req.response_content_type),
     ] {
-        if value.as_deref().is_some_and(|v| v.is_empty() || v.len() > 1024 || v.chars().any(|c| c.is_control())) {
-            return Err(ApiError::InvalidRequest(format!("{name} must be 1..=1024 characters without control characters")));
+        if value
+            .as_deref()
+            .is_some_and(|v| v.is_empty() || v.len() > 1024 || v.chars().any(|c| c.is_control()))
+        {
+            return Err(ApiError::InvalidRequest(format!(
+                "{name} must be 1..=1024 characters without control characters"
+            )));
         }
     }
     let policies = state.policies.load();
-    let ask = Ask { store: &req.store, action: Action::Download, key: &req.key, content_type: None, size: None };
+    let ask = Ask {
+        store: &req.store,
+        action: Action::Download,
+        key: &req.key,
+        content_type: None,
+        size: None,
+    };
     let rule = authorize(&policies, &caller, &ask, false)?;
     let now = Utc::now().timestamp();
     let expires_at = now + store.effective_expiry(req.expires_in, rule.max_expires) as i64;
@@ -81,9 +97,13 @@ pub async fn create_download(
         Backend::Cos(store) => store.presigned_get(&req.key, &opts, now, expires_at),
         Backend::Qiniu { store, .. } => {
             if opts.response_content_disposition.is_some() || opts.response_content_type.is_some() {
-                return Err(ApiError::Unsupported("Qiniu private URLs take no response_* overrides".into()));
+                return Err(ApiError::Unsupported(
+                    "Qiniu private URLs take no response_* overrides".into(),
+                ));
             }
-            store.private_download_url(&req.key, now, expires_at).map_err(ApiError::Unsupported)?
+            store
+                .private_download_url(&req.key, now, expires_at)
+                .map_err(ApiError::Unsupported)?
         }
     };
     metrics::counter!("credentials_issued_total", "provider" => store.provider(), "kind" => "download").increment(1);

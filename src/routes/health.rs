@@ -29,7 +29,11 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     if state.jwks.as_ref().is_some_and(|j| !j.is_loaded()) {
         return Err(ApiError::Unavailable("JWKS not loaded yet".into()));
     }
-    state.events.ping().await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    state
+        .events
+        .ping()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }
 
@@ -37,5 +41,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 #[utoipa::path(responses((status = 200, description = "Prometheus text format", content_type = "text/plain")), tag = "health")]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
 }

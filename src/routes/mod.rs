@@ -14,8 +14,14 @@ use crate::error::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Extractor errors become problem+json like every other error.
-    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::InvalidRequest(format!("invalid query: {e}")).into()))
-        .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::InvalidRequest(format!("invalid path: {e}")).into()));
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::InvalidRequest(format!("invalid query: {e}")).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::InvalidRequest(format!("invalid path: {e}")).into()),
+    );
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)

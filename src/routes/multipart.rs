@@ -39,16 +39,21 @@ fn rule_max_size(rule: &Rule) -> u64 {
 
 fn valid_upload_id(id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > 1024 || !id.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(ApiError::InvalidRequest("upload_id must be 1..=1024 visible ASCII characters".into()));
+        return Err(ApiError::InvalidRequest(
+            "upload_id must be 1..=1024 visible ASCII characters".into(),
+        ));
     }
     Ok(())
 }
 
 fn s3_store<'a>(state: &'a AppState, name: &str) -> Result<(&'a Store, &'a S3Store), ApiError> {
     let store = state.store(name)?;
-    let s3 = store
-        .s3()
-        .ok_or_else(|| ApiError::Unsupported(format!("store {name:?} ({}) has no multipart API here", store.provider())))?;
+    let s3 = store.s3().ok_or_else(|| {
+        ApiError::Unsupported(format!(
+            "store {name:?} ({}) has no multipart API here",
+            store.provider()
+        ))
+    })?;
     Ok((store, s3))
 }
 
@@ -60,7 +65,13 @@ fn authorize_scope<'p>(
     key: &str,
 ) -> Result<&'p Rule, ApiError> {
     checked_key(key)?;
-    let ask = Ask { store, action: Action::Multipart, key, content_type: None, size: None };
+    let ask = Ask {
+        store,
+        action: Action::Multipart,
+        key,
+        content_type: None,
+        size: None,
+    };
     authorize(policies, caller, &ask, false)
 }
 
@@ -106,7 +117,9 @@ pub async fn create(
     };
     let rule = authorize(&policies, &caller, &ask, true)?;
     let max_size = rule_max_size(rule);
-    let upload_id = s3.create_multipart_upload(&state.http, &req.key, req.content_type.as_deref()).await?;
+    let upload_id = s3
+        .create_multipart_upload(&state.http, &req.key, req.content_type.as_deref())
+        .await?;
     Ok(HttpResponse::Ok().json(MultipartCreated {
         store: store.name.clone(),
         key: req.key,
@@ -156,13 +169,23 @@ pub async fn sign_parts(
     let rule = authorize_scope(&policies, &caller, &req.store, &req.key)?;
     let max_parts = max_parts_for(rule_max_size(rule));
     if req.part_numbers.is_empty() || req.part_numbers.len() > MAX_PART_NUMBERS_PER_CALL {
-        return Err(ApiError::InvalidRequest(format!("part_numbers must hold 1..={MAX_PART_NUMBERS_PER_CALL} numbers")));
+        return Err(ApiError::InvalidRequest(format!(
+            "part_numbers must hold 1..={MAX_PART_NUMBERS_PER_CALL} numbers"
+        )));
     }
-    if let Some(n) = req.part_numbers.iter().find(|n| !(1..=max_parts).contains(*n)) {
-        return Err(ApiError::InvalidRequest(format!("part number {n} is outside 1..={max_parts}")));
+    if let Some(n) = req
+        .part_numbers
+        .iter()
+        .find(|n| !(1..=max_parts).contains(*n))
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "part number {n} is outside 1..={max_parts}"
+        )));
     }
     if req.expires_in == Some(0) {
-        return Err(ApiError::InvalidRequest("expires_in must be at least 1 second".into()));
+        return Err(ApiError::InvalidRequest(
+            "expires_in must be at least 1 second".into(),
+        ));
     }
     let now = Utc::now().timestamp();
     let expires_at = now + store.effective_expiry(req.expires_in, rule.max_expires) as i64;
@@ -172,11 +195,17 @@ pub async fn sign_parts(
         .map(|&n| PartUrl {
             part_number: n,
             method: "PUT",
-            url: s3.presigned_upload_part(&req.key, &upload_id, n, now, expires_at).url,
+            url: s3
+                .presigned_upload_part(&req.key, &upload_id, n, now, expires_at)
+                .url,
         })
         .collect();
-    metrics::counter!("credentials_issued_total", "provider" => "s3", "kind" => "part").increment(req.part_numbers.len() as u64);
-    Ok(HttpResponse::Ok().json(PartUrls { parts, expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or_default() }))
+    metrics::counter!("credentials_issued_total", "provider" => "s3", "kind" => "part")
+        .increment(req.part_numbers.len() as u64);
+    Ok(HttpResponse::Ok().json(PartUrls {
+        parts,
+        expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or_default(),
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -216,7 +245,11 @@ pub async fn list_parts(
         .list_parts(&state.http, &query.key, &upload_id)
         .await?
         .into_iter()
-        .map(|p| ListedPart { part_number: p.part_number, etag: p.etag, size: p.size })
+        .map(|p| ListedPart {
+            part_number: p.part_number,
+            etag: p.etag,
+            size: p.size,
+        })
         .collect();
     Ok(HttpResponse::Ok().json(ListedParts { parts }))
 }
@@ -259,24 +292,38 @@ pub async fn complete(
     let policies = state.policies.load();
     let rule = authorize_scope(&policies, &caller, &req.store, &req.key)?;
     if req.parts.is_empty() || req.parts.len() > MAX_PARTS as usize {
-        return Err(ApiError::InvalidRequest(format!("parts must hold 1..={MAX_PARTS} entries")));
+        return Err(ApiError::InvalidRequest(format!(
+            "parts must hold 1..={MAX_PARTS} entries"
+        )));
     }
     let listed = s3.list_parts(&state.http, &req.key, &upload_id).await?;
     let total: u64 = listed.iter().map(|p| p.size).sum();
     let max_size = rule_max_size(rule);
     if total > max_size {
-        s3.abort_multipart_upload(&state.http, &req.key, &upload_id).await?;
+        s3.abort_multipart_upload(&state.http, &req.key, &upload_id)
+            .await?;
         return Err(ApiError::PayloadTooLarge(format!(
             "the uploaded parts total {total} bytes, over the allowed {max_size}; the upload was aborted"
         )));
     }
-    let parts: Vec<(u32, String)> = req.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
+    let parts: Vec<(u32, String)> = req
+        .parts
+        .into_iter()
+        .map(|p| (p.part_number, p.etag))
+        .collect();
     let size = parts
         .iter()
         .filter_map(|(n, _)| listed.iter().find(|p| p.part_number == *n).map(|p| p.size))
         .sum();
-    let done = s3.complete_multipart_upload(&state.http, &req.key, &upload_id, &parts).await?;
-    Ok(HttpResponse::Ok().json(MultipartCompleted { store: store.name.clone(), key: req.key, etag: done.etag, size }))
+    let done = s3
+        .complete_multipart_upload(&state.http, &req.key, &upload_id, &parts)
+        .await?;
+    Ok(HttpResponse::Ok().json(MultipartCompleted {
+        store: store.name.clone(),
+        key: req.key,
+        etag: done.etag,
+        size,
+    }))
 }
 
 /// Abort the upload (AbortMultipartUpload); 204.
@@ -292,7 +339,8 @@ pub async fn abort(
     let (_, s3) = s3_store(&state, &query.store)?;
     let policies = state.policies.load();
     authorize_scope(&policies, &caller, &query.store, &query.key)?;
-    s3.abort_multipart_upload(&state.http, &query.key, &upload_id).await?;
+    s3.abort_multipart_upload(&state.http, &query.key, &upload_id)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -306,9 +354,12 @@ mod tests {
         assert_eq!(part_size_for(10 * MIB), MIN_PART_SIZE);
         let big = 100 << 30; // 100 GiB
         let ps = part_size_for(big);
-        assert!(ps >= MIN_PART_SIZE && ps % MIB == 0);
+        assert!(ps >= MIN_PART_SIZE && ps.is_multiple_of(MIB));
         assert!(big.div_ceil(ps) <= MAX_PARTS);
-        assert!(big.div_ceil(ps - MIB) > MAX_PARTS, "part size is the smallest whole MiB that fits");
+        assert!(
+            big.div_ceil(ps - MIB) > MAX_PARTS,
+            "part size is the smallest whole MiB that fits"
+        );
     }
 
     #[test]

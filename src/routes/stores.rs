@@ -29,7 +29,10 @@ pub async fn list_stores(state: web::Data<AppState>, _caller: Caller) -> HttpRes
     let stores = state
         .stores
         .values()
-        .map(|s| StoreInfo { name: s.name.clone(), provider: s.provider() })
+        .map(|s| StoreInfo {
+            name: s.name.clone(),
+            provider: s.provider(),
+        })
         .collect();
     HttpResponse::Ok().json(StoreList { stores })
 }

@@ -86,13 +86,24 @@ pub async fn create_upload(
     let req = body.0;
     let store = state.store(&req.store)?;
     if req.method == UploadMethod::Put && matches!(store.backend, Backend::Qiniu { .. }) {
-        return Err(ApiError::Unsupported("Qiniu uploads are form POSTs; use method POST".into()));
+        return Err(ApiError::Unsupported(
+            "Qiniu uploads are form POSTs; use method POST".into(),
+        ));
     }
     if req.expires_in == Some(0) {
-        return Err(ApiError::InvalidRequest("expires_in must be at least 1 second".into()));
+        return Err(ApiError::InvalidRequest(
+            "expires_in must be at least 1 second".into(),
+        ));
     }
     let policies = state.policies.load();
-    let key = resolve_key(&policies, &caller, &req.store, Action::Upload, req.key.as_deref(), req.filename.as_deref())?;
+    let key = resolve_key(
+        &policies,
+        &caller,
+        &req.store,
+        Action::Upload,
+        req.key.as_deref(),
+        req.filename.as_deref(),
+    )?;
     let ask = Ask {
         store: &req.store,
         action: Action::Upload,
@@ -122,16 +133,34 @@ pub async fn create_upload(
         (Backend::S3 { store, .. }, UploadMethod::Put) => put(store.presigned_put(&grant)),
         (Backend::Cos(store), UploadMethod::Post) => form(store.form_upload(&grant)),
         (Backend::Cos(store), UploadMethod::Put) => put(store.presigned_put(&grant)),
-        (Backend::Qiniu { store: qiniu, callback }, _) => {
+        (
+            Backend::Qiniu {
+                store: qiniu,
+                callback,
+            },
+            _,
+        ) => {
             let url = callback.then(|| {
-                let ticket = crate::ticket::issue(&state.ticket_key, &store.name, &key, &caller.claims.sub);
-                format!("{}/v1/callbacks/{}?t={ticket}", state.config.server.public_url, store.name)
+                let ticket =
+                    crate::ticket::issue(&state.ticket_key, &store.name, &key, &caller.claims.sub);
+                format!(
+                    "{}/v1/callbacks/{}?t={ticket}",
+                    state.config.server.public_url, store.name
+                )
             });
-            form(qiniu.form_upload(&grant, url.as_deref().map(|url| CallbackSpec { url }).as_ref()))
+            form(qiniu.form_upload(
+                &grant,
+                url.as_deref().map(|url| CallbackSpec { url }).as_ref(),
+            ))
         }
     };
-    let kind = if req.method == UploadMethod::Post { "form" } else { "put" };
-    metrics::counter!("credentials_issued_total", "provider" => store.provider(), "kind" => kind).increment(1);
+    let kind = if req.method == UploadMethod::Post {
+        "form"
+    } else {
+        "put"
+    };
+    metrics::counter!("credentials_issued_total", "provider" => store.provider(), "kind" => kind)
+        .increment(1);
     Ok(HttpResponse::Ok().json(UploadCredential {
         store: store.name.clone(),
         provider: store.provider(),
@@ -194,7 +223,13 @@ pub async fn confirm_upload(
     checked_key(&req.key)?;
     let policies = state.policies.load_full();
     // Scope first, so a caller learns nothing about objects it may not upload.
-    let ask = Ask { store: &req.store, action: Action::Upload, key: &req.key, content_type: None, size: None };
+    let ask = Ask {
+        store: &req.store,
+        action: Action::Upload,
+        key: &req.key,
+        content_type: None,
+        size: None,
+    };
     authorize(&policies, &caller, &ask, false)?;
     let info: ObjectInfo = match &store.backend {
         Backend::S3 { store, .. } => store.head_object(&state.http, &req.key).await?,
@@ -211,15 +246,20 @@ pub async fn confirm_upload(
     };
     let verdict = match policies.evaluate(&measured) {
         Decision::Allow(_) => Ok(()),
-        Decision::Deny(Denial::TooLarge { max_size, .. }) => Err(ApiError::PayloadTooLarge(format!(
-            "the object is {} bytes, over the allowed {max_size}; recorded as rejected",
-            info.size
-        ))),
+        Decision::Deny(Denial::TooLarge { max_size, .. }) => {
+            Err(ApiError::PayloadTooLarge(format!(
+                "the object is {} bytes, over the allowed {max_size}; recorded as rejected",
+                info.size
+            )))
+        }
         Decision::Deny(Denial::ContentType { .. }) => Err(ApiError::UnsupportedMediaType(format!(
             "the object's content type {:?} is not allowed; recorded as rejected",
             info.content_type.as_deref().unwrap_or("")
         ))),
-        Decision::Deny(_) => Err(ApiError::PolicyDenied(format!("no rule allows upload to {}:{}", req.store, req.key))),
+        Decision::Deny(_) => Err(ApiError::PolicyDenied(format!(
+            "no rule allows upload to {}:{}",
+            req.store, req.key
+        ))),
     };
     if let Err(e @ ApiError::PolicyDenied(_)) = verdict {
         return Err(e);
@@ -239,7 +279,10 @@ pub async fn confirm_upload(
         version_id: info.version_id.clone(),
         rejected: verdict.is_err(),
     };
-    let recorded = state.events.record(&[event.idempotency_id()], &event).await?;
+    let recorded = state
+        .events
+        .record(&[event.idempotency_id()], &event)
+        .await?;
     tracing::info!(
         request_id = %caller.request_id, store = %store.name, key = %req.key,
         duplicate = recorded == Recorded::Duplicate, rejected = event.rejected, "upload confirmed"

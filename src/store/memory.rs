@@ -29,6 +29,10 @@ impl MemoryStore {
 
     /// Recorded events as JSON, oldest first.
     pub fn events(&self) -> Vec<String> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).events.clone()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .events
+            .clone()
     }
 }

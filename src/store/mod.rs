@@ -30,9 +30,19 @@ pub struct UploadEvent {
 impl UploadEvent {
     /// The object's identity: provider family + bucket + key + etag (+ version), the same from every source.
     pub fn idempotency_id(&self) -> String {
-        let family = if self.provider == "qiniu" { "qiniu" } else { self.provider.as_str() };
+        let family = if self.provider == "qiniu" {
+            "qiniu"
+        } else {
+            self.provider.as_str()
+        };
         let mut h = Sha256::new();
-        for part in [family, &self.bucket, &self.key, &self.etag, self.version_id.as_deref().unwrap_or("")] {
+        for part in [
+            family,
+            &self.bucket,
+            &self.key,
+            &self.etag,
+            self.version_id.as_deref().unwrap_or(""),
+        ] {
             h.update(part.as_bytes());
             h.update([0]);
         }
@@ -58,7 +68,11 @@ pub enum EventStore {
 
 impl EventStore {
     /// Records the event unless any of `ids` was seen; the ids and the event are written in one atomic step.
-    pub async fn record(&self, ids: &[String], event: &UploadEvent) -> Result<Recorded, StoreUnavailable> {
+    pub async fn record(
+        &self,
+        ids: &[String],
+        event: &UploadEvent,
+    ) -> Result<Recorded, StoreUnavailable> {
         let json = serde_json::to_string(event).map_err(|e| StoreUnavailable(e.to_string()))?;
         match self {
             Self::Memory(m) => Ok(m.record(ids, json)),

@@ -2,8 +2,8 @@
 //! so a crash can never leave a key without its event, or an event twice.
 use std::time::Duration;
 
-use redis::Script;
 use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
+use redis::Script;
 
 use super::{Recorded, StoreUnavailable};
 use crate::config::RedisConfig;
@@ -39,7 +39,11 @@ impl RedisStore {
         // deadpool has no timeouts by default: an outage would hang requests instead of failing fast.
         cfg.pool = Some(PoolConfig {
             max_size: 32,
-            timeouts: Timeouts { wait: Some(timeout), create: Some(timeout), recycle: Some(timeout) },
+            timeouts: Timeouts {
+                wait: Some(timeout),
+                create: Some(timeout),
+                recycle: Some(timeout),
+            },
             ..PoolConfig::default()
         });
         let pool = cfg
@@ -55,7 +59,11 @@ impl RedisStore {
         })
     }
 
-    pub async fn record(&self, ids: &[String], event_json: &str) -> Result<Recorded, StoreUnavailable> {
+    pub async fn record(
+        &self,
+        ids: &[String],
+        event_json: &str,
+    ) -> Result<Recorded, StoreUnavailable> {
         let mut invocation = self.script.key(&self.stream);
         for id in ids {
             invocation.key(format!("{}idem:{id}", self.key_prefix));
@@ -64,34 +72,53 @@ impl RedisStore {
         let outcome: i64 = self
             .bounded(async {
                 let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
-                invocation.invoke_async(&mut conn).await.map_err(|e| e.to_string())
+                invocation
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())
             })
             .await?;
-        Ok(if outcome == 1 { Recorded::New } else { Recorded::Duplicate })
+        Ok(if outcome == 1 {
+            Recorded::New
+        } else {
+            Recorded::Duplicate
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreUnavailable> {
         self.bounded(async {
             let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
-            redis::cmd("PING").query_async::<String>(&mut conn).await.map_err(|e| e.to_string())
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())
         })
         .await
         .map(drop)
     }
 
     /// No request waits on Redis longer than the configured timeout, whatever the pool does.
-    async fn bounded<T>(&self, f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, StoreUnavailable> {
+    async fn bounded<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, String>>,
+    ) -> Result<T, StoreUnavailable> {
         match tokio::time::timeout(self.timeout, f).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(StoreUnavailable(redact(&e))),
-            Err(_) => Err(StoreUnavailable(format!("redis did not answer within {} ms", self.timeout.as_millis()))),
+            Err(_) => Err(StoreUnavailable(format!(
+                "redis did not answer within {} ms",
+                self.timeout.as_millis()
+            ))),
         }
     }
 }
 
 /// Redis URLs may carry a password; keep errors free of it.
 fn redact(message: &str) -> String {
-    match message.find("redis://").or_else(|| message.find("rediss://")) {
+    match message
+        .find("redis://")
+        .or_else(|| message.find("rediss://"))
+    {
         Some(_) => "redis connection error".to_string(),
         None => message.to_string(),
     }

@@ -8,7 +8,9 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::json;
 
-use crate::helpers::{assert_problem, fixture, sign, token, token_with, AppOptions, TestApp, HS_SECRET};
+use crate::helpers::{
+    assert_problem, fixture, sign, token, token_with, AppOptions, TestApp, HS_SECRET,
+};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -17,16 +19,27 @@ fn now() -> i64 {
 async fn stores_with(app: &TestApp, authorization: Option<&str>) -> reqwest::Response {
     let mut req = app.http.get(app.url("/v1/stores"));
     if let Some(a) = authorization {
-        req = req.header("authorization", reqwest::header::HeaderValue::from_bytes(a.as_bytes()).expect("header bytes"));
+        req = req.header(
+            "authorization",
+            reqwest::header::HeaderValue::from_bytes(a.as_bytes()).expect("header bytes"),
+        );
     }
     req.send().await.expect("request")
 }
 
 async fn assert_rejected(app: &TestApp, authorization: Option<&str>, case: &str) {
     let res = stores_with(app, authorization).await;
-    let www = res.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(String::from);
+    let www = res
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     assert_eq!(res.status().as_u16(), 401, "case {case}");
-    assert_eq!(www.as_deref(), Some(r#"Bearer error="invalid_token""#), "case {case}");
+    assert_eq!(
+        www.as_deref(),
+        Some(r#"Bearer error="invalid_token""#),
+        "case {case}"
+    );
     assert_problem(res, 401, "unauthenticated").await;
 }
 
@@ -44,12 +57,21 @@ async fn a_valid_token_lists_the_stores() {
         .as_array()
         .expect("stores array")
         .iter()
-        .map(|s| (s["name"].as_str().unwrap_or("").into(), s["provider"].as_str().unwrap_or("").into()))
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or("").into(),
+                s["provider"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
     stores.sort();
     assert_eq!(
         stores,
-        [("media".into(), "s3".into()), ("qn".into(), "qiniu".into()), ("wx".into(), "cos".into())]
+        [
+            ("media".into(), "s3".into()),
+            ("qn".into(), "qiniu".into()),
+            ("wx".into(), "cos".into())
+        ]
     );
 }
 
@@ -62,7 +84,14 @@ async fn bad_tokens_are_refused() {
     .await;
     let good_claims = || json!({"sub": "alice", "roles": ["user"], "iss": "https://auth.test", "aud": "presign-broker"});
     let valid = token_with(good_claims());
-    assert_eq!(stores_with(&app, Some(&format!("Bearer {valid}"))).await.status().as_u16(), 200, "control");
+    assert_eq!(
+        stores_with(&app, Some(&format!("Bearer {valid}")))
+            .await
+            .status()
+            .as_u16(),
+        200,
+        "control"
+    );
 
     let hs = |claims: serde_json::Value| token_with(claims);
     let with = |k: &str, v: serde_json::Value| {
@@ -70,11 +99,22 @@ async fn bad_tokens_are_refused() {
         c[k] = v;
         hs(c)
     };
-    let rsa_public_as_secret = sign(Algorithm::HS256, Some("test"), &EncodingKey::from_secret(&pem("rsa-public.pem")), good_claims());
-    let wrong_secret = sign(Algorithm::HS256, Some("test"), &EncodingKey::from_secret(b"another-secret-0123456789abcdef-xyz"), good_claims());
+    let rsa_public_as_secret = sign(
+        Algorithm::HS256,
+        Some("test"),
+        &EncodingKey::from_secret(&pem("rsa-public.pem")),
+        good_claims(),
+    );
+    let wrong_secret = sign(
+        Algorithm::HS256,
+        Some("test"),
+        &EncodingKey::from_secret(b"another-secret-0123456789abcdef-xyz"),
+        good_claims(),
+    );
     let alg_none = {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&json!({"sub":"alice","exp": now() + 600})).expect("json"));
+        let payload = URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&json!({"sub":"alice","exp": now() + 600})).expect("json"));
         format!("{header}.{payload}.")
     };
     let tampered = {
@@ -85,7 +125,12 @@ async fn bad_tokens_are_refused() {
         parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json"));
         parts.join(".")
     };
-    let unknown_kid = sign(Algorithm::HS256, Some("nope"), &EncodingKey::from_secret(HS_SECRET.as_bytes()), good_claims());
+    let unknown_kid = sign(
+        Algorithm::HS256,
+        Some("nope"),
+        &EncodingKey::from_secret(HS_SECRET.as_bytes()),
+        good_claims(),
+    );
     let no_exp = {
         let mut c = good_claims();
         c["exp"] = serde_json::Value::Null;
@@ -104,20 +149,59 @@ async fn bad_tokens_are_refused() {
         ("Bearer and a space", Some("Bearer ".into())),
         ("Basic scheme", Some("Basic YWxpY2U6cHc=".into())),
         ("garbage", Some("Bearer not.a.jwt".into())),
-        ("non-ASCII bytes", Some("Bearer \u{fc}.\u{fc}.\u{fc}".into())),
+        (
+            "non-ASCII bytes",
+            Some("Bearer \u{fc}.\u{fc}.\u{fc}".into()),
+        ),
         ("alg none", Some(format!("Bearer {alg_none}"))),
-        ("HS256 with the RSA public key as secret", Some(format!("Bearer {rsa_public_as_secret}"))),
+        (
+            "HS256 with the RSA public key as secret",
+            Some(format!("Bearer {rsa_public_as_secret}")),
+        ),
         ("wrong secret", Some(format!("Bearer {wrong_secret}"))),
-        ("expired beyond leeway", Some(format!("Bearer {}", with("exp", json!(now() - 120))))),
-        ("nbf in the future", Some(format!("Bearer {}", with("nbf", json!(now() + 600))))),
-        ("wrong iss", Some(format!("Bearer {}", with("iss", json!("https://evil.test"))))),
-        ("wrong aud", Some(format!("Bearer {}", with("aud", json!("someone-else"))))),
+        (
+            "expired beyond leeway",
+            Some(format!("Bearer {}", with("exp", json!(now() - 120)))),
+        ),
+        (
+            "nbf in the future",
+            Some(format!("Bearer {}", with("nbf", json!(now() + 600)))),
+        ),
+        (
+            "wrong iss",
+            Some(format!(
+                "Bearer {}",
+                with("iss", json!("https://evil.test"))
+            )),
+        ),
+        (
+            "wrong aud",
+            Some(format!("Bearer {}", with("aud", json!("someone-else")))),
+        ),
         ("missing exp", Some(format!("Bearer {no_exp}"))),
         ("missing sub", Some(format!("Bearer {no_sub}"))),
-        ("empty sub", Some(format!("Bearer {}", with("sub", json!(""))))),
-        ("sub not a string", Some(format!("Bearer {}", with("sub", json!(42))))),
-        ("exp as a string", Some(format!("Bearer {}", with("exp", json!((now() + 600).to_string()))))),
-        ("nbf as a string", Some(format!("Bearer {}", with("nbf", json!((now() + 600).to_string()))))),
+        (
+            "empty sub",
+            Some(format!("Bearer {}", with("sub", json!("")))),
+        ),
+        (
+            "sub not a string",
+            Some(format!("Bearer {}", with("sub", json!(42)))),
+        ),
+        (
+            "exp as a string",
+            Some(format!(
+                "Bearer {}",
+                with("exp", json!((now() + 600).to_string()))
+            )),
+        ),
+        (
+            "nbf as a string",
+            Some(format!(
+                "Bearer {}",
+                with("nbf", json!((now() + 600).to_string()))
+            )),
+        ),
         ("tampered payload", Some(format!("Bearer {tampered}"))),
         ("unknown kid", Some(format!("Bearer {unknown_kid}"))),
         ("header over 8 KiB", Some(oversized)),
@@ -130,10 +214,25 @@ async fn bad_tokens_are_refused() {
 #[tokio::test]
 async fn leeway_admits_small_clock_skew_only() {
     let app = TestApp::spawn().await;
-    let skewed = token_with(json!({"sub": "alice", "roles": ["user"], "exp": now() - 10, "nbf": now() + 10}));
-    assert_eq!(stores_with(&app, Some(&format!("Bearer {skewed}"))).await.status().as_u16(), 200);
+    let skewed = token_with(
+        json!({"sub": "alice", "roles": ["user"], "exp": now() - 10, "nbf": now() + 10}),
+    );
+    assert_eq!(
+        stores_with(&app, Some(&format!("Bearer {skewed}")))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     let scheme_case = format!("bearer {}", token("alice", &["user"]));
-    assert_eq!(stores_with(&app, Some(&scheme_case)).await.status().as_u16(), 200, "scheme is case-insensitive");
+    assert_eq!(
+        stores_with(&app, Some(&scheme_case))
+            .await
+            .status()
+            .as_u16(),
+        200,
+        "scheme is case-insensitive"
+    );
 }
 
 #[tokio::test]
@@ -146,27 +245,64 @@ async fn asymmetric_keys_verify_and_are_pinned_to_their_algorithm() {
         fixture("keys/ec-public.pem").display(),
         fixture("keys/ed25519-public.pem").display()
     );
-    let app = TestApp::spawn_with(AppOptions { extra, ..Default::default() }).await;
+    let app = TestApp::spawn_with(AppOptions {
+        extra,
+        ..Default::default()
+    })
+    .await;
     let claims = json!({"sub": "svc", "roles": ["service"]});
     let rsa = EncodingKey::from_rsa_pem(&pem("rsa-private.pem")).expect("rsa");
     let ec = EncodingKey::from_ec_pem(&pem("ec-private.pem")).expect("ec");
     let ed = EncodingKey::from_ed_pem(&pem("ed25519-private.pem")).expect("ed");
     let accepted = [
-        ("RS256", sign(Algorithm::RS256, Some("rsa"), &rsa, claims.clone())),
-        ("ES256", sign(Algorithm::ES256, Some("ec"), &ec, claims.clone())),
-        ("EdDSA", sign(Algorithm::EdDSA, Some("ed"), &ed, claims.clone())),
-        ("RS256 without kid", sign(Algorithm::RS256, None, &rsa, claims.clone())),
+        (
+            "RS256",
+            sign(Algorithm::RS256, Some("rsa"), &rsa, claims.clone()),
+        ),
+        (
+            "ES256",
+            sign(Algorithm::ES256, Some("ec"), &ec, claims.clone()),
+        ),
+        (
+            "EdDSA",
+            sign(Algorithm::EdDSA, Some("ed"), &ed, claims.clone()),
+        ),
+        (
+            "RS256 without kid",
+            sign(Algorithm::RS256, None, &rsa, claims.clone()),
+        ),
     ];
     for (case, t) in &accepted {
-        assert_eq!(stores_with(&app, Some(&format!("Bearer {t}"))).await.status().as_u16(), 200, "{case}");
+        assert_eq!(
+            stores_with(&app, Some(&format!("Bearer {t}")))
+                .await
+                .status()
+                .as_u16(),
+            200,
+            "{case}"
+        );
     }
     let refused = [
-        ("RS512 with the RS256 key", sign(Algorithm::RS512, Some("rsa"), &rsa, claims.clone())),
-        ("PS256 with the RS256 key", sign(Algorithm::PS256, Some("rsa"), &rsa, claims.clone())),
-        ("RS256 under the EC kid", sign(Algorithm::RS256, Some("ec"), &rsa, claims.clone())),
+        (
+            "RS512 with the RS256 key",
+            sign(Algorithm::RS512, Some("rsa"), &rsa, claims.clone()),
+        ),
+        (
+            "PS256 with the RS256 key",
+            sign(Algorithm::PS256, Some("rsa"), &rsa, claims.clone()),
+        ),
+        (
+            "RS256 under the EC kid",
+            sign(Algorithm::RS256, Some("ec"), &rsa, claims.clone()),
+        ),
         (
             "HS256 with the RSA public key under the rsa kid",
-            sign(Algorithm::HS256, Some("rsa"), &EncodingKey::from_secret(&pem("rsa-public.pem")), claims.clone()),
+            sign(
+                Algorithm::HS256,
+                Some("rsa"),
+                &EncodingKey::from_secret(&pem("rsa-public.pem")),
+                claims.clone(),
+            ),
         ),
     ];
     for (case, t) in &refused {
@@ -185,8 +321,13 @@ impl JwksServer {
     async fn start(set: &JwkSet) -> Self {
         let body = Arc::new(Mutex::new(serde_json::to_string(set).expect("jwks json")));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().expect("addr"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().expect("addr")
+        );
         let (b, f) = (body.clone(), fetches.clone());
         tokio::spawn(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -220,7 +361,10 @@ fn jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
 async fn jwks_keys_load_rotate_once_per_unknown_kid_and_never_hammer_the_idp() {
     let rsa = EncodingKey::from_rsa_pem(&pem("rsa-private.pem")).expect("rsa");
     let ec = EncodingKey::from_ec_pem(&pem("ec-private.pem")).expect("ec");
-    let server = JwksServer::start(&JwkSet { keys: vec![jwk(&rsa, Algorithm::RS256, "k1")] }).await;
+    let server = JwksServer::start(&JwkSet {
+        keys: vec![jwk(&rsa, Algorithm::RS256, "k1")],
+    })
+    .await;
     let app = TestApp::spawn_with(AppOptions {
         extra: format!("[auth.jwks]\nurl = \"{}\"\n", server.url),
         ..Default::default()
@@ -229,7 +373,15 @@ async fn jwks_keys_load_rotate_once_per_unknown_kid_and_never_hammer_the_idp() {
     // Ready once the first fetch is in.
     let mut ready = false;
     for _ in 0..50 {
-        if app.http.get(app.url("/readyz")).send().await.map(|r| r.status().as_u16()).ok() == Some(200) {
+        if app
+            .http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .ok()
+            == Some(200)
+        {
             ready = true;
             break;
         }
@@ -238,28 +390,71 @@ async fn jwks_keys_load_rotate_once_per_unknown_kid_and_never_hammer_the_idp() {
     assert!(ready, "readyz turns 200 once the JWKS is loaded");
     let claims = json!({"sub": "alice", "roles": ["user"]});
     let t1 = sign(Algorithm::RS256, Some("k1"), &rsa, claims.clone());
-    assert_eq!(stores_with(&app, Some(&format!("Bearer {t1}"))).await.status().as_u16(), 200);
+    assert_eq!(
+        stores_with(&app, Some(&format!("Bearer {t1}")))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     let fetches_after_load = server.fetches.load(Ordering::SeqCst);
 
     // The IdP rotates in k2: the first token naming it triggers exactly one refetch.
-    server.set(&JwkSet { keys: vec![jwk(&rsa, Algorithm::RS256, "k1"), jwk(&ec, Algorithm::ES256, "k2")] });
+    server.set(&JwkSet {
+        keys: vec![
+            jwk(&rsa, Algorithm::RS256, "k1"),
+            jwk(&ec, Algorithm::ES256, "k2"),
+        ],
+    });
     let t2 = sign(Algorithm::ES256, Some("k2"), &ec, claims.clone());
-    assert_eq!(stores_with(&app, Some(&format!("Bearer {t2}"))).await.status().as_u16(), 200);
-    assert_eq!(server.fetches.load(Ordering::SeqCst), fetches_after_load + 1);
+    assert_eq!(
+        stores_with(&app, Some(&format!("Bearer {t2}")))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        server.fetches.load(Ordering::SeqCst),
+        fetches_after_load + 1
+    );
 
     // Unknown kids right after: refused, and no further fetch for 30 s (20 concurrent attempts).
     let bogus = sign(Algorithm::RS256, Some("bogus"), &rsa, claims.clone());
     let bogus = format!("Bearer {bogus}");
-    let attempts = (0..20).map(|_| stores_with(&app, Some(&bogus))).collect::<Vec<_>>();
+    let attempts = (0..20)
+        .map(|_| stores_with(&app, Some(&bogus)))
+        .collect::<Vec<_>>();
     for res in futures_util::future::join_all(attempts).await {
         assert_problem(res, 401, "unauthenticated").await;
     }
-    assert_eq!(server.fetches.load(Ordering::SeqCst), fetches_after_load + 1, "rate-limited refetch");
+    assert_eq!(
+        server.fetches.load(Ordering::SeqCst),
+        fetches_after_load + 1,
+        "rate-limited refetch"
+    );
 
     // A symmetric key served in a JWKS is never trusted.
-    let mut oct = Jwk::from_encoding_key(&EncodingKey::from_secret(HS_SECRET.as_bytes()), Algorithm::HS256).expect("oct");
+    let mut oct = Jwk::from_encoding_key(
+        &EncodingKey::from_secret(HS_SECRET.as_bytes()),
+        Algorithm::HS256,
+    )
+    .expect("oct");
     oct.common.key_id = Some("oct".into());
     server.set(&JwkSet { keys: vec![oct] });
-    app.state.jwks.as_ref().expect("jwks").fetch().await.expect_err("a set of only symmetric keys is not usable");
-    assert_eq!(stores_with(&app, Some(&format!("Bearer {t1}"))).await.status().as_u16(), 200, "last good set kept");
+    app.state
+        .jwks
+        .as_ref()
+        .expect("jwks")
+        .fetch()
+        .await
+        .expect_err("a set of only symmetric keys is not usable");
+    assert_eq!(
+        stores_with(&app, Some(&format!("Bearer {t1}")))
+            .await
+            .status()
+            .as_u16(),
+        200,
+        "last good set kept"
+    );
 }

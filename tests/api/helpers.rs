@@ -12,6 +12,7 @@ pub const HS_SECRET: &str = "integration-test-secret-0123456789abcdef";
 /// Where the test services listen; defaults match `scripts/services.sh`.
 pub struct Services;
 
+#[allow(dead_code)] // the callback tests use all of them
 impl Services {
     fn var(name: &str, default: &str) -> String {
         std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -26,13 +27,18 @@ impl Services {
         Self::var("PB_TEST_S3_ACCESS_KEY", "PBTESTACCESSKEY00001")
     }
     pub fn s3_secret_key() -> String {
-        Self::var("PB_TEST_S3_SECRET_KEY", "pbtest/secret+key0000000000000000000000")
+        Self::var(
+            "PB_TEST_S3_SECRET_KEY",
+            "pbtest/secret+key0000000000000000000000",
+        )
     }
     pub fn s3_bucket() -> String {
         Self::var("PB_TEST_S3_BUCKET", "pb-test")
     }
     pub fn webhook_port() -> u16 {
-        Self::var("PB_TEST_WEBHOOK_PORT", "18089").parse().expect("PB_TEST_WEBHOOK_PORT is a port")
+        Self::var("PB_TEST_WEBHOOK_PORT", "18089")
+            .parse()
+            .expect("PB_TEST_WEBHOOK_PORT is a port")
     }
     pub fn webhook_token() -> String {
         Self::var("PB_TEST_WEBHOOK_TOKEN", "pb-test-webhook-token")
@@ -40,7 +46,9 @@ impl Services {
 }
 
 pub fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
 }
 
 /// Options of one test app; `TestApp::spawn()` takes the defaults.
@@ -59,6 +67,7 @@ pub struct AppOptions {
     pub redis_url: Option<String>,
 }
 
+#[allow(dead_code)]
 pub struct TestApp {
     pub address: String,
     pub port: u16,
@@ -74,7 +83,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(opts: AppOptions) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", opts.port.unwrap_or(0))).expect("bind a loopback port");
+        let listener =
+            TcpListener::bind(("127.0.0.1", opts.port.unwrap_or(0))).expect("bind a loopback port");
         let port = listener.local_addr().expect("local addr").port();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let redis_prefix = format!("pb-test:{id}:");
@@ -152,8 +162,11 @@ callback = true
             webhook_token = Services::webhook_token(),
             extra = opts.extra,
         );
-        let config = Config::parse("test.toml", &text, None).unwrap_or_else(|e| panic!("test config: {e}"));
-        let app = Application::build(config, Some(listener)).await.unwrap_or_else(|e| panic!("app: {e}"));
+        let config =
+            Config::parse("test.toml", &text, None).unwrap_or_else(|e| panic!("test config: {e}"));
+        let app = Application::build(config, Some(listener))
+            .await
+            .unwrap_or_else(|e| panic!("app: {e}"));
         let state = app.state();
         tokio::spawn(app.run_until_stopped());
         Self {
@@ -172,7 +185,13 @@ callback = true
 
     /// POSTs JSON with a bearer token.
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// POSTs JSON and returns (status, JSON body).
@@ -190,7 +209,12 @@ pub fn token(sub: &str, roles: &[&str]) -> String {
 
 /// An HS256 token (kid "test") with these claims; `exp` added unless present (use null to drop it).
 pub fn token_with(claims: Value) -> String {
-    sign(Algorithm::HS256, Some("test"), &EncodingKey::from_secret(HS_SECRET.as_bytes()), claims)
+    sign(
+        Algorithm::HS256,
+        Some("test"),
+        &EncodingKey::from_secret(HS_SECRET.as_bytes()),
+        claims,
+    )
 }
 
 pub fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: Value) -> String {
@@ -207,14 +231,30 @@ pub fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: Value)
 /// Asserts a problem+json answer with this status and code; returns the body.
 pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(res.status().as_u16(), status, "status");
-    let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     assert_eq!(ct, "application/problem+json", "content type");
-    let request_id = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(String::from);
+    let request_id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     let body: Value = res.json().await.expect("problem body");
     assert_eq!(body["code"], code, "code in {body}");
     assert_eq!(body["status"], status, "status in {body}");
     assert_eq!(body["type"], "about:blank");
-    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
-    assert_eq!(body["request_id"].as_str(), request_id.as_deref(), "request_id matches the header");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    assert_eq!(
+        body["request_id"].as_str(),
+        request_id.as_deref(),
+        "request_id matches the header"
+    );
     body
 }

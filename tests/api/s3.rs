@@ -11,7 +11,9 @@ fn unique(prefix: &str) -> String {
 }
 
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 async fn credential(app: &TestApp, t: &str, body: Value) -> Value {
@@ -29,20 +31,46 @@ async fn put_with(app: &TestApp, cred: &Value, body: Vec<u8>) -> reqwest::Respon
 }
 
 async fn download(app: &TestApp, t: &str, key: &str) -> (u16, Vec<u8>) {
-    let (status, d) = app.post_json("/v1/downloads", t, &json!({"store": "media", "key": key})).await;
+    let (status, d) = app
+        .post_json("/v1/downloads", t, &json!({"store": "media", "key": key}))
+        .await;
     assert_eq!(status, 200, "{d}");
     assert_eq!(d["method"], "GET");
-    let res = app.http.get(d["url"].as_str().expect("url")).send().await.expect("GET");
-    (res.status().as_u16(), res.bytes().await.expect("body").to_vec())
+    let res = app
+        .http
+        .get(d["url"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("GET");
+    (
+        res.status().as_u16(),
+        res.bytes().await.expect("body").to_vec(),
+    )
 }
 
-async fn form_post(app: &TestApp, cred: &Value, file: Vec<u8>, content_type: &str) -> reqwest::Response {
+async fn form_post(
+    app: &TestApp,
+    cred: &Value,
+    file: Vec<u8>,
+    content_type: &str,
+) -> reqwest::Response {
     let mut form = Form::new();
     for (k, v) in cred["fields"].as_object().expect("fields") {
         form = form.text(k.clone(), v.as_str().expect("field").to_string());
     }
-    form = form.part("file", Part::bytes(file).file_name("upload.bin").mime_str(content_type).expect("mime"));
-    app.http.post(cred["url"].as_str().expect("url")).multipart(form).send().await.expect("form POST")
+    form = form.part(
+        "file",
+        Part::bytes(file)
+            .file_name("upload.bin")
+            .mime_str(content_type)
+            .expect("mime"),
+    );
+    app.http
+        .post(cred["url"].as_str().expect("url"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("form POST")
 }
 
 #[tokio::test]
@@ -56,24 +84,58 @@ async fn presigned_put_then_get_round_trips_and_confirm_records_it() {
     assert_eq!(cred["fields"], json!({}));
     assert_eq!(cred["headers"]["Content-Type"], "image/png");
     let res = put_with(&app, &cred, data.clone()).await;
-    assert_eq!(res.status().as_u16(), 200, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(
+        res.status().as_u16(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
     assert_eq!(download(&app, &t, &key).await, (200, data.clone()));
 
-    let (status, confirmed) = app.post_json("/v1/uploads/confirm", &t, &json!({"store": "media", "key": key})).await;
+    let (status, confirmed) = app
+        .post_json(
+            "/v1/uploads/confirm",
+            &t,
+            &json!({"store": "media", "key": key}),
+        )
+        .await;
     assert_eq!(status, 200, "{confirmed}");
     assert_eq!(confirmed["size"], data.len());
     assert_eq!(confirmed["content_type"], "image/png");
-    assert!(confirmed["etag"].as_str().is_some_and(|e| e.len() == 32 && !e.contains('"')), "{confirmed}");
-    let (status, _) = app.post_json("/v1/uploads/confirm", &t, &json!({"store": "media", "key": key})).await;
+    assert!(
+        confirmed["etag"]
+            .as_str()
+            .is_some_and(|e| e.len() == 32 && !e.contains('"')),
+        "{confirmed}"
+    );
+    let (status, _) = app
+        .post_json(
+            "/v1/uploads/confirm",
+            &t,
+            &json!({"store": "media", "key": key}),
+        )
+        .await;
     assert_eq!(status, 200, "a second confirm is a duplicate, still 200");
-    let presign_broker::store::EventStore::Memory(events) = &app.state.events else { panic!("memory store") };
-    let recorded: Vec<Value> = events.events().iter().map(|e| serde_json::from_str(e).expect("event json")).collect();
+    let presign_broker::store::EventStore::Memory(events) = &app.state.events else {
+        panic!("memory store")
+    };
+    let recorded: Vec<Value> = events
+        .events()
+        .iter()
+        .map(|e| serde_json::from_str(e).expect("event json"))
+        .collect();
     assert_eq!(recorded.len(), 1, "recorded exactly once: {recorded:?}");
     assert_eq!(recorded[0]["key"], key.as_str());
     assert_eq!(recorded[0]["subject"], "alice");
     assert_eq!(recorded[0]["source"], "confirm");
 
-    let res = app.post("/v1/uploads/confirm", &t, &json!({"store": "media", "key": unique("users/alice/absent-")})).await;
+    let res = app
+        .post(
+            "/v1/uploads/confirm",
+            &t,
+            &json!({"store": "media", "key": unique("users/alice/absent-")}),
+        )
+        .await;
     assert_problem(res, 404, "not_found").await;
 }
 
@@ -83,22 +145,44 @@ async fn a_form_post_uploads_with_the_returned_fields_only() {
     let t = token("alice", &["user"]);
     let key = unique("users/alice/form-");
     let data = bytes(50_000, 3);
-    let cred = credential(&app, &t, json!({"store": "media", "key": key, "content_type": "image/jpeg"})).await;
+    let cred = credential(
+        &app,
+        &t,
+        json!({"store": "media", "key": key, "content_type": "image/jpeg"}),
+    )
+    .await;
     assert_eq!(cred["method"], "POST");
     assert_eq!(cred["headers"], json!({}));
     let fields = cred["fields"].as_object().expect("fields");
-    for f in ["key", "policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature", "Content-Type"] {
+    for f in [
+        "key",
+        "policy",
+        "x-amz-algorithm",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-signature",
+        "Content-Type",
+    ] {
         assert!(fields.contains_key(f), "field {f} in {fields:?}");
     }
     let res = form_post(&app, &cred, data.clone(), "image/jpeg").await;
-    assert!(res.status().is_success(), "form POST: {} {}", res.status(), res.text().await.unwrap_or_default());
+    assert!(
+        res.status().is_success(),
+        "form POST: {} {}",
+        res.status(),
+        res.text().await.unwrap_or_default()
+    );
     assert_eq!(download(&app, &t, &key).await, (200, data));
 
     // Over the policy's content-length-range (20 MiB rule): the server refuses it.
     let big_key = unique("users/alice/form-big-");
     let cred = credential(&app, &t, json!({"store": "media", "key": big_key})).await;
     let res = form_post(&app, &cred, bytes(21 * MIB, 1), "application/octet-stream").await;
-    assert!(res.status().is_client_error(), "over max_size must fail, got {}", res.status());
+    assert!(
+        res.status().is_client_error(),
+        "over max_size must fail, got {}",
+        res.status()
+    );
     assert_eq!(download(&app, &t, &big_key).await.0, 404);
 }
 
@@ -108,29 +192,73 @@ async fn tampered_expired_and_oversized_requests_are_refused_by_the_server() {
     let t = token("alice", &["user"]);
     let key = unique("users/alice/tamper-");
     let data = bytes(1000, 9);
-    let cred = credential(&app, &t, json!({"store": "media", "key": key, "method": "PUT", "size": data.len()})).await;
+    let cred = credential(
+        &app,
+        &t,
+        json!({"store": "media", "key": key, "method": "PUT", "size": data.len()}),
+    )
+    .await;
     let url = cred["url"].as_str().expect("url").to_string();
 
     // One character of the signature changed.
     let sig_at = url.find("X-Amz-Signature=").expect("signature param") + "X-Amz-Signature=".len();
-    let flipped = if &url[sig_at..sig_at + 1] == "a" { "b" } else { "a" };
+    let flipped = if &url[sig_at..sig_at + 1] == "a" {
+        "b"
+    } else {
+        "a"
+    };
     let bad_sig = format!("{}{flipped}{}", &url[..sig_at], &url[sig_at + 1..]);
     // The key changed.
     let other_key = url.replacen(&key, &format!("{key}x"), 1);
     for (case, u) in [("signature", bad_sig), ("key", other_key)] {
-        let res = app.http.put(&u).header("content-length", data.len()).body(data.clone()).send().await.expect("PUT");
-        assert_eq!(res.status().as_u16(), 403, "tampered {case} must be refused");
+        let res = app
+            .http
+            .put(&u)
+            .header("content-length", data.len())
+            .body(data.clone())
+            .send()
+            .await
+            .expect("PUT");
+        assert_eq!(
+            res.status().as_u16(),
+            403,
+            "tampered {case} must be refused"
+        );
     }
     // Larger than the signed content-length: an honest client sends its real length, which breaks the signature.
-    let res = app.http.put(&url).body(bytes(2000, 1)).send().await.expect("PUT");
-    assert_eq!(res.status().as_u16(), 403, "a body over the signed size fails");
+    let res = app
+        .http
+        .put(&url)
+        .body(bytes(2000, 1))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(
+        res.status().as_u16(),
+        403,
+        "a body over the signed size fails"
+    );
     // The untouched URL still works.
-    assert_eq!(put_with(&app, &cred, data.clone()).await.status().as_u16(), 200);
+    assert_eq!(
+        put_with(&app, &cred, data.clone()).await.status().as_u16(),
+        200
+    );
 
     // Expired.
-    let (_, d) = app.post_json("/v1/downloads", &t, &json!({"store": "media", "key": key, "expires_in": 1})).await;
+    let (_, d) = app
+        .post_json(
+            "/v1/downloads",
+            &t,
+            &json!({"store": "media", "key": key, "expires_in": 1}),
+        )
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let res = app.http.get(d["url"].as_str().expect("url")).send().await.expect("GET");
+    let res = app
+        .http
+        .get(d["url"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(res.status().as_u16(), 403, "expired URL");
 }
 
@@ -139,14 +267,33 @@ async fn download_urls_honour_response_overrides() {
     let app = TestApp::spawn().await;
     let t = token("alice", &["user"]);
     let key = unique("users/alice/dl-");
-    let cred = credential(&app, &t, json!({"store": "media", "key": key, "method": "PUT"})).await;
-    assert_eq!(put_with(&app, &cred, b"hello".to_vec()).await.status().as_u16(), 200);
+    let cred = credential(
+        &app,
+        &t,
+        json!({"store": "media", "key": key, "method": "PUT"}),
+    )
+    .await;
+    assert_eq!(
+        put_with(&app, &cred, b"hello".to_vec())
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     let body = json!({"store": "media", "key": key, "response_content_disposition": "attachment; filename=\"q1 report.pdf\"", "response_content_type": "application/pdf"});
     let (status, d) = app.post_json("/v1/downloads", &t, &body).await;
     assert_eq!(status, 200);
-    let res = app.http.get(d["url"].as_str().expect("url")).send().await.expect("GET");
+    let res = app
+        .http
+        .get(d["url"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(res.status().as_u16(), 200);
-    assert_eq!(res.headers()["content-disposition"], "attachment; filename=\"q1 report.pdf\"");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        "attachment; filename=\"q1 report.pdf\""
+    );
     assert_eq!(res.headers()["content-type"], "application/pdf");
 }
 
@@ -154,16 +301,44 @@ async fn download_urls_honour_response_overrides() {
 async fn keys_with_spaces_plus_equals_and_non_ascii_work_end_to_end() {
     let app = TestApp::spawn().await;
     let t = token("alice", &["user"]);
-    for name in ["dir one/a b.txt", "a+b=c.txt", "ü ✓ (1)&[x]~$@!'*,;:.txt", "%2e%2e/literal.txt"] {
+    for name in [
+        "dir one/a b.txt",
+        "a+b=c.txt",
+        "ü ✓ (1)&[x]~$@!'*,;:.txt",
+        "%2e%2e/literal.txt",
+    ] {
         let key = format!("{}/{name}", unique("users/alice/odd-"));
         let data = name.as_bytes().to_vec();
-        let put = credential(&app, &t, json!({"store": "media", "key": key, "method": "PUT"})).await;
-        assert_eq!(put_with(&app, &put, data.clone()).await.status().as_u16(), 200, "PUT {key}");
-        assert_eq!(download(&app, &t, &key).await, (200, data.clone()), "GET {key}");
+        let put = credential(
+            &app,
+            &t,
+            json!({"store": "media", "key": key, "method": "PUT"}),
+        )
+        .await;
+        assert_eq!(
+            put_with(&app, &put, data.clone()).await.status().as_u16(),
+            200,
+            "PUT {key}"
+        );
+        assert_eq!(
+            download(&app, &t, &key).await,
+            (200, data.clone()),
+            "GET {key}"
+        );
         let form_key = format!("{key}.form");
         let form = credential(&app, &t, json!({"store": "media", "key": form_key})).await;
-        assert!(form_post(&app, &form, data.clone(), "text/plain").await.status().is_success(), "POST {form_key}");
-        assert_eq!(download(&app, &t, &form_key).await, (200, data), "GET {form_key}");
+        assert!(
+            form_post(&app, &form, data.clone(), "text/plain")
+                .await
+                .status()
+                .is_success(),
+            "POST {form_key}"
+        );
+        assert_eq!(
+            download(&app, &t, &form_key).await,
+            (200, data),
+            "GET {form_key}"
+        );
     }
 }
 
@@ -180,51 +355,126 @@ async fn a_multipart_upload_is_created_signed_listed_completed_and_reads_back() 
     let key = unique("users/alice/multi ü-");
     let parts_data = [bytes(5 * MIB, 1), bytes(5 * MIB, 2), bytes(1234, 3)];
     let total: usize = parts_data.iter().map(Vec::len).sum();
-    let (status, created) = app.post_json("/v1/multipart", &t, &json!({"store": "media", "key": key, "size": total, "content_type": "video/mp4"})).await;
+    let (status, created) = app
+        .post_json(
+            "/v1/multipart",
+            &t,
+            &json!({"store": "media", "key": key, "size": total, "content_type": "video/mp4"}),
+        )
+        .await;
     assert_eq!(status, 200, "{created}");
     assert_eq!(created["part_size"], 5 * MIB);
     assert_eq!(created["max_parts"], 5, "20 MiB rule: at most 5 parts");
-    let upload_id = created["upload_id"].as_str().expect("upload id").to_string();
+    let upload_id = created["upload_id"]
+        .as_str()
+        .expect("upload id")
+        .to_string();
     let enc_id = url::form_urlencoded::byte_serialize(upload_id.as_bytes()).collect::<String>();
 
-    let (status, signed) = app.post_json(&format!("/v1/multipart/{enc_id}/parts"), &t, &json!({"store": "media", "key": key, "part_numbers": [1, 2, 3]})).await;
+    let (status, signed) = app
+        .post_json(
+            &format!("/v1/multipart/{enc_id}/parts"),
+            &t,
+            &json!({"store": "media", "key": key, "part_numbers": [1, 2, 3]}),
+        )
+        .await;
     assert_eq!(status, 200, "{signed}");
     let mut etags = Vec::new();
-    for (i, p) in signed["parts"].as_array().expect("parts").iter().enumerate() {
+    for (i, p) in signed["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .enumerate()
+    {
         assert_eq!(p["part_number"], i + 1);
         assert_eq!(p["method"], "PUT");
         etags.push(put_part(&app, p["url"].as_str().expect("url"), parts_data[i].clone()).await);
     }
 
-    let query = |k: &str| url::form_urlencoded::Serializer::new(String::new()).append_pair("store", "media").append_pair("key", k).finish();
-    let res = app.http.get(app.url(&format!("/v1/multipart/{enc_id}/parts?{}", query(&key)))).bearer_auth(&t).send().await.expect("list");
+    let query = |k: &str| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("store", "media")
+            .append_pair("key", k)
+            .finish()
+    };
+    let res = app
+        .http
+        .get(app.url(&format!("/v1/multipart/{enc_id}/parts?{}", query(&key))))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("list");
     assert_eq!(res.status().as_u16(), 200);
     let listed: Value = res.json().await.expect("json");
     let listed: Vec<(u64, String, u64)> = listed["parts"]
         .as_array()
         .expect("parts")
         .iter()
-        .map(|p| (p["part_number"].as_u64().unwrap_or(0), p["etag"].as_str().unwrap_or("").to_string(), p["size"].as_u64().unwrap_or(0)))
+        .map(|p| {
+            (
+                p["part_number"].as_u64().unwrap_or(0),
+                p["etag"].as_str().unwrap_or("").to_string(),
+                p["size"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
-    assert_eq!(listed, vec![(1, etags[0].clone(), 5 * MIB as u64), (2, etags[1].clone(), 5 * MIB as u64), (3, etags[2].clone(), 1234)]);
+    assert_eq!(
+        listed,
+        vec![
+            (1, etags[0].clone(), 5 * MIB as u64),
+            (2, etags[1].clone(), 5 * MIB as u64),
+            (3, etags[2].clone(), 1234)
+        ]
+    );
 
-    let parts: Vec<Value> = etags.iter().enumerate().map(|(i, e)| json!({"part_number": i + 1, "etag": e})).collect();
-    let (status, done) = app.post_json(&format!("/v1/multipart/{enc_id}/complete"), &t, &json!({"store": "media", "key": key, "parts": parts})).await;
+    let parts: Vec<Value> = etags
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"part_number": i + 1, "etag": e}))
+        .collect();
+    let (status, done) = app
+        .post_json(
+            &format!("/v1/multipart/{enc_id}/complete"),
+            &t,
+            &json!({"store": "media", "key": key, "parts": parts}),
+        )
+        .await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["size"], total);
-    assert!(done["etag"].as_str().is_some_and(|e| e.ends_with("-3")), "{done}");
+    assert!(
+        done["etag"].as_str().is_some_and(|e| e.ends_with("-3")),
+        "{done}"
+    );
     let expected: Vec<u8> = parts_data.concat();
     assert_eq!(download(&app, &t, &key).await, (200, expected));
 
     // Part numbers beyond max_parts or too many at once are refused.
-    let res = app.post(&format!("/v1/multipart/{enc_id}/parts"), &t, &json!({"store": "media", "key": key, "part_numbers": [6]})).await;
+    let res = app
+        .post(
+            &format!("/v1/multipart/{enc_id}/parts"),
+            &t,
+            &json!({"store": "media", "key": key, "part_numbers": [6]}),
+        )
+        .await;
     assert_problem(res, 400, "invalid_request").await;
     let many: Vec<u32> = (1..=1001).collect();
-    let res = app.post(&format!("/v1/multipart/{enc_id}/parts"), &t, &json!({"store": "media", "key": key, "part_numbers": many})).await;
+    let res = app
+        .post(
+            &format!("/v1/multipart/{enc_id}/parts"),
+            &t,
+            &json!({"store": "media", "key": key, "part_numbers": many}),
+        )
+        .await;
     assert_problem(res, 400, "invalid_request").await;
     // Someone else's key: the policy is re-checked on every call.
     let bob = token("bob", &["user"]);
-    let res = app.post(&format!("/v1/multipart/{enc_id}/parts"), &bob, &json!({"store": "media", "key": key, "part_numbers": [1]})).await;
+    let res = app
+        .post(
+            &format!("/v1/multipart/{enc_id}/parts"),
+            &bob,
+            &json!({"store": "media", "key": key, "part_numbers": [1]}),
+        )
+        .await;
     assert_problem(res, 403, "policy_denied").await;
 }
 
@@ -233,23 +483,60 @@ async fn parts_over_max_size_are_refused_at_complete_and_the_upload_is_gone() {
     let app = TestApp::spawn().await;
     let t = token("alice", &["user"]);
     let key = unique("small/alice/over-");
-    let (status, created) = app.post_json("/v1/multipart", &t, &json!({"store": "media", "key": key})).await;
+    let (status, created) = app
+        .post_json("/v1/multipart", &t, &json!({"store": "media", "key": key}))
+        .await;
     assert_eq!(status, 200, "{created}");
     let upload_id = created["upload_id"].as_str().expect("id").to_string();
     let enc_id = url::form_urlencoded::byte_serialize(upload_id.as_bytes()).collect::<String>();
-    let (_, signed) = app.post_json(&format!("/v1/multipart/{enc_id}/parts"), &t, &json!({"store": "media", "key": key, "part_numbers": [1, 2, 3]})).await;
+    let (_, signed) = app
+        .post_json(
+            &format!("/v1/multipart/{enc_id}/parts"),
+            &t,
+            &json!({"store": "media", "key": key, "part_numbers": [1, 2, 3]}),
+        )
+        .await;
     let sizes = [5 * MIB, 5 * MIB, 3 * MIB]; // 13 MiB > the rule's 12 MiB
     let mut parts = Vec::new();
-    for (i, p) in signed["parts"].as_array().expect("parts").iter().enumerate() {
-        let etag = put_part(&app, p["url"].as_str().expect("url"), bytes(sizes[i], i as u8)).await;
+    for (i, p) in signed["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .enumerate()
+    {
+        let etag = put_part(
+            &app,
+            p["url"].as_str().expect("url"),
+            bytes(sizes[i], i as u8),
+        )
+        .await;
         parts.push(json!({"part_number": i + 1, "etag": etag}));
     }
-    let res = app.post(&format!("/v1/multipart/{enc_id}/complete"), &t, &json!({"store": "media", "key": key, "parts": parts})).await;
+    let res = app
+        .post(
+            &format!("/v1/multipart/{enc_id}/complete"),
+            &t,
+            &json!({"store": "media", "key": key, "parts": parts}),
+        )
+        .await;
     assert_problem(res, 413, "payload_too_large").await;
-    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("store", "media").append_pair("key", &key).finish();
-    let res = app.http.get(app.url(&format!("/v1/multipart/{enc_id}/parts?{q}"))).bearer_auth(&t).send().await.expect("list");
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("store", "media")
+        .append_pair("key", &key)
+        .finish();
+    let res = app
+        .http
+        .get(app.url(&format!("/v1/multipart/{enc_id}/parts?{q}")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("list");
     assert_problem(res, 404, "not_found").await;
-    assert_eq!(download(&app, &token("svc", &["service"]), &key).await.0, 404, "no object was created");
+    assert_eq!(
+        download(&app, &token("svc", &["service"]), &key).await.0,
+        404,
+        "no object was created"
+    );
 }
 
 #[tokio::test]
@@ -257,28 +544,75 @@ async fn abort_answers_204_and_the_upload_is_gone() {
     let app = TestApp::spawn().await;
     let t = token("alice", &["user"]);
     let key = unique("users/alice/abort-");
-    let (_, created) = app.post_json("/v1/multipart", &t, &json!({"store": "media", "key": key})).await;
-    let enc_id = url::form_urlencoded::byte_serialize(created["upload_id"].as_str().expect("id").as_bytes()).collect::<String>();
-    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("store", "media").append_pair("key", &key).finish();
-    let res = app.http.delete(app.url(&format!("/v1/multipart/{enc_id}?{q}"))).bearer_auth(&t).send().await.expect("abort");
+    let (_, created) = app
+        .post_json("/v1/multipart", &t, &json!({"store": "media", "key": key}))
+        .await;
+    let enc_id =
+        url::form_urlencoded::byte_serialize(created["upload_id"].as_str().expect("id").as_bytes())
+            .collect::<String>();
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("store", "media")
+        .append_pair("key", &key)
+        .finish();
+    let res = app
+        .http
+        .delete(app.url(&format!("/v1/multipart/{enc_id}?{q}")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("abort");
     assert_eq!(res.status().as_u16(), 204);
-    let res = app.http.get(app.url(&format!("/v1/multipart/{enc_id}/parts?{q}"))).bearer_auth(&t).send().await.expect("list");
+    let res = app
+        .http
+        .get(app.url(&format!("/v1/multipart/{enc_id}/parts?{q}")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("list");
     assert_problem(res, 404, "not_found").await;
     // Multipart is for S3-compatible stores only; a bad query is a 400 problem.
-    let res = app.post("/v1/multipart", &t, &json!({"store": "wx", "key": "users/alice/x"})).await;
+    let res = app
+        .post(
+            "/v1/multipart",
+            &t,
+            &json!({"store": "wx", "key": "users/alice/x"}),
+        )
+        .await;
     assert_problem(res, 422, "unsupported").await;
-    let res = app.http.delete(app.url(&format!("/v1/multipart/{enc_id}?store=media"))).bearer_auth(&t).send().await.expect("abort");
+    let res = app
+        .http
+        .delete(app.url(&format!("/v1/multipart/{enc_id}?store=media")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("abort");
     assert_problem(res, 400, "invalid_request").await;
 }
 
 #[tokio::test]
 async fn an_unreachable_s3_endpoint_is_a_fast_502() {
     let extra = "[stores.down]\nprovider = \"s3\"\nendpoint = \"http://127.0.0.1:9\"\nregion = \"us-east-1\"\nbucket = \"b\"\npath_style = true\naccess_key = \"AK\"\nsecret_key = \"SK\"\n";
-    let app = TestApp::spawn_with(crate::helpers::AppOptions { extra: extra.into(), ..Default::default() }).await;
+    let app = TestApp::spawn_with(crate::helpers::AppOptions {
+        extra: extra.into(),
+        ..Default::default()
+    })
+    .await;
     let t = token("svc", &["service"]);
     let started = std::time::Instant::now();
-    let res = app.post("/v1/multipart", &t, &json!({"store": "down", "key": "shared/x"})).await;
+    let res = app
+        .post(
+            "/v1/multipart",
+            &t,
+            &json!({"store": "down", "key": "shared/x"}),
+        )
+        .await;
     let body = assert_problem(res, 502, "upstream_error").await;
-    assert!(!body["detail"].as_str().unwrap_or_default().contains("127.0.0.1"), "no internals in a 5xx body");
+    assert!(
+        !body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("127.0.0.1"),
+        "no internals in a 5xx body"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
