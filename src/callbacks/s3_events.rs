@@ -85,10 +85,16 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<ObjectCreated>, EventError> {
     }
     let probe: Probe = serde_json::from_slice(body).map_err(malformed)?;
     match probe {
-        Probe { event_type: Some(_), records: None, event_name: None } => parse_seaweedfs_event(body),
-        Probe { event_type: None, records, event_name } if records.is_some() || event_name.is_some() => {
-            parse_s3_event_records(body)
-        }
+        Probe {
+            event_type: Some(_),
+            records: None,
+            event_name: None,
+        } => parse_seaweedfs_event(body),
+        Probe {
+            event_type: None,
+            records,
+            event_name,
+        } if records.is_some() || event_name.is_some() => parse_s3_event_records(body),
         _ => Err(EventError::UnknownFormat),
     }
 }

@@ -171,7 +171,9 @@ impl SnsPublicKey {
             .map_err(|e| bad(&e))?;
         let key = RsaPublicKey::from_public_key_der(&spki_der).map_err(|e| bad(&e))?;
         if key.size() * 8 < MIN_RSA_BITS {
-            return Err(SnsError::Certificate("RSA key shorter than 2048 bits".into()));
+            return Err(SnsError::Certificate(
+                "RSA key shorter than 2048 bits".into(),
+            ));
         }
         Ok(Self(key))
     }
@@ -184,7 +186,8 @@ impl SnsPublicKey {
 /// `MessageId` to dodge de-duplication). SNS never puts one there.
 pub fn string_to_sign(msg: &SnsMessage) -> Result<String, SnsError> {
     let kind = msg.kind()?;
-    let mut fields: Vec<(&str, &str)> = vec![("Message", &msg.message), ("MessageId", &msg.message_id)];
+    let mut fields: Vec<(&str, &str)> =
+        vec![("Message", &msg.message), ("MessageId", &msg.message_id)];
     match kind {
         SnsMessageType::Notification => {
             if let Some(subject) = &msg.subject {
@@ -193,12 +196,25 @@ pub fn string_to_sign(msg: &SnsMessage) -> Result<String, SnsError> {
             fields.push(("Timestamp", &msg.timestamp));
         }
         SnsMessageType::SubscriptionConfirmation | SnsMessageType::UnsubscribeConfirmation => {
-            let subscribe_url = msg.subscribe_url.as_deref().ok_or(SnsError::MissingField("SubscribeURL"))?;
-            let token = msg.token.as_deref().ok_or(SnsError::MissingField("Token"))?;
-            fields.extend([("SubscribeURL", subscribe_url), ("Timestamp", &msg.timestamp), ("Token", token)]);
+            let subscribe_url = msg
+                .subscribe_url
+                .as_deref()
+                .ok_or(SnsError::MissingField("SubscribeURL"))?;
+            let token = msg
+                .token
+                .as_deref()
+                .ok_or(SnsError::MissingField("Token"))?;
+            fields.extend([
+                ("SubscribeURL", subscribe_url),
+                ("Timestamp", &msg.timestamp),
+                ("Token", token),
+            ]);
         }
     }
-    fields.extend([("TopicArn", msg.topic_arn.as_str()), ("Type", msg.message_type.as_str())]);
+    fields.extend([
+        ("TopicArn", msg.topic_arn.as_str()),
+        ("Type", msg.message_type.as_str()),
+    ]);
 
     let mut out = String::new();
     for (name, value) in fields {
@@ -222,8 +238,14 @@ pub fn verify(msg: &SnsMessage, cert_pem: &[u8]) -> Result<(), SnsError> {
 pub fn verify_with_key(msg: &SnsMessage, key: &SnsPublicKey) -> Result<(), SnsError> {
     let to_sign = string_to_sign(msg)?;
     let (scheme, digest) = match msg.signature_version.as_str() {
-        "1" => (Pkcs1v15Sign::new::<Sha1>(), Sha1::digest(to_sign.as_bytes()).to_vec()),
-        "2" => (Pkcs1v15Sign::new::<Sha256>(), Sha256::digest(to_sign.as_bytes()).to_vec()),
+        "1" => (
+            Pkcs1v15Sign::new::<Sha1>(),
+            Sha1::digest(to_sign.as_bytes()).to_vec(),
+        ),
+        "2" => (
+            Pkcs1v15Sign::new::<Sha256>(),
+            Sha256::digest(to_sign.as_bytes()).to_vec(),
+        ),
         _ => return Err(SnsError::UnsupportedSignatureVersion),
     };
     let signature = base64::engine::general_purpose::STANDARD

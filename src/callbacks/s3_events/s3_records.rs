@@ -61,8 +61,13 @@ pub fn parse_s3_event_records(json: &[u8]) -> Result<Vec<ObjectCreated>, EventEr
         let s3 = record.s3.ok_or(EventError::MissingField("s3"))?;
         let object = s3.object.ok_or(EventError::MissingField("s3.object"))?;
         let bucket = s3.bucket.and_then(|b| b.name).filter(|n| !n.is_empty());
-        let raw_key = object.key.filter(|k| !k.is_empty()).ok_or(EventError::MissingField("s3.object.key"))?;
-        let raw_etag = object.e_tag.ok_or(EventError::MissingField("s3.object.eTag"))?;
+        let raw_key = object
+            .key
+            .filter(|k| !k.is_empty())
+            .ok_or(EventError::MissingField("s3.object.key"))?;
+        let raw_etag = object
+            .e_tag
+            .ok_or(EventError::MissingField("s3.object.eTag"))?;
         uploads.push(ObjectCreated {
             bucket: bucket.ok_or(EventError::MissingField("s3.bucket.name"))?,
             key: form_decode(&raw_key)?,
@@ -92,8 +97,14 @@ fn form_decode(raw: &str) -> Result<String, EventError> {
         match b {
             b'+' => bytes.push(b' '),
             b'%' => {
-                let hi = input.next().and_then(hex_value).ok_or(EventError::InvalidKey)?;
-                let lo = input.next().and_then(hex_value).ok_or(EventError::InvalidKey)?;
+                let hi = input
+                    .next()
+                    .and_then(hex_value)
+                    .ok_or(EventError::InvalidKey)?;
+                let lo = input
+                    .next()
+                    .and_then(hex_value)
+                    .ok_or(EventError::InvalidKey)?;
                 bytes.push(hi << 4 | lo);
             }
             other => bytes.push(other),
@@ -103,5 +114,7 @@ fn form_decode(raw: &str) -> Result<String, EventError> {
 }
 
 fn hex_value(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }

@@ -75,7 +75,10 @@ impl Entry {
     }
 
     fn size(&self) -> u64 {
-        self.attributes.as_ref().and_then(|a| a.file_size).unwrap_or(0)
+        self.attributes
+            .as_ref()
+            .and_then(|a| a.file_size)
+            .unwrap_or(0)
     }
 }
 
@@ -93,7 +96,11 @@ fn upload_of(event: FilerEvent) -> Result<Option<ObjectCreated>, EventError> {
     if event.event_type != "create" && event.event_type != "update" {
         return Ok(None);
     }
-    let Some(FilerMessage { old_entry, new_entry: Some(entry) }) = event.message else {
+    let Some(FilerMessage {
+        old_entry,
+        new_entry: Some(entry),
+    }) = event.message
+    else {
         return Ok(None);
     };
     let Some((bucket, path)) = bucket_and_path(&event.key) else {
@@ -103,7 +110,9 @@ fn upload_of(event: FilerEvent) -> Result<Option<ObjectCreated>, EventError> {
         return Ok(None);
     }
     if path.rsplit('/').next() != Some(entry.name.as_str()) {
-        return Err(EventError::Malformed("key does not end with the entry name".into()));
+        return Err(EventError::Malformed(
+            "key does not end with the entry name".into(),
+        ));
     }
     if entry.extended(DELETE_MARKER_ATTR)?.as_deref() == Some("true") {
         return Ok(None);
@@ -130,7 +139,11 @@ fn upload_of(event: FilerEvent) -> Result<Option<ObjectCreated>, EventError> {
         key: key.to_owned(),
         size: Some(entry.size()),
         etag,
-        content_type: entry.attributes.as_ref().and_then(|a| a.mime.clone()).filter(|m| !m.is_empty()),
+        content_type: entry
+            .attributes
+            .as_ref()
+            .and_then(|a| a.mime.clone())
+            .filter(|m| !m.is_empty()),
         version_id,
         event_name: event_name.to_owned(),
     }))
@@ -149,5 +162,6 @@ fn versioned_object_key<'a>(path: &'a str, version: &str) -> Option<&'a str> {
     if file_version != version {
         return None;
     }
-    dir.strip_suffix(VERSIONS_DIR_SUFFIX).filter(|key| !key.is_empty())
+    dir.strip_suffix(VERSIONS_DIR_SUFFIX)
+        .filter(|key| !key.is_empty())
 }

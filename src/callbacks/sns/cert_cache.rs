@@ -54,12 +54,21 @@ impl std::fmt::Debug for CertCache {
 impl CertCache {
     /// A cache of at most `capacity` keys (at least 1), each trusted for `ttl`.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), capacity: capacity.max(1), ttl }
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+            ttl,
+        }
     }
 
     /// The key of the certificate at `url`: refused without any request unless [`allowed_cert_url`] accepts it
     /// for `pattern`, served from the cache when fresh, fetched with `http` otherwise.
-    pub async fn get(&self, http: &reqwest::Client, url: &str, pattern: &Regex) -> Result<Arc<SnsPublicKey>, SnsError> {
+    pub async fn get(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        pattern: &Regex,
+    ) -> Result<Arc<SnsPublicKey>, SnsError> {
         let url = allowed_cert_url(url, pattern).ok_or(SnsError::CertUrlNotAllowed)?;
         if let Some(key) = self.lookup(url.as_str()) {
             return Ok(key);
@@ -71,7 +80,9 @@ impl CertCache {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Cached>> {
         // A panic elsewhere cannot leave a half-written entry (inserts are single calls), so poison is harmless.
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lookup(&self, url: &str) -> Option<Arc<SnsPublicKey>> {
@@ -85,25 +96,46 @@ impl CertCache {
         if !entries.contains_key(url) && entries.len() >= self.capacity {
             entries.retain(|_, cached| cached.fetched_at.elapsed() < self.ttl);
             if entries.len() >= self.capacity {
-                let oldest = entries.iter().min_by_key(|(_, cached)| cached.fetched_at).map(|(u, _)| u.clone());
+                let oldest = entries
+                    .iter()
+                    .min_by_key(|(_, cached)| cached.fetched_at)
+                    .map(|(u, _)| u.clone());
                 if let Some(oldest) = oldest {
                     entries.remove(&oldest);
                 }
             }
         }
-        entries.insert(url.to_owned(), Cached { key, fetched_at: Instant::now() });
+        entries.insert(
+            url.to_owned(),
+            Cached {
+                key,
+                fetched_at: Instant::now(),
+            },
+        );
     }
 }
 
-async fn fetch_key(http: &reqwest::Client, url: &Url, pattern: &Regex) -> Result<SnsPublicKey, SnsError> {
+async fn fetch_key(
+    http: &reqwest::Client,
+    url: &Url,
+    pattern: &Regex,
+) -> Result<SnsPublicKey, SnsError> {
     let fetch_error = |e: reqwest::Error| SnsError::CertFetch(e.without_url().to_string());
-    let mut response = http.get(url.clone()).timeout(FETCH_TIMEOUT).send().await.map_err(fetch_error)?;
+    let mut response = http
+        .get(url.clone())
+        .timeout(FETCH_TIMEOUT)
+        .send()
+        .await
+        .map_err(fetch_error)?;
     // Only reachable through a redirect: never trust a key served from a URL the pattern did not approve.
     if allowed_cert_url(response.url().as_str(), pattern).is_none() {
         return Err(SnsError::CertUrlNotAllowed);
     }
     if !response.status().is_success() {
-        return Err(SnsError::CertFetch(format!("status {}", response.status().as_u16())));
+        return Err(SnsError::CertFetch(format!(
+            "status {}",
+            response.status().as_u16()
+        )));
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(fetch_error)? {
@@ -118,11 +150,18 @@ async fn fetch_key(http: &reqwest::Client, url: &Url, pattern: &Regex) -> Result
 /// Confirms a subscription by GETting its `SubscribeURL`, only after the caller verified the message's signature
 /// and `TopicArn`; refuses (without any request) a message that is not a SubscriptionConfirmation or a URL that
 /// [`allowed_subscribe_url`] rejects.
-pub async fn confirm_subscription(http: &reqwest::Client, msg: &SnsMessage, pattern: &Regex) -> Result<(), SnsError> {
+pub async fn confirm_subscription(
+    http: &reqwest::Client,
+    msg: &SnsMessage,
+    pattern: &Regex,
+) -> Result<(), SnsError> {
     if msg.kind()? != SnsMessageType::SubscriptionConfirmation {
         return Err(SnsError::UnsupportedType);
     }
-    let subscribe_url = msg.subscribe_url.as_deref().ok_or(SnsError::MissingField("SubscribeURL"))?;
+    let subscribe_url = msg
+        .subscribe_url
+        .as_deref()
+        .ok_or(SnsError::MissingField("SubscribeURL"))?;
     let url = allowed_subscribe_url(subscribe_url, &msg.signing_cert_url, pattern)
         .ok_or(SnsError::SubscribeUrlNotAllowed)?;
     let response = http
@@ -134,6 +173,9 @@ pub async fn confirm_subscription(http: &reqwest::Client, msg: &SnsMessage, patt
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(SnsError::ConfirmFailed(format!("status {}", response.status().as_u16())))
+        Err(SnsError::ConfirmFailed(format!(
+            "status {}",
+            response.status().as_u16()
+        )))
     }
 }

@@ -31,7 +31,11 @@ pub fn cert_url_allowed(url: &str, pattern: &Regex) -> bool {
 /// [`cert_url_allowed`] except that a query is allowed (it carries `Action`, `TopicArn` and `Token`), and either
 /// `pattern` matches it or it has the same scheme, host and port as the message's allowed `signing_cert_url`.
 /// The second branch exists because the default pattern ends in `\.pem$`, which no real `SubscribeURL` does.
-pub fn allowed_subscribe_url(subscribe_url: &str, signing_cert_url: &str, pattern: &Regex) -> Option<Url> {
+pub fn allowed_subscribe_url(
+    subscribe_url: &str,
+    signing_cert_url: &str,
+    pattern: &Regex,
+) -> Option<Url> {
     let parsed = fetchable_url(subscribe_url)?;
     if pattern_pins_url(&parsed, pattern) {
         return Some(parsed);

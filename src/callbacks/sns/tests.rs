@@ -10,10 +10,12 @@ mod cache;
 mod urls;
 
 const TEST_KEY_PEM: &str = include_str!("../../../tests/fixtures/sns/sns-test-key.pem");
-pub(super) const TEST_CERT_PEM: &str = include_str!("../../../tests/fixtures/sns/sns-test-cert.pem");
+pub(super) const TEST_CERT_PEM: &str =
+    include_str!("../../../tests/fixtures/sns/sns-test-cert.pem");
 const WEAK_CERT_PEM: &str = include_str!("../../../tests/fixtures/sns/sns-weak-1024-cert.pem");
 const PYTHON_MESSAGES: &str = include_str!("../../../tests/fixtures/sns/python/sns-messages.json");
-const PYTHON_STRINGS_TO_SIGN: &str = include_str!("../../../tests/fixtures/sns/python/strings-to-sign.json");
+const PYTHON_STRINGS_TO_SIGN: &str =
+    include_str!("../../../tests/fixtures/sns/python/strings-to-sign.json");
 const PYTHON_CERT_PEM: &str = include_str!("../../../tests/fixtures/sns/python/sns-test-cert.pem");
 const MOTO: [(&str, &str, &str); 4] = [
     (
@@ -46,8 +48,14 @@ pub(super) fn sign(mut msg: SnsMessage, version: &str) -> SnsMessage {
     msg.signature_version = version.to_owned();
     let to_sign = string_to_sign(&msg).expect("string to sign");
     let signature = match version {
-        "1" => key.sign(Pkcs1v15Sign::new::<Sha1>(), &Sha1::digest(to_sign.as_bytes())),
-        _ => key.sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(to_sign.as_bytes())),
+        "1" => key.sign(
+            Pkcs1v15Sign::new::<Sha1>(),
+            &Sha1::digest(to_sign.as_bytes()),
+        ),
+        _ => key.sign(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(to_sign.as_bytes()),
+        ),
     }
     .expect("sign");
     msg.signature = base64::engine::general_purpose::STANDARD.encode(signature);
@@ -86,7 +94,10 @@ fn all_signed_kinds() -> Vec<(String, SnsMessage)> {
     let mut out = Vec::new();
     for version in ["1", "2"] {
         for (name, msg) in [
-            ("notification+subject", notification(Some("Amazon S3 Notification"))),
+            (
+                "notification+subject",
+                notification(Some("Amazon S3 Notification")),
+            ),
             ("notification", notification(None)),
             ("notification+empty subject", notification(Some(""))),
             ("subscription", confirmation("SubscriptionConfirmation")),
@@ -112,19 +123,24 @@ fn string_to_sign_follows_the_documented_order() {
     let with_subject = string_to_sign(&notification(Some("S"))).expect("sts");
     let expected_tail = "MessageId\n22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\nSubject\nS\nTimestamp\n2026-01-02T03:04:06.123Z\n\
                          TopicArn\narn:aws:sns:us-east-1:123456789012:upload-events\nType\nNotification\n";
-    assert!(with_subject.starts_with("Message\n{\"Records\""), "{with_subject}");
+    assert!(
+        with_subject.starts_with("Message\n{\"Records\""),
+        "{with_subject}"
+    );
     assert!(with_subject.ends_with(expected_tail), "{with_subject}");
     let without = string_to_sign(&notification(None)).expect("sts");
     assert!(!without.contains("Subject"), "{without}");
 
     let confirm = string_to_sign(&confirmation("SubscriptionConfirmation")).expect("sts");
-    let names: Vec<&str> = confirm.split('\n').step_by(2).collect();
-    // Message has one embedded newline, so it spans two lines; names follow from the third line on.
-    assert_eq!(
-        names[1..],
-        ["MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type", ""],
-        "{confirm}"
+    let expected = format!(
+        "Message\nYou have chosen to subscribe to the topic.\nTo confirm the subscription, visit the SubscribeURL.\n\
+         MessageId\n22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\n\
+         SubscribeURL\nhttps://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token=2336412f37\n\
+         Timestamp\n2026-01-02T03:04:06.123Z\n\
+         Token\n2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92\n\
+         TopicArn\n{TOPIC}\nType\nSubscriptionConfirmation\n"
     );
+    assert_eq!(confirm, expected);
 }
 
 #[test]
@@ -142,7 +158,10 @@ fn python_signed_messages_verify_and_strings_to_sign_match() {
         if verify(&msg, PYTHON_CERT_PEM.as_bytes()).is_err() {
             failures.push(format!("#{i} verify"));
         }
-        let tampered = SnsMessage { message: format!("{} ", msg.message), ..msg };
+        let tampered = SnsMessage {
+            message: format!("{} ", msg.message),
+            ..msg
+        };
         if verify(&tampered, PYTHON_CERT_PEM.as_bytes()) != Err(SnsError::SignatureMismatch) {
             failures.push(format!("#{i} tampered accepted"));
         }
@@ -172,29 +191,56 @@ fn tampering_with_any_signed_field_is_rejected() {
     type Edit = fn(&mut SnsMessage);
     let notification_edits: [(&str, Edit); 9] = [
         ("Message", |m| m.message.push(' ')),
-        ("MessageId", |m| m.message_id = "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf325".into()),
-        ("TopicArn", |m| m.topic_arn = "arn:aws:sns:us-east-1:123456789012:other".into()),
+        ("MessageId", |m| {
+            m.message_id = "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf325".into()
+        }),
+        ("TopicArn", |m| {
+            m.topic_arn = "arn:aws:sns:us-east-1:123456789012:other".into()
+        }),
         ("Subject changed", |m| m.subject = Some("Other".into())),
         ("Subject removed", |m| m.subject = None),
-        ("Timestamp", |m| m.timestamp = "2026-01-02T03:04:06.124Z".into()),
-        ("Type", |m| m.message_type = "UnsubscribeConfirmation".into()),
-        ("SignatureVersion 2->1", |m| m.signature_version = "1".into()),
-        ("Signature byte", |m| m.signature.replace_range(0..4, "AAAA")),
+        ("Timestamp", |m| {
+            m.timestamp = "2026-01-02T03:04:06.124Z".into()
+        }),
+        ("Type", |m| {
+            m.message_type = "UnsubscribeConfirmation".into()
+        }),
+        ("SignatureVersion 2->1", |m| {
+            m.signature_version = "1".into()
+        }),
+        ("Signature byte", |m| {
+            m.signature.replace_range(0..4, "AAAA")
+        }),
     ];
     let confirmation_edits: [(&str, Edit); 3] = [
-        ("SubscribeURL", |m| m.subscribe_url = Some("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=x".into())),
-        ("Token", |m| m.token = Some("2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d93".into())),
-        ("Type", |m| m.message_type = "UnsubscribeConfirmation".into()),
+        ("SubscribeURL", |m| {
+            m.subscribe_url = Some(
+                "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=x".into(),
+            )
+        }),
+        ("Token", |m| {
+            m.token =
+                Some("2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d93".into())
+        }),
+        ("Type", |m| {
+            m.message_type = "UnsubscribeConfirmation".into()
+        }),
     ];
     let signed = sign(notification(Some("Amazon S3 Notification")), "2");
     let signed_confirmation = sign(confirmation("SubscriptionConfirmation"), "2");
     let mut accepted = Vec::new();
-    for (base, edits) in [(&signed, &notification_edits[..]), (&signed_confirmation, &confirmation_edits[..])] {
+    for (base, edits) in [
+        (&signed, &notification_edits[..]),
+        (&signed_confirmation, &confirmation_edits[..]),
+    ] {
         for (name, edit) in edits {
             let mut msg = base.clone();
             edit(&mut msg);
             let result = verify(&msg, TEST_CERT_PEM.as_bytes());
-            if !matches!(result, Err(SnsError::SignatureMismatch | SnsError::MissingField(_))) {
+            if !matches!(
+                result,
+                Err(SnsError::SignatureMismatch | SnsError::MissingField(_))
+            ) {
                 accepted.push(format!("{} {name}: {result:?}", base.message_type));
             }
         }
@@ -218,48 +264,119 @@ fn unsigned_fields_do_not_affect_verification() {
 #[test]
 fn wrong_key_and_bad_signatures_are_rejected() {
     let msg = sign(notification(None), "2");
-    assert_eq!(verify(&msg, PYTHON_CERT_PEM.as_bytes()), Err(SnsError::SignatureMismatch));
-    let cases = [("3", SnsError::UnsupportedSignatureVersion), ("", SnsError::UnsupportedSignatureVersion),
-        ("02", SnsError::UnsupportedSignatureVersion), ("2 ", SnsError::UnsupportedSignatureVersion)];
+    assert_eq!(
+        verify(&msg, PYTHON_CERT_PEM.as_bytes()),
+        Err(SnsError::SignatureMismatch)
+    );
+    let cases = [
+        ("3", SnsError::UnsupportedSignatureVersion),
+        ("", SnsError::UnsupportedSignatureVersion),
+        ("02", SnsError::UnsupportedSignatureVersion),
+        ("2 ", SnsError::UnsupportedSignatureVersion),
+    ];
     for (version, want) in cases {
-        let wrong_version = SnsMessage { signature_version: version.into(), ..msg.clone() };
-        assert_eq!(verify(&wrong_version, TEST_CERT_PEM.as_bytes()), Err(want), "version {version:?}");
+        let wrong_version = SnsMessage {
+            signature_version: version.into(),
+            ..msg.clone()
+        };
+        assert_eq!(
+            verify(&wrong_version, TEST_CERT_PEM.as_bytes()),
+            Err(want),
+            "version {version:?}"
+        );
     }
-    let not_base64 = SnsMessage { signature: "!!not base64!!".into(), ..msg.clone() };
-    assert_eq!(verify(&not_base64, TEST_CERT_PEM.as_bytes()), Err(SnsError::BadSignatureEncoding));
-    let truncated = SnsMessage { signature: msg.signature[..40].to_owned() + "==", ..msg.clone() };
+    let not_base64 = SnsMessage {
+        signature: "!!not base64!!".into(),
+        ..msg.clone()
+    };
+    assert_eq!(
+        verify(&not_base64, TEST_CERT_PEM.as_bytes()),
+        Err(SnsError::BadSignatureEncoding)
+    );
+    let truncated = SnsMessage {
+        signature: msg.signature[..40].to_owned() + "==",
+        ..msg.clone()
+    };
     assert!(verify(&truncated, TEST_CERT_PEM.as_bytes()).is_err());
-    let empty = SnsMessage { signature: String::new(), ..msg };
-    assert_eq!(verify(&empty, TEST_CERT_PEM.as_bytes()), Err(SnsError::SignatureMismatch));
+    let empty = SnsMessage {
+        signature: String::new(),
+        ..msg
+    };
+    assert_eq!(
+        verify(&empty, TEST_CERT_PEM.as_bytes()),
+        Err(SnsError::SignatureMismatch)
+    );
 }
 
 #[test]
 fn missing_or_unknown_fields_and_types() {
-    let full = serde_json::to_value(RawMessage::from(&sign(notification(Some("S")), "2"))).expect("json");
+    let full =
+        serde_json::to_value(RawMessage::from(&sign(notification(Some("S")), "2"))).expect("json");
     assert!(SnsMessage::parse(full.to_string().as_bytes()).is_ok());
-    for field in ["Type", "MessageId", "TopicArn", "Message", "Timestamp", "SignatureVersion", "Signature", "SigningCertURL"] {
+    for field in [
+        "Type",
+        "MessageId",
+        "TopicArn",
+        "Message",
+        "Timestamp",
+        "SignatureVersion",
+        "Signature",
+        "SigningCertURL",
+    ] {
         let mut value = full.clone();
         value.as_object_mut().expect("object").remove(field);
         assert!(
-            matches!(SnsMessage::parse(value.to_string().as_bytes()), Err(SnsError::Malformed(_))),
+            matches!(
+                SnsMessage::parse(value.to_string().as_bytes()),
+                Err(SnsError::Malformed(_))
+            ),
             "missing {field} accepted"
         );
     }
     let mut extra = full.clone();
     extra["SomethingNew"] = "ignored".into();
-    assert!(SnsMessage::parse(extra.to_string().as_bytes()).is_ok(), "unknown fields are ignored");
+    assert!(
+        SnsMessage::parse(extra.to_string().as_bytes()).is_ok(),
+        "unknown fields are ignored"
+    );
 
-    let duplicated = full.to_string().replacen('{', r#"{"MessageId":"other","#, 1);
-    assert!(matches!(SnsMessage::parse(duplicated.as_bytes()), Err(SnsError::Malformed(_))));
-    assert!(matches!(SnsMessage::parse(b"not json"), Err(SnsError::Malformed(_))));
+    let duplicated = full
+        .to_string()
+        .replacen('{', r#"{"MessageId":"other","#, 1);
+    assert!(matches!(
+        SnsMessage::parse(duplicated.as_bytes()),
+        Err(SnsError::Malformed(_))
+    ));
+    assert!(matches!(
+        SnsMessage::parse(b"not json"),
+        Err(SnsError::Malformed(_))
+    ));
 
-    let no_subscribe_url = SnsMessage { subscribe_url: None, ..confirmation("SubscriptionConfirmation") };
-    assert_eq!(string_to_sign(&no_subscribe_url), Err(SnsError::MissingField("SubscribeURL")));
-    let no_token = SnsMessage { token: None, ..confirmation("UnsubscribeConfirmation") };
-    assert_eq!(string_to_sign(&no_token), Err(SnsError::MissingField("Token")));
-    let unknown = SnsMessage { message_type: "Notice".into(), ..notification(None) };
+    let no_subscribe_url = SnsMessage {
+        subscribe_url: None,
+        ..confirmation("SubscriptionConfirmation")
+    };
+    assert_eq!(
+        string_to_sign(&no_subscribe_url),
+        Err(SnsError::MissingField("SubscribeURL"))
+    );
+    let no_token = SnsMessage {
+        token: None,
+        ..confirmation("UnsubscribeConfirmation")
+    };
+    assert_eq!(
+        string_to_sign(&no_token),
+        Err(SnsError::MissingField("Token"))
+    );
+    let unknown = SnsMessage {
+        message_type: "Notice".into(),
+        ..notification(None)
+    };
     assert_eq!(string_to_sign(&unknown), Err(SnsError::UnsupportedType));
-    assert_eq!(verify(&unknown, TEST_CERT_PEM.as_bytes()), Err(SnsError::UnsupportedType));
+    assert_eq!(
+        verify(&unknown, TEST_CERT_PEM.as_bytes()),
+        Err(SnsError::UnsupportedType)
+    );
 }
 
 #[test]
@@ -271,7 +388,10 @@ fn newlines_outside_message_cannot_shift_field_boundaries() {
         subject: None,
         ..original.clone()
     };
-    assert!(matches!(string_to_sign(&shifted), Err(SnsError::Malformed(_))));
+    assert!(matches!(
+        string_to_sign(&shifted),
+        Err(SnsError::Malformed(_))
+    ));
     assert!(verify(&shifted, TEST_CERT_PEM.as_bytes()).is_err());
     for edit in [
         |m: &mut SnsMessage| m.topic_arn.push('\n'),
@@ -287,8 +407,16 @@ fn newlines_outside_message_cannot_shift_field_boundaries() {
 #[test]
 fn certificates_must_hold_a_strong_rsa_key() {
     assert!(SnsPublicKey::from_cert_pem(TEST_CERT_PEM.as_bytes()).is_ok());
-    for bad in [WEAK_CERT_PEM, TEST_KEY_PEM, "", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"] {
-        assert!(matches!(SnsPublicKey::from_cert_pem(bad.as_bytes()), Err(SnsError::Certificate(_))));
+    for bad in [
+        WEAK_CERT_PEM,
+        TEST_KEY_PEM,
+        "",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    ] {
+        assert!(matches!(
+            SnsPublicKey::from_cert_pem(bad.as_bytes()),
+            Err(SnsError::Certificate(_))
+        ));
     }
 }
 

@@ -30,7 +30,9 @@ impl Loopback {
         let (count, lines) = (Arc::clone(&connections), Arc::clone(&request_lines));
         std::thread::spawn(move || {
             for (status, headers, body) in script {
-                let Ok((mut stream, _)) = listener.accept() else { return };
+                let Ok((mut stream, _)) = listener.accept() else {
+                    return;
+                };
                 count.fetch_add(1, Ordering::SeqCst);
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
@@ -38,15 +40,24 @@ impl Loopback {
                     head.push(byte[0]);
                 }
                 let head = String::from_utf8_lossy(&head).into_owned();
-                lines.lock().expect("lock").push(head.lines().next().unwrap_or_default().to_owned());
+                lines
+                    .lock()
+                    .expect("lock")
+                    .push(head.lines().next().unwrap_or_default().to_owned());
                 let reply = format!(
                     "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
                     body.len()
                 );
-                let _ = stream.write_all(reply.as_bytes()).and_then(|()| stream.write_all(&body));
+                let _ = stream
+                    .write_all(reply.as_bytes())
+                    .and_then(|()| stream.write_all(&body));
             }
         });
-        Self { port, connections, request_lines }
+        Self {
+            port,
+            connections,
+            request_lines,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -59,7 +70,11 @@ impl Loopback {
 
     /// Only `.pem` paths on this server's port.
     fn pattern(&self) -> Regex {
-        Regex::new(&format!(r"^http://127\.0\.0\.1:{}/[a-z/]*\.pem$", self.port)).expect("pattern")
+        Regex::new(&format!(
+            r"^http://127\.0\.0\.1:{}/[a-z/]*\.pem$",
+            self.port
+        ))
+        .expect("pattern")
     }
 }
 
@@ -84,8 +99,14 @@ async fn second_get_is_served_from_the_cache() {
     let second = cache.get(&http, &url, &pattern).await.expect("second get");
     assert!(Arc::ptr_eq(&first, &second));
     assert_eq!(server.connections(), 1);
-    assert_eq!(server.request_lines.lock().expect("lock").as_slice(), ["GET /cert.pem HTTP/1.1"]);
-    assert_eq!(verify_with_key(&sign(notification(None), "2"), &first), Ok(()));
+    assert_eq!(
+        server.request_lines.lock().expect("lock").as_slice(),
+        ["GET /cert.pem HTTP/1.1"]
+    );
+    assert_eq!(
+        verify_with_key(&sign(notification(None), "2"), &first),
+        Ok(())
+    );
 }
 
 #[tokio::test]
@@ -102,7 +123,11 @@ async fn disallowed_urls_make_no_connection() {
         format!("http://127.0.0.1:{port}@127.0.0.1:{port}/cert.pem"),
         format!("https://127.0.0.1:{port}/cert.pem"),
     ] {
-        assert_eq!(cache.get(&http, &url, &pattern).await, Err(SnsError::CertUrlNotAllowed), "{url}");
+        assert_eq!(
+            cache.get(&http, &url, &pattern).await,
+            Err(SnsError::CertUrlNotAllowed),
+            "{url}"
+        );
     }
     assert_eq!(server.connections(), 0);
 }
@@ -112,7 +137,10 @@ async fn failures_are_not_cached() {
     let server = Loopback::start(vec![(500, String::new(), b"oops".to_vec()), pem_answer()]);
     let cache = CertCache::default();
     let (http, pattern, url) = (client(), server.pattern(), server.url("/cert.pem"));
-    assert_eq!(cache.get(&http, &url, &pattern).await, Err(SnsError::CertFetch("status 500".into())));
+    assert_eq!(
+        cache.get(&http, &url, &pattern).await,
+        Err(SnsError::CertFetch("status 500".into()))
+    );
     assert!(cache.get(&http, &url, &pattern).await.is_ok());
     assert_eq!(server.connections(), 2);
 }
@@ -128,14 +156,34 @@ async fn non_certificate_bodies_and_redirects_are_refused() {
     ]);
     let cache = CertCache::default();
     let (pattern, url) = (server.pattern(), server.url("/cert.pem"));
-    assert!(matches!(cache.get(&client(), &url, &pattern).await, Err(SnsError::Certificate(_))));
+    assert!(matches!(
+        cache.get(&client(), &url, &pattern).await,
+        Err(SnsError::Certificate(_))
+    ));
     // Policy::none(): the redirect is an unsuccessful answer.
-    assert_eq!(cache.get(&client(), &url, &pattern).await, Err(SnsError::CertFetch("status 302".into())));
+    assert_eq!(
+        cache.get(&client(), &url, &pattern).await,
+        Err(SnsError::CertFetch("status 302".into()))
+    );
     // A client that follows redirects gets a certificate from a URL the pattern refuses: it is not trusted.
-    let following = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
-    assert_eq!(cache.get(&following, &url, &pattern).await, Err(SnsError::CertUrlNotAllowed));
+    let following = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    assert_eq!(
+        cache.get(&following, &url, &pattern).await,
+        Err(SnsError::CertUrlNotAllowed)
+    );
     assert_eq!(server.connections(), 4);
-    assert_eq!(server.request_lines.lock().expect("lock").last().map(String::as_str), Some("GET /elsewhere.txt HTTP/1.1"));
+    assert_eq!(
+        server
+            .request_lines
+            .lock()
+            .expect("lock")
+            .last()
+            .map(String::as_str),
+        Some("GET /elsewhere.txt HTTP/1.1")
+    );
 }
 
 #[tokio::test]
@@ -145,14 +193,25 @@ async fn cache_is_bounded() {
     let http = client();
     let pattern = server.pattern();
     for path in ["/a.pem", "/b.pem", "/a.pem"] {
-        assert!(cache.get(&http, &server.url(path), &pattern).await.is_ok(), "{path}");
+        assert!(
+            cache.get(&http, &server.url(path), &pattern).await.is_ok(),
+            "{path}"
+        );
     }
-    assert_eq!(server.connections(), 3, "capacity 1: /a.pem was evicted by /b.pem");
+    assert_eq!(
+        server.connections(),
+        3,
+        "capacity 1: /a.pem was evicted by /b.pem"
+    );
 }
 
 #[tokio::test]
 async fn subscription_is_confirmed_only_on_an_allowed_url() {
-    let server = Loopback::start(vec![(200, String::new(), b"<ConfirmSubscriptionResponse/>".to_vec())]);
+    let server = Loopback::start(vec![(
+        200,
+        String::new(),
+        b"<ConfirmSubscriptionResponse/>".to_vec(),
+    )]);
     let pattern = server.pattern();
     let http = client();
     let with_urls = |subscribe: String| SnsMessage {
@@ -163,14 +222,29 @@ async fn subscription_is_confirmed_only_on_an_allowed_url() {
 
     let refused = [
         with_urls("http://127.0.0.1:9/?Action=ConfirmSubscription".into()),
-        with_urls(format!("http://x@127.0.0.1:{}/?Action=ConfirmSubscription", server.port)),
-        SnsMessage { signing_cert_url: "https://evil.example/x.pem".into(), ..with_urls(server.url("/?Action=ConfirmSubscription")) },
+        with_urls(format!(
+            "http://x@127.0.0.1:{}/?Action=ConfirmSubscription",
+            server.port
+        )),
+        SnsMessage {
+            signing_cert_url: "https://evil.example/x.pem".into(),
+            ..with_urls(server.url("/?Action=ConfirmSubscription"))
+        },
     ];
     for msg in &refused {
-        assert_eq!(confirm_subscription(&http, msg, &pattern).await, Err(SnsError::SubscribeUrlNotAllowed));
+        assert_eq!(
+            confirm_subscription(&http, msg, &pattern).await,
+            Err(SnsError::SubscribeUrlNotAllowed)
+        );
     }
-    let notification = SnsMessage { signing_cert_url: server.url("/cert.pem"), ..notification(None) };
-    assert_eq!(confirm_subscription(&http, &notification, &pattern).await, Err(SnsError::UnsupportedType));
+    let notification = SnsMessage {
+        signing_cert_url: server.url("/cert.pem"),
+        ..notification(None)
+    };
+    assert_eq!(
+        confirm_subscription(&http, &notification, &pattern).await,
+        Err(SnsError::UnsupportedType)
+    );
     assert_eq!(server.connections(), 0);
 
     let msg = with_urls(server.url("/?Action=ConfirmSubscription&Token=abc"));
