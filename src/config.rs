@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
     pub log_format: LogFormat,
     pub shutdown_timeout_seconds: u64,
+    /// Browser origins allowed to call the API (CORS); empty = none.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +201,8 @@ struct ServerRaw {
     #[serde(default)]
     log_format: LogFormat,
     shutdown_timeout_seconds: Option<u64>,
+    #[serde(default)]
+    cors_origins: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -456,12 +460,19 @@ fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
             "[server] public_url {public_url:?} must be an http(s) base URL without a query"
         ));
     }
+    for origin in &s.cors_origins {
+        let parsed = url::Url::parse(origin).map_err(|e| format!("[server] cors_origins {origin:?}: {e}"))?;
+        if parsed.origin().ascii_serialization() != origin.trim_end_matches('/') {
+            return Err(format!("[server] cors_origins {origin:?} must be an origin (scheme://host[:port])"));
+        }
+    }
     Ok(ServerConfig {
         bind,
         public_url: public_url.trim_end_matches('/').to_string(),
         workers: s.workers.filter(|w| *w > 0),
         log_format: s.log_format,
         shutdown_timeout_seconds: s.shutdown_timeout_seconds.unwrap_or(30),
+        cors_origins: s.cors_origins.iter().map(|o| o.trim_end_matches('/').to_string()).collect(),
     })
 }
 

@@ -133,6 +133,18 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     })
 }
 
+/// Browsers on the configured origins may call the API with a bearer token (no cookies).
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods(["GET", "POST", "DELETE"])
+        .allowed_headers([actix_web::http::header::AUTHORIZATION, actix_web::http::header::CONTENT_TYPE])
+        .allowed_header("x-request-id")
+        .expose_headers(["x-request-id"])
+        .max_age(600)
+}
+
 /// A built server, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -159,10 +171,12 @@ impl Application {
         let shutdown_timeout = config.server.shutdown_timeout_seconds;
         let state = web::Data::new(build_state(config).await?);
         let app_state = state.clone();
+        let cors_origins = state.config.server.cors_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(extract::MAX_BODY_BYTES))
+                .wrap(cors(&cors_origins))
                 .wrap(middleware::RequestContext)
                 .configure(routes::configure)
         })

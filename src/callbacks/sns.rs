@@ -16,7 +16,7 @@ use base64::Engine as _;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use x509_cert::der::{DecodePem, Encode};
@@ -74,7 +74,8 @@ pub enum SnsMessageType {
 }
 
 /// The JSON body of an SNS HTTP(S) delivery; unknown fields are ignored, duplicated fields rejected.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+/// Serializes back to the same shape (absent optional fields omitted), which tests use to build bodies.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct SnsMessage {
     /// `Type`: see [`SnsMessage::kind`].
     #[serde(rename = "Type")]
@@ -86,7 +87,7 @@ pub struct SnsMessage {
     #[serde(rename = "TopicArn")]
     pub topic_arn: String,
     /// `Subject`: optional, signed only when present.
-    #[serde(rename = "Subject")]
+    #[serde(rename = "Subject", skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// `Message`: the payload (S3 event JSON for S3 notifications).
     #[serde(rename = "Message")]
@@ -104,13 +105,13 @@ pub struct SnsMessage {
     #[serde(rename = "SigningCertURL")]
     pub signing_cert_url: String,
     /// `SubscribeURL`: confirmation messages only.
-    #[serde(rename = "SubscribeURL")]
+    #[serde(rename = "SubscribeURL", skip_serializing_if = "Option::is_none")]
     pub subscribe_url: Option<String>,
     /// `Token`: confirmation messages only.
-    #[serde(rename = "Token")]
+    #[serde(rename = "Token", skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// `UnsubscribeURL`: notifications only; not signed.
-    #[serde(rename = "UnsubscribeURL")]
+    #[serde(rename = "UnsubscribeURL", skip_serializing_if = "Option::is_none")]
     pub unsubscribe_url: Option<String>,
 }
 
