@@ -461,9 +461,12 @@ fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
         ));
     }
     for origin in &s.cors_origins {
-        let parsed = url::Url::parse(origin).map_err(|e| format!("[server] cors_origins {origin:?}: {e}"))?;
+        let parsed = url::Url::parse(origin)
+            .map_err(|e| format!("[server] cors_origins {origin:?}: {e}"))?;
         if parsed.origin().ascii_serialization() != origin.trim_end_matches('/') {
-            return Err(format!("[server] cors_origins {origin:?} must be an origin (scheme://host[:port])"));
+            return Err(format!(
+                "[server] cors_origins {origin:?} must be an origin (scheme://host[:port])"
+            ));
         }
     }
     Ok(ServerConfig {
@@ -472,7 +475,11 @@ fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
         workers: s.workers.filter(|w| *w > 0),
         log_format: s.log_format,
         shutdown_timeout_seconds: s.shutdown_timeout_seconds.unwrap_or(30),
-        cors_origins: s.cors_origins.iter().map(|o| o.trim_end_matches('/').to_string()).collect(),
+        cors_origins: s
+            .cors_origins
+            .iter()
+            .map(|o| o.trim_end_matches('/').to_string())
+            .collect(),
     })
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::providers::ProviderError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     Unauthenticated(String),

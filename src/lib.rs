@@ -1,5 +1,6 @@
 //! presign-broker: short-lived, policy-scoped upload and download credentials for object storage.
 pub mod auth;
+pub mod callbacks;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -119,7 +120,15 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         .timeout(Duration::from_secs(15))
         .build()
         .map_err(|e| StartupError(format!("http client: {e}")))?;
+    let sns_http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| StartupError(format!("http client: {e}")))?;
     Ok(AppState {
+        sns_certs: callbacks::CertCache::default(),
+        sns_http,
         config: Arc::new(config),
         auth,
         jwks,
@@ -137,9 +146,14 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
 fn cors(origins: &[String]) -> actix_cors::Cors {
     origins
         .iter()
-        .fold(actix_cors::Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .fold(actix_cors::Cors::default(), |cors, origin| {
+            cors.allowed_origin(origin)
+        })
         .allowed_methods(["GET", "POST", "DELETE"])
-        .allowed_headers([actix_web::http::header::AUTHORIZATION, actix_web::http::header::CONTENT_TYPE])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+        ])
         .allowed_header("x-request-id")
         .expose_headers(["x-request-id"])
         .max_age(600)

@@ -24,6 +24,18 @@ fn adoptable(value: &HeaderValue) -> Option<String> {
     visible.then(|| String::from_utf8_lossy(bytes).into_owned())
 }
 
+/// Errors raised by actix itself (payload limits, extractors) in the API's problem shape.
+fn from_framework(e: &Error) -> ApiError {
+    let status = e.as_response_error().status_code();
+    let detail = e.to_string();
+    match status.as_u16() {
+        413 => ApiError::PayloadTooLarge(detail),
+        404 => ApiError::NotFound(detail),
+        400..=499 => ApiError::InvalidRequest(detail),
+        _ => ApiError::Internal(detail),
+    }
+}
+
 pub struct RequestContext;
 
 impl<S, B> Transform<S, ServiceRequest> for RequestContext
@@ -76,7 +88,8 @@ where
                 .match_pattern()
                 .unwrap_or_else(|| "unmatched".to_string());
             // Errors are rendered again so the problem body carries the request id.
-            let rerendered = res.response().error().and_then(|e| e.as_error::<ApiError>()).map(|api_error| {
+            let rerendered = res.response().error().map(|e| {
+                let api_error = e.as_error::<ApiError>().map_or_else(|| from_framework(e), ApiError::clone);
                 if api_error.status_code().is_server_error() {
                     tracing::error!(request_id = %request_id, route = %route, error = %api_error, "request failed");
                 }

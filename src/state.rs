@@ -23,6 +23,10 @@ pub struct AppState {
     /// Client for server-side provider calls (multipart, HEAD, stat): bounded timeouts.
     pub http: reqwest::Client,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// SNS signing certificates, fetched only from allowed URLs.
+    pub sns_certs: crate::callbacks::CertCache,
+    /// Client for SNS certificate fetches and subscription confirmations: no redirects.
+    pub sns_http: reqwest::Client,
     /// HMAC key of callback tickets.
     pub ticket_key: Vec<u8>,
     pub shutting_down: AtomicBool,

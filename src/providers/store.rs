@@ -1,4 +1,7 @@
 //! A configured store: its provider's signer plus the broker-side settings (expiry bounds, callbacks).
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 use crate::config::{ProviderConfig, S3CallbackConfig, StoreConfig};
 
 use super::cos::{CosStore, CosStoreConfig};
@@ -19,13 +22,59 @@ pub struct Store {
 pub enum Backend {
     S3 {
         store: S3Store,
-        callback: Option<S3CallbackConfig>,
+        callback: Option<S3Callbacks>,
     },
     Cos(CosStore),
     Qiniu {
         store: QiniuStore,
         callback: bool,
     },
+}
+
+/// How an S3-family store's callbacks are checked: a webhook bearer token and/or SNS topics.
+pub struct S3Callbacks {
+    webhook_token: Option<Vec<u8>>,
+    pub sns_topic_arns: Vec<String>,
+    pub sns_cert_url_pattern: regex::Regex,
+}
+
+const TOKEN_COMPARE_KEY: &[u8] = b"presign-broker webhook token comparison";
+
+impl S3Callbacks {
+    fn new(c: &S3CallbackConfig) -> Result<Self, String> {
+        Ok(Self {
+            webhook_token: c
+                .webhook_token
+                .as_ref()
+                .map(|t| token_digest(t.expose().as_bytes())),
+            sns_topic_arns: c.sns_topic_arns.clone(),
+            sns_cert_url_pattern: regex::Regex::new(&c.sns_cert_url_pattern)
+                .map_err(|e| format!("callback.sns_cert_url_pattern: {e}"))?,
+        })
+    }
+
+    pub fn accepts_webhooks(&self) -> bool {
+        self.webhook_token.is_some()
+    }
+
+    /// Constant-time comparison of a presented bearer token with the configured one.
+    pub fn webhook_token_matches(&self, presented: &[u8]) -> bool {
+        let Some(expected) = &self.webhook_token else {
+            return false;
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(TOKEN_COMPARE_KEY)
+            .unwrap_or_else(|_| unreachable!("any key length"));
+        mac.update(presented);
+        mac.verify_slice(expected).is_ok()
+    }
+}
+
+/// Both sides go through the same HMAC, so the comparison time says nothing about the token.
+fn token_digest(token: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(TOKEN_COMPARE_KEY)
+        .unwrap_or_else(|_| unreachable!("any key length"));
+    mac.update(token);
+    mac.finalize().into_bytes().to_vec()
 }
 
 impl Store {
@@ -52,13 +101,8 @@ impl Store {
                         session_token: session_token.as_ref().map(|t| t.expose().to_string()),
                     },
                 })?;
-                (
-                    bucket,
-                    Backend::S3 {
-                        store,
-                        callback: callback.clone(),
-                    },
-                )
+                let callback = callback.as_ref().map(S3Callbacks::new).transpose()?;
+                (bucket, Backend::S3 { store, callback })
             }
             ProviderConfig::Cos {
                 bucket,

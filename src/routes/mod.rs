@@ -1,5 +1,6 @@
 //! HTTP routes: parse, ask the policy, call a signer or a provider client, shape the answer.
 pub mod authorize;
+pub mod callbacks;
 pub mod downloads;
 pub mod fields;
 pub mod health;
@@ -35,6 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(multipart::list_parts)
         .service(multipart::complete)
         .service(multipart::abort)
+        .service(callbacks::liveness)
+        .service(callbacks::receive)
         .default_service(web::to(not_found));
 }
 

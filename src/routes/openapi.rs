@@ -3,7 +3,7 @@ use actix_web::{get, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{downloads, health, multipart, stores, uploads};
+use super::{callbacks, downloads, health, multipart, stores, uploads};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,8 @@ use super::{downloads, health, multipart, stores, uploads};
         multipart::list_parts,
         multipart::complete,
         multipart::abort,
+        callbacks::liveness,
+        callbacks::receive,
     ),
     modifiers(&BearerAuth)
 )]

@@ -231,11 +231,15 @@ pub async fn confirm_upload(
         size: None,
     };
     authorize(&policies, &caller, &ask, false)?;
-    let info: ObjectInfo = match &store.backend {
+    let mut info: ObjectInfo = match &store.backend {
         Backend::S3 { store, .. } => store.head_object(&state.http, &req.key).await?,
         Backend::Cos(store) => store.head_object(&state.http, &req.key).await?,
         Backend::Qiniu { store, .. } => store.stat(&state.http, &req.key).await?,
     };
+    // The same ETag spelling as the callbacks give, so both share one idempotency key (Qiniu hashes are not hex).
+    if !matches!(store.backend, Backend::Qiniu { .. }) {
+        info.etag = crate::callbacks::normalize_etag(&info.etag).unwrap_or(info.etag);
+    }
     let measured = Request {
         claims: &caller.claims,
         store: &req.store,

@@ -1,7 +1,4 @@
 //! Every way a bearer token can be wrong gets 401 `unauthenticated` with `WWW-Authenticate`.
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
@@ -9,7 +6,8 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::json;
 
 use crate::helpers::{
-    assert_problem, fixture, sign, token, token_with, AppOptions, TestApp, HS_SECRET,
+    assert_problem, fixture, sign, token, token_with, AppOptions, LoopbackServer, TestApp,
+    HS_SECRET,
 };
 
 fn now() -> i64 {
@@ -310,47 +308,6 @@ async fn asymmetric_keys_verify_and_are_pinned_to_their_algorithm() {
     }
 }
 
-/// A loopback JWKS endpoint whose key set the test can change, counting fetches.
-struct JwksServer {
-    url: String,
-    body: Arc<Mutex<String>>,
-    fetches: Arc<AtomicUsize>,
-}
-
-impl JwksServer {
-    async fn start(set: &JwkSet) -> Self {
-        let body = Arc::new(Mutex::new(serde_json::to_string(set).expect("jwks json")));
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!(
-            "http://{}/.well-known/jwks.json",
-            listener.local_addr().expect("addr")
-        );
-        let (b, f) = (body.clone(), fetches.clone());
-        tokio::spawn(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                f.fetch_add(1, Ordering::SeqCst);
-                let text = b.lock().map(|t| t.clone()).unwrap_or_default();
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-                    text.len()
-                );
-                let _ = sock.write_all(reply.as_bytes()).await;
-            }
-        });
-        Self { url, body, fetches }
-    }
-
-    fn set(&self, set: &JwkSet) {
-        *self.body.lock().expect("lock") = serde_json::to_string(set).expect("json");
-    }
-}
-
 fn jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
     let mut jwk = Jwk::from_encoding_key(key, alg).expect("jwk");
     jwk.common.key_id = Some(kid.into());
@@ -361,12 +318,11 @@ fn jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
 async fn jwks_keys_load_rotate_once_per_unknown_kid_and_never_hammer_the_idp() {
     let rsa = EncodingKey::from_rsa_pem(&pem("rsa-private.pem")).expect("rsa");
     let ec = EncodingKey::from_ec_pem(&pem("ec-private.pem")).expect("ec");
-    let server = JwksServer::start(&JwkSet {
-        keys: vec![jwk(&rsa, Algorithm::RS256, "k1")],
-    })
-    .await;
+    let set = |keys: Vec<Jwk>| serde_json::to_string(&JwkSet { keys }).expect("jwks json");
+    let server = LoopbackServer::start(&set(vec![jwk(&rsa, Algorithm::RS256, "k1")])).await;
+    let jwks_url = format!("{}/.well-known/jwks.json", server.base);
     let app = TestApp::spawn_with(AppOptions {
-        extra: format!("[auth.jwks]\nurl = \"{}\"\n", server.url),
+        extra: format!("[auth.jwks]\nurl = \"{jwks_url}\"\n"),
         ..Default::default()
     })
     .await;
@@ -397,15 +353,13 @@ async fn jwks_keys_load_rotate_once_per_unknown_kid_and_never_hammer_the_idp() {
             .as_u16(),
         200
     );
-    let fetches_after_load = server.fetches.load(Ordering::SeqCst);
+    let fetches_after_load = server.hits().len();
 
     // The IdP rotates in k2: the first token naming it triggers exactly one refetch.
-    server.set(&JwkSet {
-        keys: vec![
-            jwk(&rsa, Algorithm::RS256, "k1"),
-            jwk(&ec, Algorithm::ES256, "k2"),
-        ],
-    });
+    server.set_body(&set(vec![
+        jwk(&rsa, Algorithm::RS256, "k1"),
+        jwk(&ec, Algorithm::ES256, "k2"),
+    ]));
     let t2 = sign(Algorithm::ES256, Some("k2"), &ec, claims.clone());
     assert_eq!(
         stores_with(&app, Some(&format!("Bearer {t2}")))
@@ -414,10 +368,7 @@ async fn jwks_keys_load_rotate_once_per_unknown_kid_and_never_hammer_the_idp() {
             .as_u16(),
         200
     );
-    assert_eq!(
-        server.fetches.load(Ordering::SeqCst),
-        fetches_after_load + 1
-    );
+    assert_eq!(server.hits().len(), fetches_after_load + 1);
 
     // Unknown kids right after: refused, and no further fetch for 30 s (20 concurrent attempts).
     let bogus = sign(Algorithm::RS256, Some("bogus"), &rsa, claims.clone());
@@ -429,7 +380,7 @@ async fn jwks_keys_load_rotate_once_per_unknown_kid_and_never_hammer_the_idp() {
         assert_problem(res, 401, "unauthenticated").await;
     }
     assert_eq!(
-        server.fetches.load(Ordering::SeqCst),
+        server.hits().len(),
         fetches_after_load + 1,
         "rate-limited refetch"
     );
@@ -441,7 +392,7 @@ async fn jwks_keys_load_rotate_once_per_unknown_kid_and_never_hammer_the_idp() {
     )
     .expect("oct");
     oct.common.key_id = Some("oct".into());
-    server.set(&JwkSet { keys: vec![oct] });
+    server.set_body(&set(vec![oct]));
     app.state
         .jwks
         .as_ref()

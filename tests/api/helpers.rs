@@ -258,3 +258,113 @@ pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> 
     );
     body
 }
+
+/// A loopback HTTP server answering every request with a body the test can change, recording request lines.
+pub struct LoopbackServer {
+    pub base: String,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+    hits: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl LoopbackServer {
+    pub async fn start(body: &str) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = std::sync::Arc::new(std::sync::Mutex::new(body.to_string()));
+        let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (b, h) = (body.clone(), hits.clone());
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 8192];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let request_line = String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                h.lock().expect("lock").push(request_line);
+                let text = b.lock().map(|t| t.clone()).unwrap_or_default();
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            }
+        });
+        Self { base, body, hits }
+    }
+
+    pub fn set_body(&self, body: &str) {
+        *self.body.lock().expect("lock") = body.to_string();
+    }
+
+    /// Request lines received so far (`GET /path HTTP/1.1`).
+    pub fn hits(&self) -> Vec<String> {
+        self.hits.lock().expect("lock").clone()
+    }
+}
+
+/// A Redis connection for checking what the broker recorded.
+pub async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis reachable (scripts/services.sh start)")
+}
+
+impl TestApp {
+    /// The events recorded in this test's stream, oldest first.
+    pub async fn recorded_events(&self, redis_url: &str) -> Vec<Value> {
+        let mut conn = redis_conn(redis_url).await;
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&self.stream)
+            .arg("-")
+            .arg("+")
+            .query_async::<redis::Value>(&mut conn)
+            .await
+            .map(parse_xrange)
+            .expect("XRANGE");
+        entries
+            .into_iter()
+            .flat_map(|(_, fields)| {
+                fields
+                    .into_iter()
+                    .filter(|(k, _)| k == "event")
+                    .map(|(_, v)| serde_json::from_str(&v).expect("event json"))
+            })
+            .collect()
+    }
+}
+
+fn parse_xrange(v: redis::Value) -> Vec<(String, Vec<(String, String)>)> {
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        other => format!("{other:?}"),
+    };
+    let redis::Value::Array(entries) = v else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|e| match e {
+            redis::Value::Array(pair) if pair.len() == 2 => {
+                let id = text(&pair[0]);
+                let redis::Value::Array(kv) = &pair[1] else {
+                    return None;
+                };
+                let fields = kv
+                    .chunks(2)
+                    .filter(|c| c.len() == 2)
+                    .map(|c| (text(&c[0]), text(&c[1])))
+                    .collect();
+                Some((id, fields))
+            }
+            _ => None,
+        })
+        .collect()
+}

@@ -1,5 +1,6 @@
 //! One integration test binary: the real app on 127.0.0.1:0 against a real Redis and a real S3 server.
 mod auth;
+mod callbacks;
 mod cli;
 mod cos_qiniu;
 mod errors;
