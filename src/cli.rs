@@ -162,7 +162,7 @@ fn serve(
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(port = app.port(), "presign-broker listening");
-        app.run_until_stopped().await.map_err(|e| e.to_string())
+        app.run_with_signals().await.map_err(|e| e.to_string())
     })
 }
 

@@ -37,6 +37,7 @@ pub struct Config {
     pub callbacks: CallbacksConfig,
     pub policies: PoliciesConfig,
     pub stores: BTreeMap<String, StoreConfig>,
+    pub rate_limit: Option<RateLimitConfig>,
     /// True for the built-in development config (dev signing key, dummy provider keys).
     pub dev_defaults: bool,
 }
@@ -56,6 +57,8 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
     pub log_format: LogFormat,
     pub shutdown_timeout_seconds: u64,
+    /// After SIGTERM, how long `/readyz` answers 503 while requests are still served, before stopping.
+    pub drain_seconds: u64,
     /// Browser origins allowed to call the API (CORS); empty = none.
     pub cors_origins: Vec<String>,
 }
@@ -106,9 +109,19 @@ pub struct CallbacksConfig {
     pub ticket_secret: Option<Secret>,
 }
 
+/// Token bucket per JWT subject: `per_subject` requests per period, bursts up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Time between two requests at the sustained rate.
+    pub interval: std::time::Duration,
+    pub burst: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct PoliciesConfig {
     pub dir: PathBuf,
+    /// Poll the directory for changes this often and reload; 0 = only on SIGHUP.
+    pub watch_seconds: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +203,14 @@ struct Raw {
     policies: Option<Spanned<PoliciesRaw>>,
     #[serde(default)]
     stores: BTreeMap<String, Spanned<StoreRaw>>,
+    rate_limit: Option<Spanned<RateLimitRaw>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitRaw {
+    per_subject: String,
+    burst: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -201,6 +222,7 @@ struct ServerRaw {
     #[serde(default)]
     log_format: LogFormat,
     shutdown_timeout_seconds: Option<u64>,
+    drain_seconds: Option<u64>,
     #[serde(default)]
     cors_origins: Vec<String>,
 }
@@ -259,6 +281,7 @@ struct CallbacksRaw {
 #[serde(deny_unknown_fields)]
 struct PoliciesRaw {
     dir: Option<PathBuf>,
+    watch_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -400,13 +423,10 @@ impl Config {
             cb.ticket_secret_file,
         )
         .map_err(|m| at(cb_span, format!("[callbacks] {m}")))?;
+        let policies = split(raw.policies).1;
         let policies = PoliciesConfig {
-            dir: resolve_path(
-                split(raw.policies)
-                    .1
-                    .dir
-                    .unwrap_or_else(|| PathBuf::from("policies")),
-            ),
+            dir: resolve_path(policies.dir.unwrap_or_else(|| PathBuf::from("policies"))),
+            watch_seconds: policies.watch_seconds.unwrap_or(0),
         };
         let mut stores = BTreeMap::new();
         for (name, store) in raw.stores {
@@ -421,6 +441,14 @@ impl Config {
                 .map_err(|m| at(span, format!("[stores.{name}] {m}")))?;
             stores.insert(name, built);
         }
+        let rate_limit = raw
+            .rate_limit
+            .map(|r| {
+                let span = r.span().start;
+                let r = r.into_inner();
+                parse_rate(&r.per_subject, r.burst).map_err(|m| at(span, format!("[rate_limit] {m}")))
+            })
+            .transpose()?;
         Ok(Config {
             server,
             auth,
@@ -428,6 +456,7 @@ impl Config {
             callbacks: CallbacksConfig { ticket_secret },
             policies,
             stores,
+            rate_limit,
             dev_defaults: false,
         })
     }
@@ -475,6 +504,7 @@ fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
         workers: s.workers.filter(|w| *w > 0),
         log_format: s.log_format,
         shutdown_timeout_seconds: s.shutdown_timeout_seconds.unwrap_or(30),
+        drain_seconds: s.drain_seconds.unwrap_or(5),
         cors_origins: s
             .cors_origins
             .iter()
@@ -746,6 +776,26 @@ fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
     })
 }
 
+/// `"20/s"`, `"600/m"`, `"1000/h"`; the burst defaults to one second's worth (at least 1).
+fn parse_rate(text: &str, burst: Option<u32>) -> Result<RateLimitConfig, String> {
+    let err = || format!("per_subject {text:?} must look like \"20/s\", \"600/m\" or \"1000/h\"");
+    let (count, unit) = text.split_once('/').ok_or_else(err)?;
+    let count: u32 = count.trim().parse().ok().filter(|c| *c > 0).ok_or_else(err)?;
+    let period = match unit.trim() {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(err()),
+    };
+    let interval = std::time::Duration::from_secs_f64(period / f64::from(count));
+    let default_burst = (f64::from(count) / period).ceil().max(1.0) as u32;
+    let burst = burst.unwrap_or(default_burst);
+    if burst == 0 {
+        return Err("burst must be at least 1".into());
+    }
+    Ok(RateLimitConfig { interval, burst })
+}
+
 /// A secret given as a literal (`name`), an environment variable (`name_env`) or a file (`name_file`).
 fn secret(
     name: &str,
@@ -865,6 +915,19 @@ mod tests {
             );
             assert!(e.line >= 5, "{e} should point into the store table");
         }
+    }
+
+    #[test]
+    fn rate_limits_parse() {
+        let r = parse_rate("20/s", None).expect("20/s");
+        assert_eq!((r.interval, r.burst), (std::time::Duration::from_millis(50), 20));
+        let r = parse_rate("600/m", Some(5)).expect("600/m");
+        assert_eq!((r.interval, r.burst), (std::time::Duration::from_millis(100), 5));
+        assert_eq!(parse_rate("1/h", None).map(|r| r.burst), Ok(1));
+        for bad in ["", "20", "0/s", "x/s", "20/d", "-1/s"] {
+            assert!(parse_rate(bad, None).is_err(), "{bad:?}");
+        }
+        assert!(parse_rate("1/s", Some(0)).is_err());
     }
 
     #[test]

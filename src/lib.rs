@@ -8,6 +8,7 @@ pub mod extract;
 pub mod middleware;
 pub mod policy;
 pub mod providers;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
 pub mod store;
@@ -70,6 +71,56 @@ pub fn load_policies(config: &Config) -> Result<PolicySet, StartupError> {
     Ok(PolicySet::new(rules))
 }
 
+/// Re-reads the policy files and swaps the whole set in at once; a broken set keeps the old one.
+pub fn reload_policies(state: &AppState) -> Result<usize, StartupError> {
+    match load_policies(&state.config) {
+        Ok(set) => {
+            let rules = set.rules().len();
+            state.policies.store(Arc::new(set));
+            metrics::counter!("policy_reloads_total", "outcome" => "ok").increment(1);
+            tracing::info!(rules, "policies reloaded");
+            Ok(rules)
+        }
+        Err(e) => {
+            metrics::counter!("policy_reloads_total", "outcome" => "failed").increment(1);
+            tracing::error!(error = %e, "policy reload failed; keeping the previous policies");
+            Err(e)
+        }
+    }
+}
+
+/// What the policy directory looks like now: names, sizes and modification times of its `*.toml`.
+fn policy_fingerprint(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        .map(|e| {
+            let meta = e.metadata().ok();
+            (e.path(), meta.as_ref().map_or(0, |m| m.len()), meta.and_then(|m| m.modified().ok()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Polls the policy directory (ConfigMap volumes change in place) and reloads on change.
+fn spawn_policy_watcher(state: web::Data<AppState>, every: Duration) {
+    tokio::spawn(async move {
+        let dir = state.config.policies.dir.clone();
+        let mut seen = policy_fingerprint(&dir);
+        loop {
+            tokio::time::sleep(every).await;
+            let now = policy_fingerprint(&dir);
+            if now != seen {
+                seen = now;
+                let _ = reload_policies(&state);
+            }
+        }
+    });
+}
+
 /// Builds every piece of state from a validated config.
 pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     let jwks = match &config.auth.jwks {
@@ -94,11 +145,21 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         );
     }
     let events = match &config.redis {
-        Some(r) => EventStore::Redis(RedisStore::new(r).map_err(StartupError)?),
+        Some(r) => EventStore::Redis(Arc::new(RedisStore::new(r).map_err(StartupError)?)),
         None => {
             tracing::warn!("no [redis] configured: callbacks are recorded in memory (single process, lost on restart)");
             EventStore::Memory(MemoryStore::default())
         }
+    };
+    let limiter = match config.rate_limit {
+        Some(rl) => {
+            let redis = match &events {
+                EventStore::Redis(r) => Some(r.clone()),
+                EventStore::Memory(_) => None,
+            };
+            Some(ratelimit::RateLimiter::new(rl, redis).map_err(|e| StartupError(format!("[rate_limit] {e}")))?)
+        }
+        None => None,
     };
     let ticket_key = match &config.callbacks.ticket_secret {
         Some(s) => s.expose().as_bytes().to_vec(),
@@ -135,6 +196,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         policies: ArcSwap::from_pointee(policies),
         stores,
         events,
+        limiter,
         http,
         metrics: telemetry::metrics_handle(),
         ticket_key,
@@ -155,7 +217,7 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
             actix_web::http::header::CONTENT_TYPE,
         ])
         .allowed_header("x-request-id")
-        .expose_headers(["x-request-id"])
+        .expose_headers(["x-request-id", "retry-after", "www-authenticate"])
         .max_age(600)
 }
 
@@ -186,6 +248,20 @@ impl Application {
         let state = web::Data::new(build_state(config).await?);
         let app_state = state.clone();
         let cors_origins = state.config.server.cors_origins.clone();
+        if state.config.policies.watch_seconds > 0 {
+            spawn_policy_watcher(state.clone(), Duration::from_secs(state.config.policies.watch_seconds));
+        }
+        if state.limiter.is_some() {
+            let pruned = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    if let Some(l) = &pruned.limiter {
+                        l.prune();
+                    }
+                }
+            });
+        }
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -194,7 +270,9 @@ impl Application {
                 .wrap(middleware::RequestContext)
                 .configure(routes::configure)
         })
-        .shutdown_timeout(shutdown_timeout);
+        .shutdown_timeout(shutdown_timeout)
+        // Signals are ours (run_with_signals): readiness must turn 503 before the listener closes.
+        .disable_signals();
         if let Some(n) = workers {
             server = server.workers(n);
         }
@@ -219,5 +297,35 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Runs until SIGTERM or SIGINT. SIGTERM: `/readyz` turns 503, requests are still served for
+    /// `drain_seconds` (load balancers notice), then the listener closes and in-flight requests finish
+    /// within `shutdown_timeout_seconds`. SIGINT skips the drain. SIGHUP reloads the policies.
+    pub async fn run_with_signals(self) -> std::io::Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (mut term, mut int, mut hup) =
+            (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::hangup())?);
+        let handle = self.server.handle();
+        let state = self.state.clone();
+        let drain = Duration::from_secs(state.config.server.drain_seconds);
+        tokio::spawn(async move {
+            let drain = loop {
+                tokio::select! {
+                    _ = term.recv() => break drain,
+                    _ = int.recv() => break Duration::ZERO,
+                    _ = hup.recv() => {
+                        let _ = reload_policies(&state);
+                    }
+                }
+            };
+            state.shutting_down.store(true, std::sync::atomic::Ordering::Release);
+            tracing::info!(drain_seconds = drain.as_secs(), "shutting down: readiness is 503 from now on");
+            tokio::time::sleep(drain).await;
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
+        tracing::info!("stopped");
+        result
     }
 }

@@ -96,7 +96,15 @@ where
                 api_error.render(Some(&request_id))
             });
             let mut res = match rerendered {
-                Some(response) => res.into_response(response).map_into_right_body(),
+                Some(mut response) => {
+                    // Keep the headers inner middleware added (CORS, Vary): only the body is re-rendered.
+                    for (name, value) in res.headers() {
+                        if !response.headers().contains_key(name) {
+                            response.headers_mut().append(name.clone(), value.clone());
+                        }
+                    }
+                    res.into_response(response).map_into_right_body()
+                }
                 None => res.map_into_left_body(),
             };
             if let Ok(value) = HeaderValue::from_str(&request_id) {

@@ -20,6 +20,7 @@ pub struct AppState {
     pub policies: ArcSwap<PolicySet>,
     pub stores: BTreeMap<String, Store>,
     pub events: EventStore,
+    pub limiter: Option<crate::ratelimit::RateLimiter>,
     /// Client for server-side provider calls (multipart, HEAD, stat): bounded timeouts.
     pub http: reqwest::Client,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::authorize::{authorize, checked_key, Ask};
+use super::authorize::{authorize, checked_key, resolve_key, Ask};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
 use crate::policy::{Action, Rule};
@@ -79,7 +79,10 @@ fn authorize_scope<'p>(
 #[serde(deny_unknown_fields)]
 pub struct CreateMultipart {
     pub store: String,
-    pub key: String,
+    /// Object key; optional when `filename` is given and the matching rule has a `key_template`.
+    pub key: Option<String>,
+    /// Client file name, for rules with a `key_template`.
+    pub filename: Option<String>,
     pub content_type: Option<String>,
     /// Declared total size; chooses the part size.
     pub size: Option<u64>,
@@ -106,23 +109,23 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let req = body.0;
     let (store, s3) = s3_store(&state, &req.store)?;
-    checked_key(&req.key)?;
     let policies = state.policies.load();
+    let key = resolve_key(&policies, &caller, &req.store, Action::Multipart, req.key.as_deref(), req.filename.as_deref())?;
     let ask = Ask {
         store: &req.store,
         action: Action::Multipart,
-        key: &req.key,
+        key: &key,
         content_type: req.content_type.as_deref(),
         size: req.size,
     };
     let rule = authorize(&policies, &caller, &ask, true)?;
     let max_size = rule_max_size(rule);
     let upload_id = s3
-        .create_multipart_upload(&state.http, &req.key, req.content_type.as_deref())
+        .create_multipart_upload(&state.http, &key, req.content_type.as_deref())
         .await?;
     Ok(HttpResponse::Ok().json(MultipartCreated {
         store: store.name.clone(),
-        key: req.key,
+        key,
         upload_id,
         part_size: part_size_for(req.size.unwrap_or(max_size).min(max_size)),
         max_parts: max_parts_for(max_size),

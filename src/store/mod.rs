@@ -63,7 +63,7 @@ pub struct StoreUnavailable(pub String);
 /// Memory (dev, single process) or Redis.
 pub enum EventStore {
     Memory(memory::MemoryStore),
-    Redis(redis::RedisStore),
+    Redis(std::sync::Arc<redis::RedisStore>),
 }
 
 impl EventStore {

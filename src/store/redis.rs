@@ -23,9 +23,25 @@ redis.call('XADD', KEYS[1], '*', 'event', ARGV[2])
 return 1
 "#;
 
+/// GCRA on Redis's own clock (one clock for every replica). KEYS[1] = bucket; ARGV[1] = interval (µs),
+/// ARGV[2] = burst. Returns 0 when allowed, else the µs to wait.
+const GCRA_SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = interval * (tonumber(ARGV[2]) - 1)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > tolerance then return tat - now - tolerance end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return 0
+"#;
+
 pub struct RedisStore {
     pool: Pool,
     script: Script,
+    gcra: Script,
     stream: String,
     key_prefix: String,
     ttl_seconds: u64,
@@ -52,6 +68,7 @@ impl RedisStore {
         Ok(Self {
             pool,
             script: Script::new(RECORD_SCRIPT),
+            gcra: Script::new(GCRA_SCRIPT),
             stream: config.stream.clone(),
             key_prefix: config.key_prefix.clone(),
             ttl_seconds: config.idempotency_ttl_seconds,
@@ -83,6 +100,19 @@ impl RedisStore {
         } else {
             Recorded::Duplicate
         })
+    }
+
+    /// One request against the bucket `name`: `None` when allowed, else how long to wait.
+    pub async fn gcra(&self, name: &str, interval: Duration, burst: u32) -> Result<Option<Duration>, StoreUnavailable> {
+        let mut invocation = self.gcra.key(format!("{}{name}", self.key_prefix));
+        invocation.arg(interval.as_micros() as u64).arg(burst);
+        let wait_us: u64 = self
+            .bounded(async {
+                let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+                invocation.invoke_async(&mut conn).await.map_err(|e| e.to_string())
+            })
+            .await?;
+        Ok((wait_us > 0).then(|| Duration::from_micros(wait_us)))
     }
 
     pub async fn ping(&self) -> Result<(), StoreUnavailable> {

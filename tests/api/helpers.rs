@@ -65,6 +65,14 @@ pub struct AppOptions {
     /// Redis settings (`timeout_ms = 300`), when `redis` is on; and the URL to use instead of the shared one.
     pub redis_settings: String,
     pub redis_url: Option<String>,
+    /// Share Redis keys with another app (replicas); default: a prefix of this test's own.
+    pub redis_prefix: Option<String>,
+    /// Policy directory instead of tests/fixtures/policies.
+    pub policies_dir: Option<PathBuf>,
+    /// More settings in `[policies]` (`watch_seconds = 1`).
+    pub policies_settings: String,
+    /// More settings in `[server]` (`cors_origins = [...]`).
+    pub server_settings: String,
 }
 
 #[allow(dead_code)]
@@ -87,7 +95,7 @@ impl TestApp {
             TcpListener::bind(("127.0.0.1", opts.port.unwrap_or(0))).expect("bind a loopback port");
         let port = listener.local_addr().expect("local addr").port();
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let redis_prefix = format!("pb-test:{id}:");
+        let redis_prefix = opts.redis_prefix.clone().unwrap_or_else(|| format!("pb-test:{id}:"));
         let stream = format!("pb-test:{id}:events");
         let redis = if opts.redis {
             format!(
@@ -103,6 +111,7 @@ impl TestApp {
 [server]
 bind = "127.0.0.1:{port}"
 public_url = "http://127.0.0.1:{port}"
+{server_settings}
 
 [auth]
 roles_claim = "roles"
@@ -119,6 +128,7 @@ ticket_secret = "integration-test-ticket-secret"
 
 [policies]
 dir = "{policies}"
+{policies_settings}
 
 {redis}
 
@@ -154,7 +164,9 @@ callback = true
 {extra}
 "#,
             auth_settings = opts.auth_settings,
-            policies = fixture("policies").display(),
+            server_settings = opts.server_settings,
+            policies = opts.policies_dir.clone().unwrap_or_else(|| fixture("policies")).display(),
+            policies_settings = opts.policies_settings,
             s3_endpoint = Services::s3_endpoint(),
             bucket = Services::s3_bucket(),
             ak = Services::s3_access_key(),

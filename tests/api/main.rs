@@ -5,5 +5,6 @@ mod cli;
 mod cos_qiniu;
 mod errors;
 mod helpers;
+mod operations;
 mod policy;
 mod s3;
