@@ -10,6 +10,8 @@
 #   4. cargo fmt --all -- --check
 #   5. cargo clippy --all-targets --locked -- -D warnings
 #   6. cargo test --locked [CARGO_TEST_ARGS...]
+#   7. examples/browser/e2e/run.sh   the browser example in headless Chromium (Debian's chromium and
+#                                    npm playwright-core, installed when missing); PB_SKIP_BROWSER=1 skips it
 #
 #   The services are stopped on exit (success, failure or Ctrl-C) unless --keep-services
 #   is given: then they stay up for the next run (which reuses them; quicker when iterating)
@@ -19,7 +21,7 @@
 #   Ports and paths can be changed through the PB_* variables listed in scripts/services.sh
 #   (e.g. PB_S3_PORT=8334 ... when another SeaweedFS already uses 8333).
 #
-#   Steps 4-6 all run even when an earlier one fails; a summary at the end lists the
+#   Steps 4-7 all run even when an earlier one fails; a summary at the end lists the
 #   failures and the exit status is non-zero when any step failed.
 set -euo pipefail
 
@@ -87,6 +89,10 @@ step() { # NAME COMMAND...
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets --locked -- -D warnings
 step test cargo test --locked ${cargo_test_args[@]+"${cargo_test_args[@]}"}
+if [[ -z "${PB_SKIP_BROWSER:-}" ]]; then
+  # cargo test built the debug binary the e2e run needs.
+  PB_E2E_BROKER_BIN="$PWD/target/debug/presign-broker" step browser examples/browser/e2e/run.sh
+fi
 
 section "summary"
 printf '  %s\n' "${summary[@]}"
