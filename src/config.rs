@@ -94,9 +94,17 @@ pub struct JwksConfig {
     pub refresh_seconds: u64,
 }
 
+/// One Redis, a Redis Cluster, or a Sentinel-managed primary.
+#[derive(Debug, Clone)]
+pub enum RedisTopology {
+    Single(Secret),
+    Cluster(Vec<Secret>),
+    Sentinel { urls: Vec<Secret>, master: String },
+}
+
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    pub url: Secret,
+    pub topology: RedisTopology,
     pub stream: String,
     pub key_prefix: String,
     pub idempotency_ttl_seconds: u64,
@@ -263,6 +271,11 @@ struct RedisRaw {
     url: Option<String>,
     url_env: Option<String>,
     url_file: Option<PathBuf>,
+    /// Redis Cluster seed nodes, instead of `url`.
+    cluster_urls: Option<Vec<String>>,
+    /// Sentinels, instead of `url`, with the name of the primary they watch.
+    sentinel_urls: Option<Vec<String>>,
+    sentinel_master: Option<String>,
     stream: Option<String>,
     key_prefix: Option<String>,
     idempotency_ttl_seconds: Option<u64>,
@@ -619,10 +632,19 @@ fn build_key(k: KeyRaw, resolve_path: &dyn Fn(PathBuf) -> PathBuf) -> Result<Key
 }
 
 fn build_redis(r: RedisRaw) -> Result<RedisConfig, String> {
-    let url =
-        secret("url", r.url, r.url_env, r.url_file)?.ok_or("needs url, url_env or url_file")?;
+    let url = secret("url", r.url, r.url_env, r.url_file)?;
+    let secrets = |urls: Vec<String>| urls.into_iter().map(Secret).collect::<Vec<_>>();
+    let topology = match (url, r.cluster_urls, r.sentinel_urls) {
+        (Some(url), None, None) => RedisTopology::Single(url),
+        (None, Some(urls), None) if !urls.is_empty() => RedisTopology::Cluster(secrets(urls)),
+        (None, None, Some(urls)) if !urls.is_empty() => RedisTopology::Sentinel {
+            urls: secrets(urls),
+            master: r.sentinel_master.unwrap_or_else(|| "mymaster".to_string()),
+        },
+        _ => return Err("needs exactly one of url (url_env, url_file), cluster_urls or sentinel_urls".into()),
+    };
     Ok(RedisConfig {
-        url,
+        topology,
         stream: r
             .stream
             .unwrap_or_else(|| "presign-broker:events".to_string()),

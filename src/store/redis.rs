@@ -2,11 +2,12 @@
 //! so a crash can never leave a key without its event, or an event twice.
 use std::time::Duration;
 
-use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
-use redis::Script;
+use deadpool_redis::{PoolConfig, Runtime, Timeouts};
+use redis::aio::ConnectionLike;
+use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
 
 use super::{Recorded, StoreUnavailable};
-use crate::config::RedisConfig;
+use crate::config::{RedisConfig, RedisTopology};
 
 /// KEYS[1] = stream, KEYS[2..] = idempotency keys; ARGV[1] = ttl seconds, ARGV[2] = event JSON.
 /// A seen key makes the event a duplicate; the other keys are still set so every alias is remembered.
@@ -38,6 +39,56 @@ redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
 return 0
 "#;
 
+/// The pool of whichever topology is configured.
+enum Pool {
+    Single(deadpool_redis::Pool),
+    Cluster(deadpool_redis::cluster::Pool),
+    Sentinel(deadpool_redis::sentinel::Pool),
+}
+
+/// A pooled connection of any topology; commands go to the right node.
+enum Conn {
+    Single(deadpool_redis::Connection),
+    Cluster(deadpool_redis::cluster::Connection),
+    Sentinel(deadpool_redis::sentinel::Connection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(&'a mut self, cmd: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
+        }
+    }
+}
+
+impl Pool {
+    async fn get(&self) -> Result<Conn, String> {
+        Ok(match self {
+            Pool::Single(p) => Conn::Single(p.get().await.map_err(|e| e.to_string())?),
+            Pool::Cluster(p) => Conn::Cluster(p.get().await.map_err(|e| e.to_string())?),
+            Pool::Sentinel(p) => Conn::Sentinel(p.get().await.map_err(|e| e.to_string())?),
+        })
+    }
+}
+
 pub struct RedisStore {
     pool: Pool,
     script: Script,
@@ -51,20 +102,35 @@ pub struct RedisStore {
 impl RedisStore {
     pub fn new(config: &RedisConfig) -> Result<Self, String> {
         let timeout = Duration::from_millis(config.timeout_ms);
-        let mut cfg = deadpool_redis::Config::from_url(config.url.expose());
         // deadpool has no timeouts by default: an outage would hang requests instead of failing fast.
-        cfg.pool = Some(PoolConfig {
+        let pool_config = PoolConfig {
             max_size: 32,
-            timeouts: Timeouts {
-                wait: Some(timeout),
-                create: Some(timeout),
-                recycle: Some(timeout),
-            },
+            timeouts: Timeouts { wait: Some(timeout), create: Some(timeout), recycle: Some(timeout) },
             ..PoolConfig::default()
-        });
-        let pool = cfg
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| format!("redis pool: {}", redact(&e.to_string())))?;
+        };
+        let urls = |list: &[crate::config::Secret]| list.iter().map(|u| u.expose().to_string()).collect::<Vec<_>>();
+        let failed = |e: &dyn std::fmt::Display| format!("redis pool: {}", redact(&e.to_string()));
+        let pool = match &config.topology {
+            RedisTopology::Single(url) => {
+                let mut cfg = deadpool_redis::Config::from_url(url.expose());
+                cfg.pool = Some(pool_config);
+                Pool::Single(cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| failed(&e))?)
+            }
+            RedisTopology::Cluster(list) => {
+                let mut cfg = deadpool_redis::cluster::Config::from_urls(urls(list));
+                cfg.pool = Some(pool_config);
+                Pool::Cluster(cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| failed(&e))?)
+            }
+            RedisTopology::Sentinel { urls: list, master } => {
+                let mut cfg = deadpool_redis::sentinel::Config::from_urls(
+                    urls(list),
+                    master.clone(),
+                    deadpool_redis::sentinel::SentinelServerType::Master,
+                );
+                cfg.pool = Some(pool_config);
+                Pool::Sentinel(cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| failed(&e))?)
+            }
+        };
         Ok(Self {
             pool,
             script: Script::new(RECORD_SCRIPT),
@@ -88,7 +154,7 @@ impl RedisStore {
         invocation.arg(self.ttl_seconds).arg(event_json);
         let outcome: i64 = self
             .bounded(async {
-                let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+                let mut conn = self.pool.get().await?;
                 invocation
                     .invoke_async(&mut conn)
                     .await
@@ -108,7 +174,7 @@ impl RedisStore {
         invocation.arg(interval.as_micros() as u64).arg(burst);
         let wait_us: u64 = self
             .bounded(async {
-                let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+                let mut conn = self.pool.get().await?;
                 invocation.invoke_async(&mut conn).await.map_err(|e| e.to_string())
             })
             .await?;
@@ -117,7 +183,7 @@ impl RedisStore {
 
     pub async fn ping(&self) -> Result<(), StoreUnavailable> {
         self.bounded(async {
-            let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+            let mut conn = self.pool.get().await?;
             redis::cmd("PING")
                 .query_async::<String>(&mut conn)
                 .await

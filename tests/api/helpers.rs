@@ -65,6 +65,8 @@ pub struct AppOptions {
     /// Redis settings (`timeout_ms = 300`), when `redis` is on; and the URL to use instead of the shared one.
     pub redis_settings: String,
     pub redis_url: Option<String>,
+    /// Replaces the `url = ...` line of `[redis]` (`cluster_urls = [...]`, `sentinel_urls = [...]`).
+    pub redis_connection: Option<String>,
     /// Share Redis keys with another app (replicas); default: a prefix of this test's own.
     pub redis_prefix: Option<String>,
     /// Policy directory instead of tests/fixtures/policies.
@@ -96,11 +98,13 @@ impl TestApp {
         let port = listener.local_addr().expect("local addr").port();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let redis_prefix = opts.redis_prefix.clone().unwrap_or_else(|| format!("pb-test:{id}:"));
-        let stream = format!("pb-test:{id}:events");
+        let stream = format!("{redis_prefix}events");
         let redis = if opts.redis {
+            let connection = opts.redis_connection.clone().unwrap_or_else(|| {
+                format!("url = \"{}\"", opts.redis_url.clone().unwrap_or_else(Services::redis_url))
+            });
             format!(
-                "[redis]\nurl = \"{}\"\nstream = \"{stream}\"\nkey_prefix = \"{redis_prefix}\"\n{}\n",
-                opts.redis_url.clone().unwrap_or_else(Services::redis_url),
+                "[redis]\n{connection}\nstream = \"{stream}\"\nkey_prefix = \"{redis_prefix}\"\n{}\n",
                 opts.redis_settings
             )
         } else {

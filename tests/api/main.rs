@@ -7,4 +7,5 @@ mod errors;
 mod helpers;
 mod operations;
 mod policy;
+mod redis_topologies;
 mod s3;
