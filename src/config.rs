@@ -459,7 +459,8 @@ impl Config {
             .map(|r| {
                 let span = r.span().start;
                 let r = r.into_inner();
-                parse_rate(&r.per_subject, r.burst).map_err(|m| at(span, format!("[rate_limit] {m}")))
+                parse_rate(&r.per_subject, r.burst)
+                    .map_err(|m| at(span, format!("[rate_limit] {m}")))
             })
             .transpose()?;
         Ok(Config {
@@ -641,7 +642,12 @@ fn build_redis(r: RedisRaw) -> Result<RedisConfig, String> {
             urls: secrets(urls),
             master: r.sentinel_master.unwrap_or_else(|| "mymaster".to_string()),
         },
-        _ => return Err("needs exactly one of url (url_env, url_file), cluster_urls or sentinel_urls".into()),
+        _ => {
+            return Err(
+                "needs exactly one of url (url_env, url_file), cluster_urls or sentinel_urls"
+                    .into(),
+            )
+        }
     };
     Ok(RedisConfig {
         topology,
@@ -802,7 +808,12 @@ fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
 fn parse_rate(text: &str, burst: Option<u32>) -> Result<RateLimitConfig, String> {
     let err = || format!("per_subject {text:?} must look like \"20/s\", \"600/m\" or \"1000/h\"");
     let (count, unit) = text.split_once('/').ok_or_else(err)?;
-    let count: u32 = count.trim().parse().ok().filter(|c| *c > 0).ok_or_else(err)?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|c| *c > 0)
+        .ok_or_else(err)?;
     let period = match unit.trim() {
         "s" => 1.0,
         "m" => 60.0,
@@ -942,9 +953,15 @@ mod tests {
     #[test]
     fn rate_limits_parse() {
         let r = parse_rate("20/s", None).expect("20/s");
-        assert_eq!((r.interval, r.burst), (std::time::Duration::from_millis(50), 20));
+        assert_eq!(
+            (r.interval, r.burst),
+            (std::time::Duration::from_millis(50), 20)
+        );
         let r = parse_rate("600/m", Some(5)).expect("600/m");
-        assert_eq!((r.interval, r.burst), (std::time::Duration::from_millis(100), 5));
+        assert_eq!(
+            (r.interval, r.burst),
+            (std::time::Duration::from_millis(100), 5)
+        );
         assert_eq!(parse_rate("1/h", None).map(|r| r.burst), Ok(1));
         for bad in ["", "20", "0/s", "x/s", "20/d", "-1/s"] {
             assert!(parse_rate(bad, None).is_err(), "{bad:?}");

@@ -44,7 +44,10 @@ impl FromRequest for Caller {
                 .await
                 .map_err(|e| ApiError::Unauthenticated(e.to_string()))?;
             if let Some(limiter) = &state.limiter {
-                limiter.check(&claims.sub).await.map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+                limiter
+                    .check(&claims.sub)
+                    .await
+                    .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
             }
             Ok(Caller { claims, request_id })
         })

@@ -90,7 +90,9 @@ pub fn reload_policies(state: &AppState) -> Result<usize, StartupError> {
 }
 
 /// What the policy directory looks like now: names, sizes and modification times of its `*.toml`.
-fn policy_fingerprint(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+fn policy_fingerprint(
+    dir: &std::path::Path,
+) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -98,7 +100,11 @@ fn policy_fingerprint(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64, Op
         .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
         .map(|e| {
             let meta = e.metadata().ok();
-            (e.path(), meta.as_ref().map_or(0, |m| m.len()), meta.and_then(|m| m.modified().ok()))
+            (
+                e.path(),
+                meta.as_ref().map_or(0, |m| m.len()),
+                meta.and_then(|m| m.modified().ok()),
+            )
         })
         .collect();
     files.sort();
@@ -157,7 +163,10 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
                 EventStore::Redis(r) => Some(r.clone()),
                 EventStore::Memory(_) => None,
             };
-            Some(ratelimit::RateLimiter::new(rl, redis).map_err(|e| StartupError(format!("[rate_limit] {e}")))?)
+            Some(
+                ratelimit::RateLimiter::new(rl, redis)
+                    .map_err(|e| StartupError(format!("[rate_limit] {e}")))?,
+            )
         }
         None => None,
     };
@@ -249,7 +258,10 @@ impl Application {
         let app_state = state.clone();
         let cors_origins = state.config.server.cors_origins.clone();
         if state.config.policies.watch_seconds > 0 {
-            spawn_policy_watcher(state.clone(), Duration::from_secs(state.config.policies.watch_seconds));
+            spawn_policy_watcher(
+                state.clone(),
+                Duration::from_secs(state.config.policies.watch_seconds),
+            );
         }
         if state.limiter.is_some() {
             let pruned = state.clone();
@@ -304,8 +316,11 @@ impl Application {
     /// within `shutdown_timeout_seconds`. SIGINT skips the drain. SIGHUP reloads the policies.
     pub async fn run_with_signals(self) -> std::io::Result<()> {
         use tokio::signal::unix::{signal, SignalKind};
-        let (mut term, mut int, mut hup) =
-            (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::hangup())?);
+        let (mut term, mut int, mut hup) = (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::hangup())?,
+        );
         let handle = self.server.handle();
         let state = self.state.clone();
         let drain = Duration::from_secs(state.config.server.drain_seconds);
@@ -319,8 +334,13 @@ impl Application {
                     }
                 }
             };
-            state.shutting_down.store(true, std::sync::atomic::Ordering::Release);
-            tracing::info!(drain_seconds = drain.as_secs(), "shutting down: readiness is 503 from now on");
+            state
+                .shutting_down
+                .store(true, std::sync::atomic::Ordering::Release);
+            tracing::info!(
+                drain_seconds = drain.as_secs(),
+                "shutting down: readiness is 503 from now on"
+            );
             tokio::time::sleep(drain).await;
             handle.stop(true).await;
         });

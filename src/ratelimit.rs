@@ -24,26 +24,49 @@ pub struct RateLimiter {
 impl RateLimiter {
     pub fn new(config: RateLimitConfig, redis: Option<Arc<RedisStore>>) -> Result<Self, String> {
         let burst = NonZeroU32::new(config.burst).ok_or("burst must be at least 1")?;
-        let quota = Quota::with_period(config.interval).ok_or("rate must be positive")?.allow_burst(burst);
-        Ok(Self { config, local: DefaultKeyedRateLimiter::keyed(quota), redis, redis_skipped_until: AtomicU64::new(0) })
+        let quota = Quota::with_period(config.interval)
+            .ok_or("rate must be positive")?
+            .allow_burst(burst);
+        Ok(Self {
+            config,
+            local: DefaultKeyedRateLimiter::keyed(quota),
+            redis,
+            redis_skipped_until: AtomicU64::new(0),
+        })
     }
 
     /// `Err(seconds)` when the subject must wait, for `Retry-After`.
     pub async fn check(&self, subject: &str) -> Result<(), u64> {
-        if let Some(redis) = self.redis.as_ref().filter(|_| now_ms() >= self.redis_skipped_until.load(Ordering::Relaxed)) {
-            match redis.gcra(&format!("ratelimit:{subject}"), self.config.interval, self.config.burst).await {
+        if let Some(redis) = self
+            .redis
+            .as_ref()
+            .filter(|_| now_ms() >= self.redis_skipped_until.load(Ordering::Relaxed))
+        {
+            match redis
+                .gcra(
+                    &format!("ratelimit:{subject}"),
+                    self.config.interval,
+                    self.config.burst,
+                )
+                .await
+            {
                 Ok(None) => return Ok(()),
                 Ok(Some(wait)) => return Err(ceil_seconds(wait)),
                 Err(e) => {
                     // Credentials keep flowing when Redis is down: fall back to this process's bucket.
                     tracing::warn!(error = %e, "rate limit store unavailable; using the local limiter for a while");
-                    self.redis_skipped_until.store(now_ms() + REDIS_BACKOFF.as_millis() as u64, Ordering::Relaxed);
+                    self.redis_skipped_until.store(
+                        now_ms() + REDIS_BACKOFF.as_millis() as u64,
+                        Ordering::Relaxed,
+                    );
                 }
             }
         }
         let subject = subject.to_string();
         self.local.check_key(&subject).map_err(|not_until| {
-            ceil_seconds(not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default())))
+            ceil_seconds(not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            )))
         })
     }
 
@@ -55,7 +78,9 @@ impl RateLimiter {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn ceil_seconds(d: Duration) -> u64 {

@@ -57,14 +57,26 @@ fn s3_store<'a>(state: &'a AppState, name: &str) -> Result<(&'a Store, &'a S3Sto
     Ok((store, s3))
 }
 
-/// Checks the key and the policy scope (no size or type: those were fixed at create).
-fn authorize_scope<'p>(
-    policies: &'p crate::policy::PolicySet,
+/// What every call on an existing upload checks first: a sane id, an S3 store, and the policy scope for
+/// the key (no size or type: those were fixed at create). The rule's limits come along.
+struct UploadScope<'a> {
+    store: &'a Store,
+    s3: &'a S3Store,
+    max_size: u64,
+    max_expires: Option<u64>,
+}
+
+fn upload_scope<'a>(
+    state: &'a AppState,
     caller: &Caller,
+    upload_id: &str,
     store: &str,
     key: &str,
-) -> Result<&'p Rule, ApiError> {
+) -> Result<UploadScope<'a>, ApiError> {
+    valid_upload_id(upload_id)?;
+    let (store_ref, s3) = s3_store(state, store)?;
     checked_key(key)?;
+    let policies = state.policies.load();
     let ask = Ask {
         store,
         action: Action::Multipart,
@@ -72,7 +84,13 @@ fn authorize_scope<'p>(
         content_type: None,
         size: None,
     };
-    authorize(policies, caller, &ask, false)
+    let rule = authorize(&policies, caller, &ask, false)?;
+    Ok(UploadScope {
+        store: store_ref,
+        s3,
+        max_size: rule_max_size(rule),
+        max_expires: rule.max_expires,
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -110,7 +128,14 @@ pub async fn create(
     let req = body.0;
     let (store, s3) = s3_store(&state, &req.store)?;
     let policies = state.policies.load();
-    let key = resolve_key(&policies, &caller, &req.store, Action::Multipart, req.key.as_deref(), req.filename.as_deref())?;
+    let key = resolve_key(
+        &policies,
+        &caller,
+        &req.store,
+        Action::Multipart,
+        req.key.as_deref(),
+        req.filename.as_deref(),
+    )?;
     let ask = Ask {
         store: &req.store,
         action: Action::Multipart,
@@ -118,8 +143,7 @@ pub async fn create(
         content_type: req.content_type.as_deref(),
         size: req.size,
     };
-    let rule = authorize(&policies, &caller, &ask, true)?;
-    let max_size = rule_max_size(rule);
+    let max_size = rule_max_size(authorize(&policies, &caller, &ask, true)?);
     let upload_id = s3
         .create_multipart_upload(&state.http, &key, req.content_type.as_deref())
         .await?;
@@ -166,11 +190,8 @@ pub async fn sign_parts(
     body: ApiJson<SignParts>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.0;
-    valid_upload_id(&upload_id)?;
-    let (store, s3) = s3_store(&state, &req.store)?;
-    let policies = state.policies.load();
-    let rule = authorize_scope(&policies, &caller, &req.store, &req.key)?;
-    let max_parts = max_parts_for(rule_max_size(rule));
+    let scope = upload_scope(&state, &caller, &upload_id, &req.store, &req.key)?;
+    let max_parts = max_parts_for(scope.max_size);
     if req.part_numbers.is_empty() || req.part_numbers.len() > MAX_PART_NUMBERS_PER_CALL {
         return Err(ApiError::InvalidRequest(format!(
             "part_numbers must hold 1..={MAX_PART_NUMBERS_PER_CALL} numbers"
@@ -191,14 +212,18 @@ pub async fn sign_parts(
         ));
     }
     let now = Utc::now().timestamp();
-    let expires_at = now + store.effective_expiry(req.expires_in, rule.max_expires) as i64;
+    let expires_at = now
+        + scope
+            .store
+            .effective_expiry(req.expires_in, scope.max_expires) as i64;
     let parts = req
         .part_numbers
         .iter()
         .map(|&n| PartUrl {
             part_number: n,
             method: "PUT",
-            url: s3
+            url: scope
+                .s3
                 .presigned_upload_part(&req.key, &upload_id, n, now, expires_at)
                 .url,
         })
@@ -240,11 +265,9 @@ pub async fn list_parts(
     upload_id: web::Path<String>,
     query: web::Query<StoreKey>,
 ) -> Result<HttpResponse, ApiError> {
-    valid_upload_id(&upload_id)?;
-    let (_, s3) = s3_store(&state, &query.store)?;
-    let policies = state.policies.load();
-    authorize_scope(&policies, &caller, &query.store, &query.key)?;
-    let parts = s3
+    let scope = upload_scope(&state, &caller, &upload_id, &query.store, &query.key)?;
+    let parts = scope
+        .s3
         .list_parts(&state.http, &query.key, &upload_id)
         .await?
         .into_iter()
@@ -290,10 +313,12 @@ pub async fn complete(
     body: ApiJson<CompleteMultipart>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.0;
-    valid_upload_id(&upload_id)?;
-    let (store, s3) = s3_store(&state, &req.store)?;
-    let policies = state.policies.load();
-    let rule = authorize_scope(&policies, &caller, &req.store, &req.key)?;
+    let UploadScope {
+        store,
+        s3,
+        max_size,
+        ..
+    } = upload_scope(&state, &caller, &upload_id, &req.store, &req.key)?;
     if req.parts.is_empty() || req.parts.len() > MAX_PARTS as usize {
         return Err(ApiError::InvalidRequest(format!(
             "parts must hold 1..={MAX_PARTS} entries"
@@ -301,7 +326,6 @@ pub async fn complete(
     }
     let listed = s3.list_parts(&state.http, &req.key, &upload_id).await?;
     let total: u64 = listed.iter().map(|p| p.size).sum();
-    let max_size = rule_max_size(rule);
     if total > max_size {
         s3.abort_multipart_upload(&state.http, &req.key, &upload_id)
             .await?;
@@ -338,11 +362,10 @@ pub async fn abort(
     upload_id: web::Path<String>,
     query: web::Query<StoreKey>,
 ) -> Result<HttpResponse, ApiError> {
-    valid_upload_id(&upload_id)?;
-    let (_, s3) = s3_store(&state, &query.store)?;
-    let policies = state.policies.load();
-    authorize_scope(&policies, &caller, &query.store, &query.key)?;
-    s3.abort_multipart_upload(&state.http, &query.key, &upload_id)
+    let scope = upload_scope(&state, &caller, &upload_id, &query.store, &query.key)?;
+    scope
+        .s3
+        .abort_multipart_upload(&state.http, &query.key, &upload_id)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

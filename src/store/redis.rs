@@ -62,7 +62,12 @@ impl ConnectionLike for Conn {
         }
     }
 
-    fn req_packed_commands<'a>(&'a mut self, cmd: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
@@ -105,21 +110,35 @@ impl RedisStore {
         // deadpool has no timeouts by default: an outage would hang requests instead of failing fast.
         let pool_config = PoolConfig {
             max_size: 32,
-            timeouts: Timeouts { wait: Some(timeout), create: Some(timeout), recycle: Some(timeout) },
+            timeouts: Timeouts {
+                wait: Some(timeout),
+                create: Some(timeout),
+                recycle: Some(timeout),
+            },
             ..PoolConfig::default()
         };
-        let urls = |list: &[crate::config::Secret]| list.iter().map(|u| u.expose().to_string()).collect::<Vec<_>>();
+        let urls = |list: &[crate::config::Secret]| {
+            list.iter()
+                .map(|u| u.expose().to_string())
+                .collect::<Vec<_>>()
+        };
         let failed = |e: &dyn std::fmt::Display| format!("redis pool: {}", redact(&e.to_string()));
         let pool = match &config.topology {
             RedisTopology::Single(url) => {
                 let mut cfg = deadpool_redis::Config::from_url(url.expose());
                 cfg.pool = Some(pool_config);
-                Pool::Single(cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| failed(&e))?)
+                Pool::Single(
+                    cfg.create_pool(Some(Runtime::Tokio1))
+                        .map_err(|e| failed(&e))?,
+                )
             }
             RedisTopology::Cluster(list) => {
                 let mut cfg = deadpool_redis::cluster::Config::from_urls(urls(list));
                 cfg.pool = Some(pool_config);
-                Pool::Cluster(cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| failed(&e))?)
+                Pool::Cluster(
+                    cfg.create_pool(Some(Runtime::Tokio1))
+                        .map_err(|e| failed(&e))?,
+                )
             }
             RedisTopology::Sentinel { urls: list, master } => {
                 let mut cfg = deadpool_redis::sentinel::Config::from_urls(
@@ -128,7 +147,10 @@ impl RedisStore {
                     deadpool_redis::sentinel::SentinelServerType::Master,
                 );
                 cfg.pool = Some(pool_config);
-                Pool::Sentinel(cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| failed(&e))?)
+                Pool::Sentinel(
+                    cfg.create_pool(Some(Runtime::Tokio1))
+                        .map_err(|e| failed(&e))?,
+                )
             }
         };
         Ok(Self {
@@ -169,13 +191,21 @@ impl RedisStore {
     }
 
     /// One request against the bucket `name`: `None` when allowed, else how long to wait.
-    pub async fn gcra(&self, name: &str, interval: Duration, burst: u32) -> Result<Option<Duration>, StoreUnavailable> {
+    pub async fn gcra(
+        &self,
+        name: &str,
+        interval: Duration,
+        burst: u32,
+    ) -> Result<Option<Duration>, StoreUnavailable> {
         let mut invocation = self.gcra.key(format!("{}{name}", self.key_prefix));
         invocation.arg(interval.as_micros() as u64).arg(burst);
         let wait_us: u64 = self
             .bounded(async {
                 let mut conn = self.pool.get().await?;
-                invocation.invoke_async(&mut conn).await.map_err(|e| e.to_string())
+                invocation
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())
             })
             .await?;
         Ok((wait_us > 0).then(|| Duration::from_micros(wait_us)))

@@ -97,11 +97,17 @@ impl TestApp {
             TcpListener::bind(("127.0.0.1", opts.port.unwrap_or(0))).expect("bind a loopback port");
         let port = listener.local_addr().expect("local addr").port();
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let redis_prefix = opts.redis_prefix.clone().unwrap_or_else(|| format!("pb-test:{id}:"));
+        let redis_prefix = opts
+            .redis_prefix
+            .clone()
+            .unwrap_or_else(|| format!("pb-test:{id}:"));
         let stream = format!("{redis_prefix}events");
         let redis = if opts.redis {
             let connection = opts.redis_connection.clone().unwrap_or_else(|| {
-                format!("url = \"{}\"", opts.redis_url.clone().unwrap_or_else(Services::redis_url))
+                format!(
+                    "url = \"{}\"",
+                    opts.redis_url.clone().unwrap_or_else(Services::redis_url)
+                )
             });
             format!(
                 "[redis]\n{connection}\nstream = \"{stream}\"\nkey_prefix = \"{redis_prefix}\"\n{}\n",
@@ -169,7 +175,11 @@ callback = true
 "#,
             auth_settings = opts.auth_settings,
             server_settings = opts.server_settings,
-            policies = opts.policies_dir.clone().unwrap_or_else(|| fixture("policies")).display(),
+            policies = opts
+                .policies_dir
+                .clone()
+                .unwrap_or_else(|| fixture("policies"))
+                .display(),
             policies_settings = opts.policies_settings,
             s3_endpoint = Services::s3_endpoint(),
             bucket = Services::s3_bucket(),

@@ -9,13 +9,18 @@ use crate::helpers::{assert_problem, token, AppOptions, TestApp, HS_SECRET};
 const ALLOW_UPLOADS: &str = "[[rule]]\nroles = [\"user\"]\nstores = [\"*\"]\nactions = [\"upload\"]\npaths = [\"users/{sub}/**\"]\n";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
 }
 
 /// A loopback "S3" whose every answer takes `delay`: requests to it stay in flight.
 async fn slow_s3(delay: Duration) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
@@ -46,7 +51,10 @@ impl Broker {
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn broker");
-        let broker = Self { child, base: format!("http://127.0.0.1:{port}") };
+        let broker = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "broker did not start");
@@ -56,7 +64,11 @@ impl Broker {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().expect("kill");
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
         assert!(ok.success());
     }
 }
@@ -86,7 +98,11 @@ fn write_config(dir: &std::path::Path, port: u16, s3_endpoint: &str) -> std::pat
 async fn sigterm_drains_then_finishes_in_flight_requests_and_exits_0() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let config = write_config(dir.path(), port, &slow_s3(Duration::from_millis(2500)).await);
+    let config = write_config(
+        dir.path(),
+        port,
+        &slow_s3(Duration::from_millis(2500)).await,
+    );
     std::fs::write(dir.path().join("policies/users.toml"), ALLOW_UPLOADS).expect("policy");
     let mut broker = Broker::start(&config, port);
     let http = reqwest::Client::new();
@@ -94,9 +110,17 @@ async fn sigterm_drains_then_finishes_in_flight_requests_and_exits_0() {
 
     // A request that is still in flight when the listener closes.
     let slow = {
-        let (http, url, t) = (http.clone(), format!("{}/v1/uploads/confirm", broker.base), t.clone());
+        let (http, url, t) = (
+            http.clone(),
+            format!("{}/v1/uploads/confirm", broker.base),
+            t.clone(),
+        );
         tokio::spawn(async move {
-            http.post(url).bearer_auth(t).json(&json!({"store": "slow", "key": "users/alice/a.png"})).send().await
+            http.post(url)
+                .bearer_auth(t)
+                .json(&json!({"store": "slow", "key": "users/alice/a.png"}))
+                .send()
+                .await
         })
     };
     // Clients that behave like a load balancer: keep sending until readiness says stop.
@@ -106,7 +130,12 @@ async fn sigterm_drains_then_finishes_in_flight_requests_and_exits_0() {
             tokio::spawn(async move {
                 let mut statuses = Vec::new();
                 loop {
-                    let ready = http.get(format!("{base}/readyz")).send().await.map(|r| r.status().as_u16()).ok();
+                    let ready = http
+                        .get(format!("{base}/readyz"))
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .ok();
                     if ready != Some(200) {
                         return (statuses, ready);
                     }
@@ -128,20 +157,40 @@ async fn sigterm_drains_then_finishes_in_flight_requests_and_exits_0() {
     for client in clients {
         let (statuses, last_ready) = client.await.expect("client task");
         assert!(!statuses.is_empty(), "requests were made during the run");
-        assert!(statuses.iter().all(|s| *s == 200), "a request failed during shutdown: {statuses:?}");
-        assert_eq!(last_ready, Some(503), "readiness turned 503 while still serving");
+        assert!(
+            statuses.iter().all(|s| *s == 200),
+            "a request failed during shutdown: {statuses:?}"
+        );
+        assert_eq!(
+            last_ready,
+            Some(503),
+            "readiness turned 503 while still serving"
+        );
     }
-    let slow = slow.await.expect("task").expect("the in-flight request got an answer");
-    assert_eq!(slow.status().as_u16(), 200, "the in-flight request finished");
+    let slow = slow
+        .await
+        .expect("task")
+        .expect("the in-flight request got an answer");
+    assert_eq!(
+        slow.status().as_u16(),
+        200,
+        "the in-flight request finished"
+    );
     let status = loop {
         if let Some(status) = broker.child.try_wait().expect("wait") {
             break status;
         }
-        assert!(signalled.elapsed() < Duration::from_secs(10), "the broker did not exit");
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "the broker did not exit"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "exit code 0, got {status:?}");
-    assert!(signalled.elapsed() >= Duration::from_secs(1), "drained for drain_seconds first");
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(1),
+        "drained for drain_seconds first"
+    );
 }
 
 #[tokio::test]
@@ -150,7 +199,11 @@ async fn sighup_reloads_policies_and_a_broken_file_keeps_the_old_set() {
     let port = free_port();
     let config = write_config(dir.path(), port, "http://127.0.0.1:9");
     let policy = dir.path().join("policies/users.toml");
-    std::fs::write(&policy, ALLOW_UPLOADS.replace("users/{sub}", "nothing/{sub}")).expect("policy");
+    std::fs::write(
+        &policy,
+        ALLOW_UPLOADS.replace("users/{sub}", "nothing/{sub}"),
+    )
+    .expect("policy");
     let broker = Broker::start(&config, port);
     let http = reqwest::Client::new();
     let t = token("alice", &["user"]);
@@ -181,13 +234,24 @@ async fn sighup_reloads_policies_and_a_broken_file_keeps_the_old_set() {
     broker.signal("HUP");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(status().await, 200, "a broken file keeps the previous set");
-    assert_eq!(http.get(format!("{}/healthz", broker.base)).send().await.map(|r| r.status().as_u16()).ok(), Some(200));
+    assert_eq!(
+        http.get(format!("{}/healthz", broker.base))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .ok(),
+        Some(200)
+    );
 }
 
 #[tokio::test]
 async fn the_policy_watcher_reloads_on_change() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("users.toml"), ALLOW_UPLOADS.replace("users/{sub}", "nothing/{sub}")).expect("write");
+    std::fs::write(
+        dir.path().join("users.toml"),
+        ALLOW_UPLOADS.replace("users/{sub}", "nothing/{sub}"),
+    )
+    .expect("write");
     let app = TestApp::spawn_with(AppOptions {
         policies_dir: Some(dir.path().to_path_buf()),
         policies_settings: "watch_seconds = 1".into(),
@@ -222,11 +286,21 @@ async fn rate_limits_apply_per_subject() {
         assert_eq!(app.post_json("/v1/uploads", &alice, &body).await.0, 200);
     }
     let res = app.post("/v1/uploads", &alice, &body).await;
-    let retry: u64 = res.headers()["retry-after"].to_str().ok().and_then(|v| v.parse().ok()).expect("Retry-After");
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
     assert!((1..=60).contains(&retry), "{retry}");
     assert_problem(res, 429, "rate_limited").await;
     let bob = token("bob", &["user"]);
-    let (status, _) = app.post_json("/v1/uploads", &bob, &json!({"store": "wx", "key": "users/bob/a.jpg"})).await;
+    let (status, _) = app
+        .post_json(
+            "/v1/uploads",
+            &bob,
+            &json!({"store": "wx", "key": "users/bob/a.jpg"}),
+        )
+        .await;
     assert_eq!(status, 200, "another subject has its own bucket");
 }
 
@@ -257,28 +331,58 @@ async fn browsers_can_read_errors_cors_headers_included() {
         ..Default::default()
     })
     .await;
-    let header = |res: &reqwest::Response, name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(String::from);
+    let header = |res: &reqwest::Response, name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
     let preflight = app
         .http
         .request(reqwest::Method::OPTIONS, app.url("/v1/uploads"))
         .header("origin", "http://app.test")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .send()
         .await
         .expect("preflight");
     assert_eq!(preflight.status().as_u16(), 200);
-    assert_eq!(header(&preflight, "access-control-allow-origin").as_deref(), Some("http://app.test"));
+    assert_eq!(
+        header(&preflight, "access-control-allow-origin").as_deref(),
+        Some("http://app.test")
+    );
     assert!(header(&preflight, "x-request-id").is_some());
 
-    let res = app.http.post(app.url("/v1/uploads")).header("origin", "http://app.test").body("{}").send().await.expect("req");
-    assert_eq!(header(&res, "access-control-allow-origin").as_deref(), Some("http://app.test"), "errors keep CORS headers");
-    let exposed = header(&res, "access-control-expose-headers").unwrap_or_default().to_ascii_lowercase();
+    let res = app
+        .http
+        .post(app.url("/v1/uploads"))
+        .header("origin", "http://app.test")
+        .body("{}")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(
+        header(&res, "access-control-allow-origin").as_deref(),
+        Some("http://app.test"),
+        "errors keep CORS headers"
+    );
+    let exposed = header(&res, "access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     for h in ["x-request-id", "retry-after", "www-authenticate"] {
         assert!(exposed.contains(h), "{h} exposed in {exposed:?}");
     }
     assert_problem(res, 401, "unauthenticated").await;
 
-    let other = app.http.get(app.url("/healthz")).header("origin", "http://evil.test").send().await.expect("req");
+    let other = app
+        .http
+        .get(app.url("/healthz"))
+        .header("origin", "http://evil.test")
+        .send()
+        .await
+        .expect("req");
     assert_eq!(header(&other, "access-control-allow-origin"), None);
 }

@@ -13,7 +13,10 @@ struct Processes {
 
 impl Processes {
     fn new() -> Self {
-        Self { children: Vec::new(), dir: tempfile::tempdir().expect("tempdir") }
+        Self {
+            children: Vec::new(),
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     fn redis(&mut self, args: &[&str]) {
@@ -37,7 +40,10 @@ impl Drop for Processes {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
 }
 
 fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
@@ -49,7 +55,12 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
 }
 
 fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli").arg("-p").arg(port.to_string()).args(args).output().expect("redis-cli");
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -71,24 +82,59 @@ async fn deliver(app: &TestApp, key: &str) -> u16 {
 async fn a_sentinel_managed_primary_records_events() {
     let mut p = Processes::new();
     let (primary, sentinel) = (free_port(), free_port());
-    p.redis(&["--port", &primary.to_string(), "--bind", "127.0.0.1", "--save", ""]);
+    p.redis(&[
+        "--port",
+        &primary.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+    ]);
     wait_for("primary", || cli(primary, &["ping"]).trim() == "PONG");
     let conf = p.dir.path().join("sentinel.conf");
-    std::fs::write(&conf, format!("port {sentinel}\nbind 127.0.0.1\nsentinel monitor pbmaster 127.0.0.1 {primary} 1\n")).expect("conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {sentinel}\nbind 127.0.0.1\nsentinel monitor pbmaster 127.0.0.1 {primary} 1\n"
+        ),
+    )
+    .expect("conf");
     p.redis(&[conf.to_str().expect("path"), "--sentinel"]);
-    wait_for("sentinel", || cli(sentinel, &["sentinel", "get-master-addr-by-name", "pbmaster"]).contains(&primary.to_string()));
+    wait_for("sentinel", || {
+        cli(
+            sentinel,
+            &["sentinel", "get-master-addr-by-name", "pbmaster"],
+        )
+        .contains(&primary.to_string())
+    });
 
     let app = TestApp::spawn_with(AppOptions {
         redis: true,
-        redis_connection: Some(format!("sentinel_urls = [\"redis://127.0.0.1:{sentinel}\"]\nsentinel_master = \"pbmaster\"")),
+        redis_connection: Some(format!(
+            "sentinel_urls = [\"redis://127.0.0.1:{sentinel}\"]\nsentinel_master = \"pbmaster\""
+        )),
         ..Default::default()
     })
     .await;
     assert_eq!(deliver(&app, "sentinel/a.txt").await, 200);
     assert_eq!(deliver(&app, "sentinel/a.txt").await, 200);
-    let events = app.recorded_events(&format!("redis://127.0.0.1:{primary}/0")).await;
-    assert_eq!(events.len(), 1, "recorded once on the primary the sentinel names");
-    assert_eq!(app.http.get(app.url("/readyz")).send().await.map(|r| r.status().as_u16()).ok(), Some(200));
+    let events = app
+        .recorded_events(&format!("redis://127.0.0.1:{primary}/0"))
+        .await;
+    assert_eq!(
+        events.len(),
+        1,
+        "recorded once on the primary the sentinel names"
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .ok(),
+        Some(200)
+    );
 }
 
 #[tokio::test]
@@ -97,8 +143,16 @@ async fn a_redis_cluster_records_events_with_hash_tagged_keys() {
     let ports = [free_port(), free_port(), free_port()];
     for port in ports {
         p.redis(&[
-            "--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--cluster-enabled", "yes",
-            "--cluster-config-file", &format!("nodes-{port}.conf"),
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            &format!("nodes-{port}.conf"),
         ]);
     }
     for port in ports {
@@ -111,8 +165,16 @@ async fn a_redis_cluster_records_events_with_hash_tagged_keys() {
         .args(["--cluster-replicas", "0", "--cluster-yes"])
         .output()
         .expect("redis-cli --cluster create");
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stdout));
-    wait_for("cluster state ok", || ports.iter().all(|p| cli(*p, &["cluster", "info"]).contains("cluster_state:ok")));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stdout)
+    );
+    wait_for("cluster state ok", || {
+        ports
+            .iter()
+            .all(|p| cli(*p, &["cluster", "info"]).contains("cluster_state:ok"))
+    });
 
     let tag = format!("{{pb-{}}}:", uuid::Uuid::new_v4().simple());
     let urls: Vec<String> = nodes.iter().map(|n| format!("\"redis://{n}\"")).collect();
@@ -128,6 +190,13 @@ async fn a_redis_cluster_records_events_with_hash_tagged_keys() {
     }
     // The stream lives on whichever node owns the hash tag's slot.
     let stream = format!("{tag}events");
-    let lengths: Vec<i64> = ports.iter().map(|p| cli(*p, &["xlen", &stream]).trim().parse().unwrap_or(0)).collect();
-    assert_eq!(lengths.iter().sum::<i64>(), 2, "two objects, one event each: {lengths:?}");
+    let lengths: Vec<i64> = ports
+        .iter()
+        .map(|p| cli(*p, &["xlen", &stream]).trim().parse().unwrap_or(0))
+        .collect();
+    assert_eq!(
+        lengths.iter().sum::<i64>(),
+        2,
+        "two objects, one event each: {lengths:?}"
+    );
 }

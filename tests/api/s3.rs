@@ -342,6 +342,34 @@ async fn keys_with_spaces_plus_equals_and_non_ascii_work_end_to_end() {
     }
 }
 
+/// `store=media&key=...`, form-encoded.
+fn store_key_query(key: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("store", "media")
+        .append_pair("key", key)
+        .finish()
+}
+
+/// An upload id made safe for the URL path.
+fn path_id(created: &Value) -> String {
+    url::form_urlencoded::byte_serialize(
+        created["upload_id"].as_str().expect("upload id").as_bytes(),
+    )
+    .collect()
+}
+
+async fn list_parts(app: &TestApp, t: &str, enc_id: &str, key: &str) -> reqwest::Response {
+    app.http
+        .get(app.url(&format!(
+            "/v1/multipart/{enc_id}/parts?{}",
+            store_key_query(key)
+        )))
+        .bearer_auth(t)
+        .send()
+        .await
+        .expect("list parts")
+}
+
 async fn put_part(app: &TestApp, url: &str, data: Vec<u8>) -> String {
     let res = app.http.put(url).body(data).send().await.expect("part PUT");
     assert_eq!(res.status().as_u16(), 200, "part upload");
@@ -365,11 +393,7 @@ async fn a_multipart_upload_is_created_signed_listed_completed_and_reads_back() 
     assert_eq!(status, 200, "{created}");
     assert_eq!(created["part_size"], 5 * MIB);
     assert_eq!(created["max_parts"], 5, "20 MiB rule: at most 5 parts");
-    let upload_id = created["upload_id"]
-        .as_str()
-        .expect("upload id")
-        .to_string();
-    let enc_id = url::form_urlencoded::byte_serialize(upload_id.as_bytes()).collect::<String>();
+    let enc_id = path_id(&created);
 
     let (status, signed) = app
         .post_json(
@@ -391,19 +415,7 @@ async fn a_multipart_upload_is_created_signed_listed_completed_and_reads_back() 
         etags.push(put_part(&app, p["url"].as_str().expect("url"), parts_data[i].clone()).await);
     }
 
-    let query = |k: &str| {
-        url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("store", "media")
-            .append_pair("key", k)
-            .finish()
-    };
-    let res = app
-        .http
-        .get(app.url(&format!("/v1/multipart/{enc_id}/parts?{}", query(&key))))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .expect("list");
+    let res = list_parts(&app, &t, &enc_id, &key).await;
     assert_eq!(res.status().as_u16(), 200);
     let listed: Value = res.json().await.expect("json");
     let listed: Vec<(u64, String, u64)> = listed["parts"]
@@ -487,8 +499,7 @@ async fn parts_over_max_size_are_refused_at_complete_and_the_upload_is_gone() {
         .post_json("/v1/multipart", &t, &json!({"store": "media", "key": key}))
         .await;
     assert_eq!(status, 200, "{created}");
-    let upload_id = created["upload_id"].as_str().expect("id").to_string();
-    let enc_id = url::form_urlencoded::byte_serialize(upload_id.as_bytes()).collect::<String>();
+    let enc_id = path_id(&created);
     let (_, signed) = app
         .post_json(
             &format!("/v1/multipart/{enc_id}/parts"),
@@ -520,17 +531,7 @@ async fn parts_over_max_size_are_refused_at_complete_and_the_upload_is_gone() {
         )
         .await;
     assert_problem(res, 413, "payload_too_large").await;
-    let q = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("store", "media")
-        .append_pair("key", &key)
-        .finish();
-    let res = app
-        .http
-        .get(app.url(&format!("/v1/multipart/{enc_id}/parts?{q}")))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .expect("list");
+    let res = list_parts(&app, &t, &enc_id, &key).await;
     assert_problem(res, 404, "not_found").await;
     assert_eq!(
         download(&app, &token("svc", &["service"]), &key).await.0,
@@ -547,13 +548,8 @@ async fn abort_answers_204_and_the_upload_is_gone() {
     let (_, created) = app
         .post_json("/v1/multipart", &t, &json!({"store": "media", "key": key}))
         .await;
-    let enc_id =
-        url::form_urlencoded::byte_serialize(created["upload_id"].as_str().expect("id").as_bytes())
-            .collect::<String>();
-    let q = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("store", "media")
-        .append_pair("key", &key)
-        .finish();
+    let enc_id = path_id(&created);
+    let q = store_key_query(&key);
     let res = app
         .http
         .delete(app.url(&format!("/v1/multipart/{enc_id}?{q}")))
@@ -562,13 +558,7 @@ async fn abort_answers_204_and_the_upload_is_gone() {
         .await
         .expect("abort");
     assert_eq!(res.status().as_u16(), 204);
-    let res = app
-        .http
-        .get(app.url(&format!("/v1/multipart/{enc_id}/parts?{q}")))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .expect("list");
+    let res = list_parts(&app, &t, &enc_id, &key).await;
     assert_problem(res, 404, "not_found").await;
     // Multipart is for S3-compatible stores only; a bad query is a 400 problem.
     let res = app
