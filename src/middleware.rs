@@ -36,6 +36,37 @@ fn from_framework(e: &Error) -> ApiError {
     }
 }
 
+/// The method as a metric label, without an allocation for the usual ones.
+fn method_label(method: &actix_web::http::Method) -> metrics::SharedString {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET".into(),
+        Method::POST => "POST".into(),
+        Method::DELETE => "DELETE".into(),
+        Method::HEAD => "HEAD".into(),
+        Method::OPTIONS => "OPTIONS".into(),
+        Method::PUT => "PUT".into(),
+        _ => method.to_string().into(),
+    }
+}
+
+/// The status as a metric label, without an allocation for the usual ones.
+fn status_label(status: u16) -> metrics::SharedString {
+    match status {
+        200 => "200".into(),
+        204 => "204".into(),
+        400 => "400".into(),
+        401 => "401".into(),
+        403 => "403".into(),
+        404 => "404".into(),
+        413 => "413".into(),
+        415 => "415".into(),
+        422 => "422".into(),
+        429 => "429".into(),
+        _ => status.to_string().into(),
+    }
+}
+
 pub struct RequestContext;
 
 impl<S, B> Transform<S, ServiceRequest> for RequestContext
@@ -77,7 +108,12 @@ where
             .headers()
             .get(&REQUEST_ID_HEADER)
             .and_then(adoptable)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            // A v4 UUID from the thread-local RNG: `Uuid::new_v4` asks the kernel (getrandom) every time.
+            .unwrap_or_else(|| {
+                uuid::Builder::from_random_bytes(rand::random())
+                    .into_uuid()
+                    .to_string()
+            });
         req.extensions_mut().insert(RequestId(request_id.clone()));
         let service = self.service.clone();
         Box::pin(async move {
@@ -112,7 +148,7 @@ where
             }
             let status = res.status().as_u16();
             let elapsed = started.elapsed().as_secs_f64();
-            metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
+            metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method_label(&method), "status" => status_label(status)).increment(1);
             metrics::histogram!("http_request_duration_seconds", "route" => route.clone())
                 .record(elapsed);
             tracing::debug!(request_id = %request_id, %method, route = %route, status, elapsed_ms = elapsed * 1e3, "request");

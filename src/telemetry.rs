@@ -47,6 +47,15 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .map(|b| b.build_recorder())
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
             let handle = recorder.handle();
+            // Histogram samples pile up in the recorder until drained; without a scrape nothing drains them
+            // and the process grows by every request's sample. Upkeep folds them into the buckets.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                });
             let _ = metrics::set_global_recorder(recorder);
             describe_metrics();
             handle

@@ -1,5 +1,6 @@
 //! Bearer-token validation: header size cap, algorithm pinned to the key, exp/nbf/iss/aud/sub checked.
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
@@ -78,6 +79,48 @@ pub struct Authenticator {
     jwks: Option<Arc<JwksCache>>,
     validation_template: Validation,
     roles_claim: String,
+    verified: VerifiedTokens,
+}
+
+/// Most entries the cache of verified tokens holds before it starts over.
+const VERIFIED_CACHE_ENTRIES: usize = 4096;
+
+/// Tokens that passed full verification with a *static* key, and the claims they gave. A client sends the same
+/// token on every request until it expires, and everything but the time checks is a pure function of the token
+/// bytes and the static keys (signature, algorithm, kid, iss, aud, sub, roles), which never change while the
+/// process runs. So a cached token is only re-checked against the clock (exp and nbf with the leeway, the same
+/// comparisons `jsonwebtoken` makes); if that fails it goes through full verification again, which gives the
+/// usual error. JWKS keys can be rotated out, so tokens verified by a JWKS key are never cached.
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: Mutex<HashMap<String, Verified>>,
+}
+
+#[derive(Clone)]
+struct Verified {
+    claims: Claims,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
+impl VerifiedTokens {
+    fn get(&self, token: &str, leeway: u64) -> Option<Claims> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let hit = entries.get(token)?;
+        let now = jsonwebtoken::get_current_timestamp();
+        // jsonwebtoken: expired when `exp < now - leeway`, not yet valid when `nbf > now + leeway`.
+        let current = hit.exp >= now.saturating_sub(leeway)
+            && hit.nbf.is_none_or(|nbf| nbf <= now.saturating_add(leeway));
+        current.then(|| hit.claims.clone())
+    }
+
+    fn insert(&self, token: &str, verified: Verified) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= VERIFIED_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(token.to_owned(), verified);
+    }
 }
 
 impl Authenticator {
@@ -108,11 +151,27 @@ impl Authenticator {
             jwks,
             validation_template: template,
             roles_claim: config.roles_claim.clone(),
+            verified: VerifiedTokens::default(),
         })
     }
 
     /// Validates the `Authorization` header value and returns the caller's claims.
     pub async fn authenticate(&self, header: Option<&[u8]>) -> Result<Claims, AuthError> {
+        self.authenticate_with(header, true).await
+    }
+
+    /// [`Authenticator::authenticate`] without the cache of verified tokens: every token is verified in full
+    /// (what a token's first request costs; for the benchmarks).
+    #[doc(hidden)]
+    pub async fn authenticate_uncached(&self, header: Option<&[u8]>) -> Result<Claims, AuthError> {
+        self.authenticate_with(header, false).await
+    }
+
+    async fn authenticate_with(
+        &self,
+        header: Option<&[u8]>,
+        use_cache: bool,
+    ) -> Result<Claims, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
         if header.len() > MAX_AUTHORIZATION_BYTES {
             return Err(AuthError::TooLarge);
@@ -125,11 +184,17 @@ impl Authenticator {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
+        if use_cache {
+            if let Some(claims) = self.verified.get(token, self.validation_template.leeway) {
+                return Ok(claims);
+            }
+        }
         let jwt_header = decode_header(token).map_err(|_| AuthError::Malformed)?;
         let alg = jwt_header.alg;
         let kid = jwt_header.kid.as_deref();
 
         let mut result = self.verify_with_static(token, alg, kid);
+        let by_static_key = result.is_ok();
         if matches!(
             result,
             Err(AuthError::UnknownKid) | Err(AuthError::AlgorithmNotAllowed(_))
@@ -138,8 +203,23 @@ impl Authenticator {
                 result = self.verify_with_jwks(jwks, token, alg, kid).await;
             }
         }
-        let claims = result?;
-        self.to_claims(claims)
+        let map = result?;
+        // Validation required a numeric exp and refused a malformed nbf, so these parse whenever it passed.
+        let exp = map.get("exp").and_then(Value::as_u64);
+        let nbf = map.get("nbf").and_then(Value::as_u64);
+        let nbf_ok = map.get("nbf").is_none() || nbf.is_some();
+        let claims = self.to_claims(map)?;
+        if let (true, true, Some(exp), true) = (use_cache, by_static_key, exp, nbf_ok) {
+            self.verified.insert(
+                token,
+                Verified {
+                    claims: claims.clone(),
+                    exp,
+                    nbf,
+                },
+            );
+        }
+        Ok(claims)
     }
 
     fn verify_with_static(
@@ -265,4 +345,88 @@ fn describe(e: jsonwebtoken::errors::Error) -> AuthError {
         }
         .to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    const SECRET: &str = "unit-test-secret-0123456789abcdef0123";
+
+    fn authenticator() -> Authenticator {
+        let text = format!(
+            "[auth]\naudience = \"pb\"\nleeway_seconds = 30\n[[auth.keys]]\nalgorithm = \"HS256\"\nsecret = \"{SECRET}\"\n"
+        );
+        let config = crate::config::Config::parse("t.toml", &text, None).expect("config");
+        Authenticator::new(&config.auth, None).expect("authenticator")
+    }
+
+    fn token(claims: serde_json::Value) -> String {
+        let bearer = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .expect("token");
+        format!("Bearer {bearer}")
+    }
+
+    #[tokio::test]
+    async fn cached_tokens_are_still_checked_against_the_clock() {
+        let auth = authenticator();
+        let now = jsonwebtoken::get_current_timestamp();
+        let good = token(json!({"sub": "alice", "roles": ["user"], "aud": "pb", "exp": now + 600}));
+        let first = auth
+            .authenticate(Some(good.as_bytes()))
+            .await
+            .expect("valid");
+        let again = auth
+            .authenticate(Some(good.as_bytes()))
+            .await
+            .expect("cached");
+        assert_eq!((&first.sub, &first.roles), (&again.sub, &again.roles));
+        assert_eq!(auth.verified.entries.lock().map(|e| e.len()).ok(), Some(1));
+
+        // An entry whose time is up is not served: full verification runs and gives its own answer.
+        let expired = token(json!({"sub": "alice", "aud": "pb", "exp": now - 100}));
+        let want = auth.authenticate(Some(expired.as_bytes())).await.err();
+        assert_eq!(want, Some(AuthError::Invalid("has expired".into())));
+        let bare = &expired["Bearer ".len()..];
+        auth.verified.insert(
+            bare,
+            Verified {
+                claims: again.clone(),
+                exp: now - 100,
+                nbf: None,
+            },
+        );
+        assert_eq!(
+            auth.authenticate(Some(expired.as_bytes())).await.err(),
+            want
+        );
+        let early = token(json!({"sub": "alice", "aud": "pb", "exp": now + 600, "nbf": now + 100}));
+        let want = auth.authenticate(Some(early.as_bytes())).await.err();
+        assert_eq!(
+            want,
+            Some(AuthError::Invalid("is not valid yet (nbf)".into()))
+        );
+        auth.verified.insert(
+            &early["Bearer ".len()..],
+            Verified {
+                claims: again,
+                exp: now + 600,
+                nbf: Some(now + 100),
+            },
+        );
+        assert_eq!(auth.authenticate(Some(early.as_bytes())).await.err(), want);
+
+        // Refused tokens are never cached; a wrong signature stays wrong.
+        let tampered = format!("{}x", &good[..good.len() - 1]);
+        assert!(auth.authenticate(Some(tampered.as_bytes())).await.is_err());
+        let wrong_aud = token(json!({"sub": "alice", "aud": "other", "exp": now + 600}));
+        assert!(auth.authenticate(Some(wrong_aud.as_bytes())).await.is_err());
+        assert!(auth.authenticate(Some(wrong_aud.as_bytes())).await.is_err());
+    }
 }

@@ -528,4 +528,25 @@ proptest! {
             prop_assert_eq!(allowed(&forward, r), allowed(&reversed, r), "order changed the decision for {:?}", r);
         }
     }
+
+    #[test]
+    fn the_index_decides_exactly_as_a_scan_of_every_rule(
+        texts in prop::collection::vec(arb_rule_text(), 1..8),
+        reqs in prop::collection::vec(arb_request(), 1..20),
+    ) {
+        let set = set_of(&texts);
+        let shown = |d: Decision| match d {
+            Decision::Allow(r) => format!("allow {}", r.id),
+            Decision::Deny(Denial::NoRule) => "deny".into(),
+            Decision::Deny(Denial::DenyRule(r)) => format!("deny-rule {}", r.id),
+            Decision::Deny(Denial::TooLarge { rule, max_size }) => format!("413 {} {max_size}", rule.id),
+            Decision::Deny(Denial::ContentType { rule }) => format!("415 {}", rule.id),
+        };
+        for r in &reqs {
+            let c = claims(&r.0, &r.1);
+            let req = Request { claims: &c, store: r.2, action: r.3, key: &r.4, content_type: r.5, size: r.6 };
+            prop_assert_eq!(shown(set.evaluate(&req)), shown(set.evaluate_by_scan(&req, true)), "{:?}", r);
+            prop_assert_eq!(shown(set.evaluate_scope(&req)), shown(set.evaluate_by_scan(&req, false)), "{:?}", r);
+        }
+    }
 }

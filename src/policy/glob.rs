@@ -23,7 +23,6 @@ enum Token {
     Claim(String),
 }
 
-/// A token with its claim resolved; claims only ever resolve to literals.
 #[derive(Clone, Copy)]
 enum Resolved<'a> {
     Literal(&'a str),
@@ -51,17 +50,24 @@ impl PathPattern {
 
     /// Whether the key (split on `/`) matches; a missing or unsafe claim matches nothing.
     pub fn matches(&self, key_segments: &[&str], claims: &Claims) -> bool {
-        let mut resolved = Vec::with_capacity(self.segments.len());
-        for seg in &self.segments {
-            match seg {
-                Segment::AnyDepth => resolved.push(None),
-                Segment::Tokens(tokens) => match resolve(tokens, claims) {
-                    Some(r) => resolved.push(Some(r)),
-                    None => return false,
-                },
-            }
+        // Every claim must resolve, even one in a segment the match never reaches.
+        let claims_resolve = self.segments.iter().all(|seg| match seg {
+            Segment::AnyDepth => true,
+            Segment::Tokens(tokens) => tokens.iter().all(|t| resolve(t, claims).is_some()),
+        });
+        claims_resolve && match_segments(&self.segments, key_segments, claims)
+    }
+
+    /// The first segment when it is a plain literal (`users` of `users/{sub}/**`): a key can only match when
+    /// its own first segment is exactly this. `None` for `**`, wildcards and claims.
+    pub fn first_literal(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(Segment::Tokens(tokens)) => match tokens.as_slice() {
+                [Token::Literal(s)] => Some(s),
+                _ => None,
+            },
+            _ => None,
         }
-        match_segments(&resolved, key_segments)
     }
 
     /// Literal characters before the first wildcard, claims substituted: how specific a match is.
@@ -133,47 +139,50 @@ fn parse_segment(seg: &str) -> Result<Segment, String> {
     Ok(Segment::Tokens(tokens))
 }
 
-fn resolve<'a>(tokens: &'a [Token], claims: &'a Claims) -> Option<Vec<Resolved<'a>>> {
-    tokens
-        .iter()
-        .map(|t| match t {
-            Token::Literal(s) => Some(Resolved::Literal(s)),
-            Token::Star => Some(Resolved::Star),
-            Token::Sub => claims.safe_sub().map(Resolved::Literal),
-            Token::Claim(name) => claims.safe_str(name).map(Resolved::Literal),
-        })
-        .collect()
+/// A token with its claim resolved; claims only ever resolve to literals. `None`: a missing or unsafe claim.
+fn resolve<'a>(token: &'a Token, claims: &'a Claims) -> Option<Resolved<'a>> {
+    match token {
+        Token::Literal(s) => Some(Resolved::Literal(s)),
+        Token::Star => Some(Resolved::Star),
+        Token::Sub => claims.safe_sub().map(Resolved::Literal),
+        Token::Claim(name) => claims.safe_str(name).map(Resolved::Literal),
+    }
 }
 
-/// `None` stands for `**`.
-fn match_segments(pattern: &[Option<Vec<Resolved>>], key: &[&str]) -> bool {
+/// Matching resolves claims as it goes, so a match allocates nothing (`matches` checked they all resolve).
+fn match_segments(pattern: &[Segment], key: &[&str], claims: &Claims) -> bool {
     match pattern.split_first() {
         None => key.is_empty(),
-        Some((None, rest)) => (0..=key.len()).any(|skip| match_segments(rest, &key[skip..])),
-        Some((Some(tokens), rest)) => match key.split_first() {
+        Some((Segment::AnyDepth, rest)) => {
+            (0..=key.len()).any(|skip| match_segments(rest, &key[skip..], claims))
+        }
+        Some((Segment::Tokens(tokens), rest)) => match key.split_first() {
             Some((first, key_rest)) => {
-                match_tokens(tokens, first) && match_segments(rest, key_rest)
+                match_tokens(tokens, first, claims) && match_segments(rest, key_rest, claims)
             }
             None => false,
         },
     }
 }
 
-fn match_tokens(tokens: &[Resolved], s: &str) -> bool {
+fn match_tokens(tokens: &[Token], s: &str, claims: &Claims) -> bool {
     match tokens.split_first() {
         None => s.is_empty(),
-        Some((Resolved::Literal(lit), rest)) => s
-            .strip_prefix(lit)
-            .is_some_and(|tail| match_tokens(rest, tail)),
-        Some((Resolved::Star, rest)) => {
-            if rest.is_empty() {
-                return true;
+        Some((token, rest)) => match resolve(token, claims) {
+            None => false,
+            Some(Resolved::Literal(lit)) => s
+                .strip_prefix(lit)
+                .is_some_and(|tail| match_tokens(rest, tail, claims)),
+            Some(Resolved::Star) => {
+                if rest.is_empty() {
+                    return true;
+                }
+                s.char_indices()
+                    .map(|(i, _)| i)
+                    .chain(std::iter::once(s.len()))
+                    .any(|i| match_tokens(rest, &s[i..], claims))
             }
-            s.char_indices()
-                .map(|(i, _)| i)
-                .chain(std::iter::once(s.len()))
-                .any(|i| match_tokens(rest, &s[i..]))
-        }
+        },
     }
 }
 

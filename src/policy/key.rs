@@ -19,20 +19,44 @@ pub fn validate_key(key: &str) -> Result<(), String> {
     if key.starts_with('/') {
         return Err("key starts with '/'".into());
     }
-    if key.contains('\\') {
-        return Err("key contains a backslash".into());
-    }
-    if key.chars().any(|c| c.is_ascii_control()) {
-        return Err("key contains a control character".into());
-    }
-    for segment in key.split('/') {
-        match segment {
-            "" => return Err("key has an empty segment ('//' or a trailing '/')".into()),
-            "." | ".." => return Err(format!("key has a '{segment}' segment")),
+    // One pass over the bytes (an ASCII control character or a backslash is always a single byte in UTF-8); the
+    // errors keep their order of precedence: backslash, then control character, then the first bad segment.
+    let mut backslash = false;
+    let mut control = false;
+    let mut bad_segment: Option<&str> = None;
+    let mut segment_start = 0;
+    for (i, &b) in key.as_bytes().iter().enumerate() {
+        match b {
+            b'\\' => backslash = true,
+            b'/' => {
+                if bad_segment.is_none() {
+                    bad_segment = bad(&key[segment_start..i]);
+                }
+                segment_start = i + 1;
+            }
+            _ if b.is_ascii_control() => control = true,
             _ => {}
         }
     }
-    Ok(())
+    if bad_segment.is_none() {
+        bad_segment = bad(&key[segment_start..]);
+    }
+    if backslash {
+        return Err("key contains a backslash".into());
+    }
+    if control {
+        return Err("key contains a control character".into());
+    }
+    match bad_segment {
+        Some("") => Err("key has an empty segment ('//' or a trailing '/')".into()),
+        Some(segment) => Err(format!("key has a '{segment}' segment")),
+        None => Ok(()),
+    }
+}
+
+/// `Some(segment)` when it is empty, `.` or `..`.
+fn bad(segment: &str) -> Option<&str> {
+    matches!(segment, "" | "." | "..").then_some(segment)
 }
 
 /// Everything a key template may refer to.

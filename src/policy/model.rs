@@ -150,6 +150,8 @@ pub struct Rule {
     pub paths: Vec<PathPattern>,
     pub max_size: Option<u64>,
     pub content_types: Vec<ContentTypePattern>,
+    /// `content_types` as text (`image/*`), rendered once at load for the credentials that carry them.
+    pub content_type_texts: Vec<String>,
     /// Seconds.
     pub max_expires: Option<u64>,
     pub overwrite: bool,
@@ -322,6 +324,10 @@ fn build_rule(id: RuleId, r: RuleRaw) -> Result<Rule, SpannedError> {
         actions,
         paths,
         max_size,
+        content_type_texts: content_types
+            .iter()
+            .map(ContentTypePattern::as_string)
+            .collect(),
         content_types,
         max_expires,
         overwrite: r.overwrite.is_none_or(|o| *o.get_ref()),

@@ -3,6 +3,7 @@ pub mod cos;
 pub mod qiniu;
 pub mod s3;
 pub mod store;
+pub(crate) mod text;
 pub mod types;
 
 pub use store::{Backend, Store};

@@ -33,10 +33,6 @@ pub fn authorize<'p>(
     } else {
         policies.evaluate_scope(&request)
     };
-    let rule_id = decision
-        .rule()
-        .map(|r| r.id.to_string())
-        .unwrap_or_else(|| "none".into());
     let outcome = if matches!(decision, Decision::Allow(_)) {
         "allow"
     } else {
@@ -51,27 +47,31 @@ pub fn authorize<'p>(
         action = %ask.action,
         key = ask.key,
         decision = outcome,
-        rule = %rule_id,
+        rule = %RuleName(decision.rule()),
         "policy decision"
     );
     metrics::counter!("policy_decisions_total", "action" => ask.action.as_str(), "decision" => outcome).increment(1);
-    let what = format!("{} to {}:{}", ask.action, ask.store, ask.key);
+    // Only a refusal says what was asked for; an allow formats nothing.
+    let what = || format!("{} to {}:{}", ask.action, ask.store, ask.key);
     match decision {
         Decision::Allow(rule) => Ok(rule),
         Decision::Deny(Denial::NoRule) => {
-            Err(ApiError::PolicyDenied(format!("no rule allows {what}")))
+            Err(ApiError::PolicyDenied(format!("no rule allows {}", what())))
         }
         Decision::Deny(Denial::DenyRule(_)) => Err(ApiError::PolicyDenied(format!(
-            "a deny rule forbids {what}"
+            "a deny rule forbids {}",
+            what()
         ))),
         Decision::Deny(Denial::TooLarge { max_size, .. }) => {
             Err(ApiError::PayloadTooLarge(format!(
-                "size {} is over the allowed maximum of {max_size} bytes for {what}",
-                ask.size.unwrap_or_default()
+                "size {} is over the allowed maximum of {max_size} bytes for {}",
+                ask.size.unwrap_or_default(),
+                what()
             )))
         }
         Decision::Deny(Denial::ContentType { rule }) => {
-            let allowed: Vec<String> = rule.content_types.iter().map(|c| c.as_string()).collect();
+            let allowed = &rule.content_type_texts;
+            let what = what();
             Err(ApiError::UnsupportedMediaType(match ask.content_type {
                 Some(ct) => format!(
                     "content type {ct:?} is not allowed for {what}; allowed: {}",
@@ -82,6 +82,18 @@ pub fn authorize<'p>(
                     allowed.join(", ")
                 ),
             }))
+        }
+    }
+}
+
+/// `file#index` of the deciding rule, or `none`: formatted only when the audit event is logged.
+struct RuleName<'a>(Option<&'a Rule>);
+
+impl std::fmt::Display for RuleName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(rule) => std::fmt::Display::fmt(&rule.id, f),
+            None => f.write_str("none"),
         }
     }
 }

@@ -216,16 +216,19 @@ pub async fn sign_parts(
         + scope
             .store
             .effective_expiry(req.expires_in, scope.max_expires) as i64;
+    // One batch: the URLs share everything but `partNumber`, so the shared work is done once.
+    let urls =
+        scope
+            .s3
+            .presigned_upload_parts(&req.key, &upload_id, &req.part_numbers, now, expires_at);
     let parts = req
         .part_numbers
         .iter()
-        .map(|&n| PartUrl {
+        .zip(urls)
+        .map(|(&n, url)| PartUrl {
             part_number: n,
             method: "PUT",
-            url: scope
-                .s3
-                .presigned_upload_part(&req.key, &upload_id, n, now, expires_at)
-                .url,
+            url,
         })
         .collect();
     metrics::counter!("credentials_issued_total", "provider" => "s3", "kind" => "part")

@@ -115,12 +115,11 @@ pub async fn create_upload(
     let now = Utc::now();
     let expires_in = store.effective_expiry(req.expires_in, rule.max_expires);
     let expires_at = now.timestamp() + expires_in as i64;
-    let content_types: Vec<String> = rule.content_types.iter().map(|c| c.as_string()).collect();
     let max_size = rule.max_size.unwrap_or(DEFAULT_MAX_UPLOAD_SIZE);
     let grant = UploadGrant {
         key: &key,
         content_type: req.content_type.as_deref(),
-        content_types: &content_types,
+        content_types: &rule.content_type_texts,
         size: req.size,
         max_size,
         overwrite: rule.overwrite,

@@ -11,10 +11,16 @@ use std::fmt;
 
 use crate::providers::types::{DownloadOptions, FormUpload, SignedUrl, UploadGrant};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 pub use head::object_info_from_headers;
-use post_policy::{policy_json, sign_policy, PolicyConditions};
-use presign::{encode_path, key_path, presigned_query};
-use sign::{key_time, sign_request, SignableRequest};
+use hmac::Mac;
+use post_policy::{policy_json, PolicyConditions};
+use presign::{encode_path, key_path, push_encoded_path};
+use sign::{
+    key_time, push_url_encoded, sign_policy_keyed, sign_request, sign_request_keyed, url_encode,
+    HmacSha1, SignableRequest,
+};
 
 /// Seconds a credential's start is backdated: phone clocks drift, and cos-python-sdk-v5 backdates by 60 s.
 const CLOCK_SKEW_BACKDATE_SECONDS: i64 = 60;
@@ -65,6 +71,12 @@ pub struct CosStore {
     base_url: String,
     /// The `host` value every signature covers (with a non-default port), so a URL cannot be replayed on another bucket.
     host: String,
+    /// HMAC-SHA1 state keyed with `secret_key` once, cloned for each SignKey (never re-keyed per request).
+    keyed_secret: HmacSha1,
+    /// `q-sign-algorithm=sha1&q-ak=<UrlEncoded secret_id>&q-sign-time=`: how every presigned query starts.
+    query_prefix: String,
+    /// `{base_url}/`, the form POST URL.
+    form_url: String,
 }
 
 impl fmt::Debug for CosStore {
@@ -156,13 +168,22 @@ impl CosStore {
                 (format!("https://{host}"), host)
             }
         };
+        let keyed_secret =
+            HmacSha1::new_from_slice(cfg.secret_key.as_bytes()).map_err(|e| e.to_string())?;
+        let query_prefix = format!(
+            "q-sign-algorithm=sha1&q-ak={}&q-sign-time=",
+            url_encode(&cfg.secret_id)
+        );
         Ok(CosStore {
             bucket: cfg.bucket,
             secret_id: cfg.secret_id,
             secret_key: cfg.secret_key,
             session_token: cfg.session_token,
+            form_url: format!("{base_url}/"),
             base_url,
             host,
+            keyed_secret,
+            query_prefix,
         })
     }
 
@@ -184,13 +205,12 @@ impl CosStore {
             content_type: g.content_type,
             security_token: self.session_token.as_deref(),
         });
-        let signed = sign_policy(&self.secret_key, &key_time, &policy);
+        let signature = sign_policy_keyed(&self.keyed_secret, &key_time, &policy);
         // `key` raw (an encoded key is stored encoded, pitfall 6.3); status 200 because wx.uploadFile
         // reports COS's default 204 as a failure in the official demo's check.
-        let mut fields = vec![
-            ("key".to_owned(), g.key.to_owned()),
-            ("success_action_status".to_owned(), "200".to_owned()),
-        ];
+        let mut fields = Vec::with_capacity(10);
+        fields.push(("key".to_owned(), g.key.to_owned()));
+        fields.push(("success_action_status".to_owned(), "200".to_owned()));
         if let Some(content_type) = g.content_type {
             fields.push(("Content-Type".to_owned(), content_type.to_owned()));
         }
@@ -198,14 +218,14 @@ impl CosStore {
             fields.push((SECURITY_TOKEN.to_owned(), token.clone()));
         }
         fields.extend([
-            ("policy".to_owned(), signed.policy_base64),
+            ("policy".to_owned(), STANDARD.encode(&policy)),
             ("q-sign-algorithm".to_owned(), "sha1".to_owned()),
             ("q-ak".to_owned(), self.secret_id.clone()),
             ("q-key-time".to_owned(), key_time),
-            ("q-signature".to_owned(), signed.signature),
+            ("q-signature".to_owned(), signature),
         ]);
         FormUpload {
-            url: format!("{}/", self.base_url),
+            url: self.form_url.clone(),
             fields,
         }
     }
@@ -283,9 +303,30 @@ impl CosStore {
             headers: &signed_headers,
             params: &params,
         };
-        let signature = sign_request(&self.secret_key, &Self::window(now, expires_at), &request);
-        let query = presigned_query(&self.secret_id, &signature, &params);
-        format!("{}{}?{query}", self.base_url, encode_path(&path))
+        let key_time = Self::window(now, expires_at);
+        let signature = sign_request_keyed(&self.keyed_secret, &key_time, &request);
+        // The cos-python-sdk-v5 layout of `presigned_query`: the `q-*` pairs, then the signed parameters.
+        let mut url = String::with_capacity(self.base_url.len() + path.len() * 3 + 300);
+        url.push_str(&self.base_url);
+        push_encoded_path(&mut url, &path);
+        url.push('?');
+        url.push_str(&self.query_prefix);
+        push_url_encoded(&mut url, &key_time);
+        url.push_str("&q-key-time=");
+        push_url_encoded(&mut url, &key_time);
+        url.push_str("&q-header-list=");
+        push_url_encoded(&mut url, &signature.header_list);
+        url.push_str("&q-url-param-list=");
+        push_url_encoded(&mut url, &signature.url_param_list);
+        url.push_str("&q-signature=");
+        url.push_str(&signature.signature);
+        for (name, value) in &params {
+            url.push('&');
+            push_url_encoded(&mut url, name);
+            url.push('=');
+            push_url_encoded(&mut url, value);
+        }
+        url
     }
 
     /// URL and headers (`Authorization`, token) of a header-signed request that covers `host` only.

@@ -5,10 +5,13 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat};
+#[cfg(test)]
 use serde::Serialize;
+#[cfg(test)]
 use serde_json::{json, Value};
 
 use super::sign::{hmac_sha1_hex, sha1_hex, sign_key};
+use crate::providers::text;
 
 /// Everything one upload policy pins.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +35,7 @@ pub struct PolicyConditions<'a> {
 }
 
 /// Field order matters for byte-exact output: `expiration` first, as in every official example.
+#[cfg(test)]
 #[derive(Serialize)]
 struct PolicyDocument {
     expiration: String,
@@ -40,15 +44,70 @@ struct PolicyDocument {
 
 /// `expiration` in the form all official code emits (JS `toISOString()`): millisecond precision and `Z`.
 fn iso8601_millis(unix_seconds: i64) -> String {
-    // Out-of-range instants become the epoch: an already-expired policy fails closed.
-    DateTime::from_timestamp(unix_seconds, 0)
-        .unwrap_or(DateTime::UNIX_EPOCH)
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    let Some([year, month, day, hour, minute, second]) = text::utc_fields(unix_seconds) else {
+        // Out-of-range instants become the epoch: an already-expired policy fails closed.
+        return DateTime::from_timestamp(unix_seconds, 0)
+            .unwrap_or(DateTime::UNIX_EPOCH)
+            .to_rfc3339_opts(SecondsFormat::Millis, true);
+    };
+    let mut out = String::with_capacity(24);
+    text::push_digits(&mut out, year, 4);
+    out.push('-');
+    text::push_digits(&mut out, month, 2);
+    out.push('-');
+    text::push_digits(&mut out, day, 2);
+    out.push('T');
+    text::push_digits(&mut out, hour, 2);
+    out.push(':');
+    text::push_digits(&mut out, minute, 2);
+    out.push(':');
+    text::push_digits(&mut out, second, 2);
+    out.push_str(".000Z");
+    out
 }
 
-/// The compact policy JSON; its exact bytes are what gets hashed and base64-encoded.
+/// The compact policy JSON; its exact bytes are what gets hashed and base64-encoded. Written by hand: byte
+/// for byte what serde_json gives for [`PolicyDocument`] (the tests compare), without a JSON tree.
 pub fn policy_json(c: &PolicyConditions) -> String {
+    let mut out = String::with_capacity(256 + c.key.len());
+    out.push_str("{\"expiration\":");
+    text::push_json_str(&mut out, &iso8601_millis(c.expires_at));
     // Same order as cos-js-sdk-v5 server/sts.js, then the broker's constraints.
+    out.push_str(",\"conditions\":[{\"q-sign-algorithm\":\"sha1\"},");
+    push_condition(&mut out, "q-ak", c.secret_id);
+    out.push(',');
+    push_condition(&mut out, "q-sign-time", c.key_time);
+    out.push(',');
+    push_condition(&mut out, "bucket", c.bucket);
+    out.push(',');
+    push_condition(&mut out, "key", c.key);
+    out.push_str(",[\"content-length-range\",0,");
+    out.push_str(&c.max_size.to_string());
+    out.push(']');
+    if let Some(content_type) = c.content_type {
+        out.push(',');
+        push_condition(&mut out, "Content-Type", content_type);
+    }
+    if let Some(token) = c.security_token {
+        out.push(',');
+        push_condition(&mut out, "x-cos-security-token", token);
+    }
+    out.push_str("]}");
+    out
+}
+
+/// `{"name":"value"}`, both JSON-escaped.
+fn push_condition(out: &mut String, name: &str, value: &str) {
+    out.push('{');
+    text::push_json_str(out, name);
+    out.push(':');
+    text::push_json_str(out, value);
+    out.push('}');
+}
+
+/// The compact policy JSON as serde_json renders it (the reference [`policy_json`] is tested against).
+#[cfg(test)]
+fn policy_json_serde(c: &PolicyConditions) -> String {
     let mut conditions = vec![
         json!({ "q-sign-algorithm": "sha1" }),
         json!({ "q-ak": c.secret_id }),
@@ -234,6 +293,36 @@ mod tests {
             !text.contains("Content-Type") && !text.contains("x-cos-security-token"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_keyed_policy_signer_matches_every_vector() {
+        use crate::providers::cos::sign::{sign_policy_keyed, HmacSha1};
+        use hmac::Mac;
+        for v in cos_vectors().post_policies {
+            let keyed = HmacSha1::new_from_slice(v.secret_key.as_bytes()).expect("any length");
+            assert_eq!(
+                sign_policy_keyed(&keyed, &v.key_time, &v.policy_text),
+                v.signature,
+                "{}",
+                v.id
+            );
+        }
+    }
+
+    #[test]
+    fn hand_written_json_equals_serde_json() {
+        let mut c = conditions(
+            "用户/a \"b\"\\+=\u{1}.png",
+            1_700_000_900,
+            "1699999940;1700000900",
+        );
+        assert_eq!(policy_json(&c), policy_json_serde(&c));
+        c.content_type = Some("image/png; x=\"y\"");
+        c.security_token = Some("TOKEN/+=");
+        assert_eq!(policy_json(&c), policy_json_serde(&c));
+        c.expires_at = 253_402_300_800; // year 10000: chrono's rendering
+        assert_eq!(policy_json(&c), policy_json_serde(&c));
     }
 
     #[test]

@@ -1,16 +1,7 @@
 //! URL layout of COS presigned requests. Pure.
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-
 use super::sign::{url_encode, RequestSignature};
-
-/// Bytes kept in a URL path: the unreserved set plus `/` (space → `%20`, `+` → `%2B`, pitfall 6.1).
-const PATH_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
+use crate::providers::text;
 
 /// The signed path of an object: `/` + the raw key (COS signs the decoded UTF-8 path).
 pub fn key_path(key: &str) -> String {
@@ -19,7 +10,14 @@ pub fn key_path(key: &str) -> String {
 
 /// The same path as it goes on the wire: every byte outside `A-Za-z0-9-_.~/` percent-encoded.
 pub fn encode_path(path: &str) -> String {
-    utf8_percent_encode(path, PATH_UNRESERVED).to_string()
+    let mut out = String::with_capacity(path.len() + 8);
+    push_encoded_path(&mut out, path);
+    out
+}
+
+/// [`encode_path`] into `out`.
+pub(crate) fn push_encoded_path(out: &mut String, path: &str) {
+    text::push_percent_encoded(out, path, true);
 }
 
 /// Query of a presigned URL in the cos-python-sdk-v5 layout: the `q-*` pairs, then the signed parameters,

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine;
 use hmac::Mac;
 
-use super::signing::{hmac_sha1, qbox_signing_data, qiniu_signing_data, RequestToSign};
+use super::signing::{hmac_sha1, qbox_signing_data, qiniu_signing_data, HmacSha1, RequestToSign};
 
 /// A received callback request, every part raw as it came off the wire.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +86,16 @@ impl<'a> CallbackRequest<'a> {
 /// Accepts a callback signed `QBox <AK>:<sign>` or `Qiniu <AK>:<sign>` by one of `keys`
 /// (`(access_key, secret_key)` pairs, so two keys can be active during a rotation).
 pub fn verify_callback(keys: &[(&str, &str)], req: &CallbackRequest) -> Result<(), CallbackError> {
+    let keyed: Vec<(&str, HmacSha1)> = keys.iter().map(|(ak, sk)| (*ak, hmac_sha1(sk))).collect();
+    let refs: Vec<(&str, &HmacSha1)> = keyed.iter().map(|(ak, mac)| (*ak, mac)).collect();
+    verify_callback_keyed(&refs, req)
+}
+
+/// [`verify_callback`] with each SK's HMAC state keyed once (a store keeps its own and clones it).
+pub fn verify_callback_keyed(
+    keys: &[(&str, &HmacSha1)],
+    req: &CallbackRequest,
+) -> Result<(), CallbackError> {
     let authorization = req
         .authorization
         .filter(|a| !a.is_empty())
@@ -94,24 +104,29 @@ pub fn verify_callback(keys: &[(&str, &str)], req: &CallbackRequest) -> Result<(
     let (ak, sign) = credential
         .split_once(':')
         .ok_or(CallbackError::BadSignature)?;
-    let sk = keys
+    let keyed_sk = keys
         .iter()
         .find(|(known_ak, _)| !ak.is_empty() && *known_ak == ak)
-        .map(|(_, sk)| *sk)
+        .map(|(_, keyed)| *keyed)
         .ok_or(CallbackError::UnknownKey)?;
     // The strict padded decoder rejects trailing spaces, unpadded and non-canonical encodings, so
-    // only the exact text Qiniu sends can match.
-    let signature = URL_SAFE
-        .decode(sign)
+    // only the exact text Qiniu sends can match. A 20-byte HMAC is 28 characters; anything longer
+    // cannot match and is refused before decoding.
+    if sign.len() != 28 {
+        return Err(CallbackError::BadSignature);
+    }
+    let mut signature = [0u8; 21];
+    let len = URL_SAFE
+        .decode_slice(sign, &mut signature)
         .map_err(|_| CallbackError::BadSignature)?;
     let request = req.to_sign();
     let data = match scheme {
         Scheme::QBox => qbox_signing_data(&request),
         Scheme::Qiniu => qiniu_signing_data(&request),
     };
-    let mut mac = hmac_sha1(sk);
+    let mut mac = keyed_sk.clone();
     mac.update(&data);
-    mac.verify_slice(&signature)
+    mac.verify_slice(&signature[..len])
         .map_err(|_| CallbackError::BadSignature)
 }
 

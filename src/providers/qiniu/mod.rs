@@ -80,6 +80,8 @@ pub struct QiniuStore {
     download_domain: Option<String>,
     access_key: String,
     secret_key: String,
+    /// HMAC-SHA1 state keyed with `secret_key` once; tokens and callback checks clone it.
+    keyed_secret: signing::HmacSha1,
     rs: ManagementHost,
 }
 
@@ -124,6 +126,7 @@ impl QiniuStore {
             bucket: cfg.bucket,
             upload_url,
             download_domain,
+            keyed_secret: signing::hmac_sha1(&cfg.secret_key),
             access_key: cfg.access_key,
             secret_key: cfg.secret_key,
             rs,
@@ -134,7 +137,8 @@ impl QiniuStore {
     /// upload host. The policy decision is inside the signed token (see `upload::broker_put_policy`).
     pub fn form_upload(&self, g: &UploadGrant, callback: Option<&CallbackSpec>) -> FormUpload {
         let policy = upload::broker_put_policy(&self.bucket, g, callback);
-        let token = token::upload_token(&self.access_key, &self.secret_key, &policy.to_json());
+        let token =
+            token::upload_token_keyed(&self.access_key, &self.keyed_secret, &policy.to_json());
         FormUpload {
             url: self.upload_url.clone(),
             fields: vec![
@@ -203,7 +207,7 @@ impl QiniuStore {
 
     /// Verifies a callback against this store's key, in either scheme.
     pub fn verify_callback(&self, req: &CallbackRequest) -> Result<(), CallbackError> {
-        callback::verify_callback(&[(&self.access_key, &self.secret_key)], req)
+        callback::verify_callback_keyed(&[(&self.access_key, &self.keyed_secret)], req)
     }
 }
 

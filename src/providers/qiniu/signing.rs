@@ -29,7 +29,12 @@ pub fn hmac_sha1(sk: &str) -> HmacSha1 {
 
 /// `urlsafe_b64(HMAC-SHA1(sk, data))`: the `<sign>` of every Qiniu credential.
 pub fn encoded_sign(sk: &str, data: &[u8]) -> String {
-    let mut mac = hmac_sha1(sk);
+    encoded_sign_keyed(&hmac_sha1(sk), data)
+}
+
+/// [`encoded_sign`] from a state already keyed with the SK (cloned, so the key is not absorbed again).
+pub fn encoded_sign_keyed(keyed_sk: &HmacSha1, data: &[u8]) -> String {
+    let mut mac = keyed_sk.clone();
     mac.update(data);
     urlsafe_b64(&mac.finalize().into_bytes())
 }

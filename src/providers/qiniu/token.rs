@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::signing::{encoded_sign, urlsafe_b64};
+use super::signing::{encoded_sign, encoded_sign_keyed, urlsafe_b64, HmacSha1};
 
 /// A put policy (上传策略) as Qiniu parses it (qiniu.md 1.3). Absent fields are omitted; numeric
 /// fields are JSON numbers and `forceSaveKey` a JSON bool, because a number sent as a string fails
@@ -121,9 +121,20 @@ impl PutPolicy {
 /// JSON) with `=` kept; the HMAC covers the base64 TEXT, not the JSON (qiniu.md 1.1). The exact bytes
 /// of `policy_json` are signed, so a pinned JSON string gives a pinned token.
 pub fn upload_token(ak: &str, sk: &str, policy_json: &str) -> String {
+    upload_token_keyed(ak, &super::signing::hmac_sha1(sk), policy_json)
+}
+
+/// [`upload_token`] with the SK's HMAC state keyed once per store (cloned, never re-keyed per token).
+pub fn upload_token_keyed(ak: &str, keyed_sk: &HmacSha1, policy_json: &str) -> String {
     let encoded_policy = urlsafe_b64(policy_json.as_bytes());
-    let sign = encoded_sign(sk, encoded_policy.as_bytes());
-    format!("{ak}:{sign}:{encoded_policy}")
+    let sign = encoded_sign_keyed(keyed_sk, encoded_policy.as_bytes());
+    let mut token = String::with_capacity(ak.len() + sign.len() + encoded_policy.len() + 2);
+    token.push_str(ak);
+    token.push(':');
+    token.push_str(&sign);
+    token.push(':');
+    token.push_str(&encoded_policy);
+    token
 }
 
 /// `<url>?e=<deadline>&token=AK:urlsafe_b64(HMAC-SHA1(SK, "<url>?e=<deadline>"))`, with `&e=` when the

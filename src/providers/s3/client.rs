@@ -83,7 +83,7 @@ impl S3Store {
         if let Some(content_type) = content_type {
             headers.push(("content-type".to_owned(), content_type.to_owned()));
         }
-        let mut to_sign: Vec<(&str, &str)> = vec![("host", host.as_str())];
+        let mut to_sign: Vec<(&str, &str)> = vec![("host", host)];
         to_sign.extend(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let signing = self.signer.sign_headers(&HeaderRequest {
             method: method.as_str(),

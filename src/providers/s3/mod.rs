@@ -32,8 +32,10 @@ pub struct S3StoreConfig {
 #[derive(Debug)]
 pub struct S3Store {
     scheme: String,
-    /// Endpoint host with its port when not the scheme's default (exactly what `host` is signed as).
-    endpoint_host: String,
+    /// The `host` of every object: `endpoint_host`, or `{bucket}.{endpoint_host}` when virtual-hosted.
+    object_host: String,
+    /// The form POST URL (`{scheme}://{host}/` or `.../{bucket}/`), built once.
+    bucket_url: String,
     bucket: String,
     path_style: bool,
     signer: sigv4::Signer,
@@ -56,9 +58,20 @@ impl S3Store {
                 "s3 endpoint {endpoint:?}: virtual-hosted style needs a DNS name, not an IP address (set path_style)"
             ));
         }
+        let object_host = if cfg.path_style {
+            endpoint_host.clone()
+        } else {
+            format!("{}.{endpoint_host}", cfg.bucket)
+        };
+        let bucket_url = if cfg.path_style {
+            format!("{scheme}://{object_host}/{}/", cfg.bucket)
+        } else {
+            format!("{scheme}://{object_host}/")
+        };
         Ok(S3Store {
             scheme,
-            endpoint_host,
+            object_host,
+            bucket_url,
             bucket: cfg.bucket,
             path_style: cfg.path_style,
             signer: sigv4::Signer::new(cfg.credentials, &cfg.region, "s3"),
@@ -77,23 +90,25 @@ impl S3Store {
 
     /// The URL a form POST goes to, with its trailing `/`.
     pub fn bucket_url(&self) -> String {
-        let (host, path) = self.object_location("");
-        format!("{}://{host}{path}", self.scheme)
+        self.bucket_url.clone()
     }
 
     /// (`host` header value, raw unencoded path) of an object.
-    fn object_location(&self, key: &str) -> (String, String) {
-        if self.path_style {
-            (
-                self.endpoint_host.clone(),
-                format!("/{}/{key}", self.bucket),
-            )
+    fn object_location(&self, key: &str) -> (&str, String) {
+        let path = if self.path_style {
+            let mut path = String::with_capacity(self.bucket.len() + key.len() + 2);
+            path.push('/');
+            path.push_str(&self.bucket);
+            path.push('/');
+            path.push_str(key);
+            path
         } else {
-            (
-                format!("{}.{}", self.bucket, self.endpoint_host),
-                format!("/{key}"),
-            )
-        }
+            let mut path = String::with_capacity(key.len() + 1);
+            path.push('/');
+            path.push_str(key);
+            path
+        };
+        (&self.object_host, path)
     }
 }
 

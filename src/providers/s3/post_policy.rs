@@ -4,9 +4,9 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 
 use super::sigv4::{Signer, SigningTime, ALGORITHM};
+use crate::providers::text;
 
 /// What a POST policy pins.
 #[derive(Debug, Clone)]
@@ -41,40 +41,73 @@ pub struct SignedPostPolicy {
 /// `2026-11-21T10:10:00.000Z`: ISO 8601 with milliseconds, as the POST policy grammar shows it.
 /// An unrepresentable timestamp becomes 1970, an expired policy (fails closed).
 fn expiration(expires_at: i64) -> String {
-    let t = DateTime::<Utc>::from_timestamp(expires_at, 0).unwrap_or(DateTime::UNIX_EPOCH);
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    let Some([year, month, day, hour, minute, second]) = text::utc_fields(expires_at) else {
+        let t = DateTime::<Utc>::from_timestamp(expires_at, 0).unwrap_or(DateTime::UNIX_EPOCH);
+        return t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    };
+    let mut out = String::with_capacity(24);
+    text::push_digits(&mut out, year, 4);
+    out.push('-');
+    text::push_digits(&mut out, month, 2);
+    out.push('-');
+    text::push_digits(&mut out, day, 2);
+    out.push('T');
+    text::push_digits(&mut out, hour, 2);
+    out.push(':');
+    text::push_digits(&mut out, minute, 2);
+    out.push(':');
+    text::push_digits(&mut out, second, 2);
+    out.push_str(".000Z");
+    out
+}
+
+/// Appends `{"name":"value"}` (both JSON-escaped as serde_json would).
+fn push_condition(out: &mut String, name: &str, value: &str) {
+    out.push('{');
+    text::push_json_str(out, name);
+    out.push(':');
+    text::push_json_str(out, value);
+    out.push('}');
 }
 
 /// Builds and signs the policy; every `x-amz-*` form field is also a condition, as S3 requires.
 pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     let time = SigningTime::from_unix(input.now);
-    let credential = signer.credential(&time.date);
+    let credential = signer.cached_credential(&time.date);
     let token = signer.credentials().session_token.as_deref();
 
-    let mut conditions = vec![
-        json!({ "bucket": input.bucket }),
-        json!({ "key": input.key }),
-        json!({ "x-amz-algorithm": ALGORITHM }),
-        json!({ "x-amz-credential": credential }),
-        json!({ "x-amz-date": time.datetime }),
-        json!(["content-length-range", 0, input.max_size]),
-    ];
+    // Written by hand (the bytes serde_json gives for the same values, see the tests) so the key order is
+    // fixed whatever serde_json features the build enables, and no JSON tree is built only to be printed.
+    let mut policy_json = String::with_capacity(320 + input.key.len() + credential.len());
+    policy_json.push_str("{\"expiration\":");
+    text::push_json_str(&mut policy_json, &expiration(input.expires_at));
+    policy_json.push_str(",\"conditions\":[");
+    push_condition(&mut policy_json, "bucket", input.bucket);
+    policy_json.push(',');
+    push_condition(&mut policy_json, "key", input.key);
+    policy_json.push(',');
+    push_condition(&mut policy_json, "x-amz-algorithm", ALGORITHM);
+    policy_json.push(',');
+    push_condition(&mut policy_json, "x-amz-credential", &credential);
+    policy_json.push(',');
+    push_condition(&mut policy_json, "x-amz-date", &time.datetime);
+    policy_json.push_str(",[\"content-length-range\",0,");
+    policy_json.push_str(&input.max_size.to_string());
+    policy_json.push(']');
     if let Some(content_type) = input.content_type {
-        conditions.push(json!({ "Content-Type": content_type }));
+        policy_json.push(',');
+        push_condition(&mut policy_json, "Content-Type", content_type);
     }
     if let Some(token) = token {
-        conditions.push(json!({ "x-amz-security-token": token }));
+        policy_json.push(',');
+        push_condition(&mut policy_json, "x-amz-security-token", token);
     }
-    // Written by hand so the key order is fixed whatever serde_json features the build enables.
-    let policy_json = format!(
-        "{{\"expiration\":{},\"conditions\":{}}}",
-        Value::String(expiration(input.expires_at)),
-        Value::Array(conditions)
-    );
+    policy_json.push_str("]}");
     let policy_base64 = STANDARD.encode(policy_json.as_bytes());
     let signature = signer.sign(&time.date, &policy_base64);
 
-    let mut fields = vec![("key".to_owned(), input.key.to_owned())];
+    let mut fields = Vec::with_capacity(8);
+    fields.push(("key".to_owned(), input.key.to_owned()));
     if let Some(content_type) = input.content_type {
         fields.push(("Content-Type".to_owned(), content_type.to_owned()));
     }

@@ -1,6 +1,7 @@
 use super::super::sigv4::Credentials;
 use super::*;
 use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
 use sha2::Sha256;
 
 const AK: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -152,4 +153,50 @@ fn json_special_characters_in_the_key_are_escaped() {
 fn expiration_has_millis_and_fails_closed() {
     assert_eq!(expiration(1_700_000_000), "2023-11-14T22:13:20.000Z");
     assert_eq!(expiration(i64::MIN), "1970-01-01T00:00:00.000Z");
+}
+
+/// The hand-written policy is byte for byte what serde_json gives for the same document.
+#[test]
+fn policy_json_equals_the_serde_json_rendering() {
+    for (key, content_type, token) in [
+        ("users/alice/cat pic+1.jpg", Some("image/jpeg"), None),
+        ("a", None, Some("TOKEN/+=")),
+        (
+            "用户/\"quoted\"\\\u{1}.png",
+            Some("text/plain; charset=\"utf-8\""),
+            Some("t"),
+        ),
+    ] {
+        let signer = signer(token);
+        let signed = sign(
+            &signer,
+            &PostPolicyInput {
+                key,
+                content_type,
+                ..input(None)
+            },
+        );
+        let mut conditions = vec![
+            json!({ "bucket": "examplebucket" }),
+            json!({ "key": key }),
+            json!({ "x-amz-algorithm": "AWS4-HMAC-SHA256" }),
+            json!({ "x-amz-credential": format!("{AK}/20130524/us-east-1/s3/aws4_request") }),
+            json!({ "x-amz-date": "20130524T000000Z" }),
+            json!(["content-length-range", 0, 10_485_760]),
+        ];
+        if let Some(content_type) = content_type {
+            conditions.push(json!({ "Content-Type": content_type }));
+        }
+        if let Some(token) = token {
+            conditions.push(json!({ "x-amz-security-token": token }));
+        }
+        let want = format!(
+            "{{\"expiration\":{},\"conditions\":{}}}",
+            Value::String("2013-05-24T00:10:00.000Z".into()),
+            Value::Array(conditions)
+        );
+        assert_eq!(signed.policy_json, want);
+    }
+    assert_eq!(expiration(i64::MAX), "1970-01-01T00:00:00.000Z");
+    assert_eq!(expiration(253_402_300_800), "+10000-01-01T00:00:00.000Z");
 }

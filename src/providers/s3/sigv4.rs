@@ -2,12 +2,17 @@
 //!
 //! Every function returns its intermediate strings (canonical request, string to sign) so tests can compare
 //! them byte for byte with the published vectors.
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+use crate::providers::text;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -45,18 +50,8 @@ impl fmt::Debug for Credentials {
 /// S3's UriEncode: every byte outside `A-Za-z0-9-._~` becomes `%XX` (uppercase), space is `%20`.
 /// `/` is kept unless `encode_slash` (object paths keep it; query names and values encode it).
 pub fn uri_encode(s: &str, encode_slash: bool) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len() * 3);
-    for &b in s.as_bytes() {
-        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-        if unreserved || (b == b'/' && !encode_slash) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
+    let mut out = String::with_capacity(s.len() + 8);
+    text::push_percent_encoded(&mut out, s, !encode_slash);
     out
 }
 
@@ -84,11 +79,26 @@ pub struct SigningTime {
 impl SigningTime {
     /// Formats unix seconds; a timestamp chrono cannot represent signs as 1970, so the credential is expired (fails closed).
     pub fn from_unix(now: i64) -> SigningTime {
-        let t = DateTime::<Utc>::from_timestamp(now, 0).unwrap_or(DateTime::UNIX_EPOCH);
-        SigningTime {
-            date: t.format("%Y%m%d").to_string(),
-            datetime: t.format("%Y%m%dT%H%M%SZ").to_string(),
-        }
+        let Some([year, month, day, hour, minute, second]) = text::utc_fields(now) else {
+            // Years outside 0..=9999 (and unrepresentable instants): chrono's own rendering.
+            let t = DateTime::<Utc>::from_timestamp(now, 0).unwrap_or(DateTime::UNIX_EPOCH);
+            return SigningTime {
+                date: t.format("%Y%m%d").to_string(),
+                datetime: t.format("%Y%m%dT%H%M%SZ").to_string(),
+            };
+        };
+        // Written digit by digit: chrono's `format` costs more than the HMAC this feeds.
+        let mut datetime = String::with_capacity(16);
+        text::push_digits(&mut datetime, year, 4);
+        text::push_digits(&mut datetime, month, 2);
+        text::push_digits(&mut datetime, day, 2);
+        let date = datetime.clone();
+        datetime.push('T');
+        text::push_digits(&mut datetime, hour, 2);
+        text::push_digits(&mut datetime, minute, 2);
+        text::push_digits(&mut datetime, second, 2);
+        datetime.push('Z');
+        SigningTime { date, datetime }
     }
 }
 
@@ -100,24 +110,32 @@ pub fn derive_signing_key(secret_key: &str, date: &str, region: &str, service: &
     hmac(&k_service, b"aws4_request")
 }
 
-/// One-entry cache of the derived key. Its owner (a [`Signer`]) fixes secret, region and service, so the date is
-/// the only part that varies: the entry is replaced once a day and a warm presign costs one HMAC plus one hash.
+/// Everything about one signing date that does not change during that day: the credential scope, the
+/// `X-Amz-Credential` value (raw and UriEncoded) and the HMAC state already keyed with the derived signing key,
+/// so a warm presign costs one SHA-256 of the canonical request plus one keyed HMAC, with no key setup.
+struct DayKey {
+    date: String,
+    scope: String,
+    credential: String,
+    credential_encoded: String,
+    keyed: HmacSha256,
+}
+
+/// One-entry cache of the [`DayKey`]. Its owner (a [`Signer`]) fixes secret, region and service, so the date is
+/// the only part that varies: the entry is replaced once a day. Lock-free reads; a racing first use of a new
+/// day derives the key twice, which is harmless.
 struct SigningKeyCache {
-    entry: Mutex<Option<(String, [u8; 32])>>,
+    entry: ArcSwapOption<DayKey>,
 }
 
 impl SigningKeyCache {
-    fn get_or_derive(&self, date: &str, derive: impl FnOnce() -> [u8; 32]) -> [u8; 32] {
-        // A poisoned lock only means another thread panicked mid-update; the entry is still a valid (date, key) pair.
-        let mut entry = self.entry.lock().unwrap_or_else(|e| e.into_inner());
-        match entry.as_ref() {
-            Some((cached_date, key)) if cached_date == date => *key,
-            _ => {
-                let key = derive();
-                *entry = Some((date.to_owned(), key));
-                key
-            }
+    fn get_or_derive(&self, date: &str, derive: impl FnOnce() -> DayKey) -> Arc<DayKey> {
+        if let Some(day) = self.entry.load().as_ref().filter(|d| d.date == date) {
+            return Arc::clone(day);
         }
+        let day = Arc::new(derive());
+        self.entry.store(Some(Arc::clone(&day)));
+        day
     }
 }
 
@@ -213,7 +231,7 @@ impl Signer {
             region: region.to_owned(),
             service: service.to_owned(),
             key_cache: SigningKeyCache {
-                entry: Mutex::new(None),
+                entry: ArcSwapOption::empty(),
             },
         }
     }
@@ -238,66 +256,313 @@ impl Signer {
         format!("{}/{}", self.credentials.access_key, self.scope(date))
     }
 
-    /// Hex HMAC-SHA256 of `string_to_sign` with the signing key of `date` (also signs POST policies).
-    pub fn sign(&self, date: &str, string_to_sign: &str) -> String {
-        let key = self.key_cache.get_or_derive(date, || {
-            derive_signing_key(
+    /// The cached per-day values of `date`, derived on the first use of a new day.
+    fn day(&self, date: &str) -> Arc<DayKey> {
+        self.key_cache.get_or_derive(date, || {
+            let key = derive_signing_key(
                 &self.credentials.secret_key,
                 date,
                 &self.region,
                 &self.service,
-            )
-        });
-        hex::encode(hmac(&key, string_to_sign.as_bytes()))
+            );
+            let credential = self.credential(date);
+            DayKey {
+                date: date.to_owned(),
+                scope: self.scope(date),
+                credential_encoded: uri_encode(&credential, true),
+                credential,
+                keyed: HmacSha256::new_from_slice(&key).unwrap_or_else(|_| unreachable!()),
+            }
+        })
+    }
+
+    /// Hex HMAC-SHA256 of `string_to_sign` with the signing key of `date` (also signs POST policies).
+    pub fn sign(&self, date: &str, string_to_sign: &str) -> String {
+        hex_hmac(&self.day(date).keyed, string_to_sign.as_bytes())
+    }
+
+    /// `X-Amz-Credential` of `date`, from the day cache (what [`Signer::credential`] returns).
+    pub fn cached_credential(&self, date: &str) -> String {
+        self.day(date).credential.clone()
     }
 
     fn string_to_sign(&self, time: &SigningTime, canonical_request: &str) -> String {
-        format!(
-            "{ALGORITHM}\n{}\n{}\n{}",
-            time.datetime,
-            self.scope(&time.date),
-            hex_sha256(canonical_request.as_bytes())
-        )
+        string_to_sign(&time.datetime, &self.scope(&time.date), canonical_request)
     }
 
     /// Presigns a query-string URL: every parameter but `X-Amz-Signature` is signed, the session token included.
     pub fn presign(&self, req: &QueryRequest<'_>) -> Presigned {
-        let time = SigningTime::from_unix(req.now);
-        let mut headers: Vec<(&str, &str)> = vec![("host", req.host)];
-        headers.extend_from_slice(req.headers);
-        let (canonical_headers, signed_headers) = canonical_headers(&headers);
-
-        let credential = self.credential(&time.date);
-        let expires = req.expires.clamp(1, MAX_EXPIRES_SECONDS).to_string();
-        let mut query: Vec<(&str, &str)> = req.query.to_vec();
-        query.extend([
-            ("X-Amz-Algorithm", ALGORITHM),
-            ("X-Amz-Credential", credential.as_str()),
-            ("X-Amz-Date", time.datetime.as_str()),
-            ("X-Amz-Expires", expires.as_str()),
-            ("X-Amz-SignedHeaders", signed_headers.as_str()),
-        ]);
-        if let Some(token) = &self.credentials.session_token {
-            query.push(("X-Amz-Security-Token", token.as_str()));
-        }
-        let canonical_query = canonical_query(&query);
-        let canonical_path = uri_encode(req.path, false);
-        let canonical_request = format!(
-            "{}\n{canonical_path}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{}",
-            req.method, req.payload_hash
-        );
-        let string_to_sign = self.string_to_sign(&time, &canonical_request);
-        let signature = self.sign(&time.date, &string_to_sign);
-        let url = format!(
-            "{}://{}{canonical_path}?{canonical_query}&X-Amz-Signature={signature}",
-            req.scheme, req.host
-        );
+        let (url, parts) = self.presign_core(req, true);
+        let (canonical_request, string_to_sign, signature) =
+            parts.unwrap_or_else(|| unreachable!("kept on request"));
         Presigned {
             canonical_request,
             string_to_sign,
             signature,
             url,
         }
+    }
+
+    /// [`Signer::presign`]'s URL alone: what the stores hand out, without keeping the intermediate strings.
+    pub fn presign_url(&self, req: &QueryRequest<'_>) -> String {
+        self.presign_core(req, false).0
+    }
+
+    /// The URL, and the canonical request, string to sign and signature when `keep`. The string to sign is fed
+    /// to the (cloned, pre-keyed) HMAC in pieces; the URL reuses the canonical request's path and query.
+    fn presign_core(
+        &self,
+        req: &QueryRequest<'_>,
+        keep: bool,
+    ) -> (String, Option<(String, String, String)>) {
+        let mut datetime_buf = [0u8; 16];
+        let fallback;
+        let datetime = match amz_datetime(req.now, &mut datetime_buf) {
+            Some(datetime) => datetime,
+            None => {
+                fallback = SigningTime::from_unix(req.now).datetime;
+                fallback.as_str()
+            }
+        };
+        let day = self.day(&datetime[..8]);
+        let headers = normalized_headers(req.host, req.headers);
+        let mut signed_headers = String::with_capacity(64);
+        for (i, (name, _)) in headers.iter().enumerate() {
+            if i > 0 {
+                signed_headers.push(';');
+            }
+            signed_headers.push_str(name);
+        }
+        let mut expires_buf = [0u8; 20];
+        let expires = decimal(
+            req.expires.clamp(1, MAX_EXPIRES_SECONDS).unsigned_abs(),
+            &mut expires_buf,
+        );
+        let query = self.sorted_query(req.query, &day, datetime, expires, &signed_headers);
+
+        let mut canonical_request = String::with_capacity(
+            req.method.len() + req.path.len() * 3 + 640 + req.payload_hash.len(),
+        );
+        canonical_request.push_str(req.method);
+        canonical_request.push('\n');
+        let path_start = canonical_request.len();
+        text::push_percent_encoded(&mut canonical_request, req.path, true);
+        let path_end = canonical_request.len();
+        canonical_request.push('\n');
+        for (i, (k, v)) in query.iter().enumerate() {
+            if i > 0 {
+                canonical_request.push('&');
+            }
+            canonical_request.push_str(k);
+            canonical_request.push('=');
+            canonical_request.push_str(v);
+        }
+        let query_end = canonical_request.len();
+        canonical_request.push('\n');
+        for (name, value) in &headers {
+            canonical_request.push_str(name);
+            canonical_request.push(':');
+            canonical_request.push_str(value);
+            canonical_request.push('\n');
+        }
+        canonical_request.push('\n');
+        canonical_request.push_str(&signed_headers);
+        canonical_request.push('\n');
+        canonical_request.push_str(req.payload_hash);
+
+        let mut hash = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(canonical_request.as_bytes()), &mut hash)
+            .unwrap_or_else(|_| unreachable!("64 hex digits"));
+        let hash = std::str::from_utf8(&hash).unwrap_or_else(|_| unreachable!("hex is ASCII"));
+        let sts_parts = [ALGORITHM, "\n", datetime, "\n", &day.scope, "\n", hash];
+        let mut mac = day.keyed.clone();
+        for part in sts_parts {
+            mac.update(part.as_bytes());
+        }
+        let mut signature = [0u8; 64];
+        hex::encode_to_slice(mac.finalize().into_bytes(), &mut signature)
+            .unwrap_or_else(|_| unreachable!("64 hex digits"));
+        let signature =
+            std::str::from_utf8(&signature).unwrap_or_else(|_| unreachable!("hex is ASCII"));
+
+        let path = &canonical_request[path_start..path_end];
+        let query = &canonical_request[path_end + 1..query_end];
+        let mut url = String::with_capacity(
+            req.scheme.len() + req.host.len() + path.len() + query.len() + 88,
+        );
+        for part in [
+            req.scheme,
+            "://",
+            req.host,
+            path,
+            "?",
+            query,
+            "&X-Amz-Signature=",
+            signature,
+        ] {
+            url.push_str(part);
+        }
+        let kept = keep.then(|| (canonical_request, sts_parts.concat(), signature.to_owned()));
+        (url, kept)
+    }
+
+    /// (encoded name, encoded value) of every signed parameter: the operation's, then the X-Amz-* ones, sorted.
+    fn sorted_query<'a>(
+        &'a self,
+        query: &[(&'a str, &'a str)],
+        day: &'a DayKey,
+        datetime: &'a str,
+        expires: &'a str,
+        signed_headers: &'a str,
+    ) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+        let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(query.len() + 6);
+        pairs.extend(
+            query
+                .iter()
+                .map(|(k, v)| (uri_encode_cow(k), uri_encode_cow(v))),
+        );
+        pairs.extend([
+            (Cow::Borrowed("X-Amz-Algorithm"), Cow::Borrowed(ALGORITHM)),
+            (
+                Cow::Borrowed("X-Amz-Credential"),
+                Cow::Borrowed(day.credential_encoded.as_str()),
+            ),
+            (Cow::Borrowed("X-Amz-Date"), Cow::Borrowed(datetime)),
+            (Cow::Borrowed("X-Amz-Expires"), Cow::Borrowed(expires)),
+            (
+                Cow::Borrowed("X-Amz-SignedHeaders"),
+                uri_encode_cow(signed_headers),
+            ),
+        ]);
+        if let Some(token) = &self.credentials.session_token {
+            pairs.push((Cow::Borrowed("X-Amz-Security-Token"), uri_encode_cow(token)));
+        }
+        pairs.sort_unstable();
+        pairs
+    }
+
+    /// The URLs [`Signer::presign`] gives for `req` with its parameter `varying` set to each of `values` in turn
+    /// (e.g. a batch of UploadPart URLs, where only `partNumber` changes), sharing every fixed part: the
+    /// canonical request up to the varying value is hashed once and the SHA-256 state cloned, and the keyed
+    /// HMAC state is cloned after the fixed start of the string to sign. Falls back to one [`Signer::presign`]
+    /// per value when `varying` is not exactly one of `req.query`'s names.
+    pub fn presign_urls_varying<'v>(
+        &self,
+        req: &QueryRequest<'_>,
+        varying: &str,
+        values: impl ExactSizeIterator<Item = &'v str>,
+    ) -> Vec<String> {
+        let mut urls = Vec::with_capacity(values.len());
+        if req.query.iter().filter(|(k, _)| *k == varying).count() != 1
+            || varying.starts_with("X-Amz-")
+        {
+            for value in values {
+                let query: Vec<(&str, &str)> = req
+                    .query
+                    .iter()
+                    .map(|&(k, v)| if k == varying { (k, value) } else { (k, v) })
+                    .collect();
+                urls.push(
+                    self.presign(&QueryRequest {
+                        query: &query,
+                        ..req.clone()
+                    })
+                    .url,
+                );
+            }
+            return urls;
+        }
+        let time = SigningTime::from_unix(req.now);
+        let day = self.day(&time.date);
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 1);
+        headers.push(("host", req.host));
+        headers.extend_from_slice(req.headers);
+        let (canonical_headers, signed_headers) = canonical_headers(&headers);
+        let expires = req.expires.clamp(1, MAX_EXPIRES_SECONDS).to_string();
+        let pairs = self.sorted_query(req.query, &day, &time.datetime, &expires, &signed_headers);
+        // Names are unique here, so the varying parameter sits at the same place whatever its value.
+        let encoded_name = uri_encode(varying, true);
+        let at = pairs
+            .iter()
+            .position(|(k, _)| *k == encoded_name)
+            .unwrap_or_else(|| unreachable!("the name is in the query"));
+        let mut query_head = String::with_capacity(512);
+        for (k, v) in &pairs[..at] {
+            query_head.push_str(k);
+            query_head.push('=');
+            query_head.push_str(v);
+            query_head.push('&');
+        }
+        query_head.push_str(&encoded_name);
+        query_head.push('=');
+        let mut query_tail = String::with_capacity(256);
+        for (k, v) in &pairs[at + 1..] {
+            query_tail.push('&');
+            query_tail.push_str(k);
+            query_tail.push('=');
+            query_tail.push_str(v);
+        }
+        let mut path = String::with_capacity(req.path.len() + 16);
+        text::push_percent_encoded(&mut path, req.path, true);
+        let mut request_head = Sha256::new();
+        for part in [req.method, "\n", &path, "\n", &query_head] {
+            request_head.update(part.as_bytes());
+        }
+        let mut sign_head = day.keyed.clone();
+        for part in [ALGORITHM, "\n", &time.datetime, "\n", &day.scope, "\n"] {
+            sign_head.update(part.as_bytes());
+        }
+        let mut value_buf = String::new();
+        for value in values {
+            value_buf.clear();
+            text::push_percent_encoded(&mut value_buf, value, false);
+            let mut request = request_head.clone();
+            for part in [
+                value_buf.as_str(),
+                &query_tail,
+                "\n",
+                &canonical_headers,
+                "\n",
+                &signed_headers,
+                "\n",
+                req.payload_hash,
+            ] {
+                request.update(part.as_bytes());
+            }
+            let mut hash = [0u8; 64];
+            hex::encode_to_slice(request.finalize(), &mut hash)
+                .unwrap_or_else(|_| unreachable!("64 hex digits"));
+            let mut mac = sign_head.clone();
+            mac.update(&hash);
+            let mut signature = [0u8; 64];
+            hex::encode_to_slice(mac.finalize().into_bytes(), &mut signature)
+                .unwrap_or_else(|_| unreachable!("64 hex digits"));
+            let mut url = String::with_capacity(
+                req.scheme.len()
+                    + req.host.len()
+                    + path.len()
+                    + query_head.len()
+                    + value_buf.len()
+                    + query_tail.len()
+                    + 88,
+            );
+            for part in [
+                req.scheme,
+                "://",
+                req.host,
+                &path,
+                "?",
+                &query_head,
+                &value_buf,
+                &query_tail,
+                "&X-Amz-Signature=",
+                std::str::from_utf8(&signature).unwrap_or_else(|_| unreachable!("hex is ASCII")),
+            ] {
+                url.push_str(part);
+            }
+            urls.push(url);
+        }
+        urls
     }
 
     /// Signs a request with an `Authorization` header over exactly `req.headers`.
@@ -340,23 +605,150 @@ pub fn canonical_query(params: &[(&str, &str)]) -> String {
     pairs.join("&")
 }
 
+/// `yyyymmddTHHMMSSZ` of `now` in `buf`, when the year has four digits (else `None`: use [`SigningTime`]).
+fn amz_datetime(now: i64, buf: &mut [u8; 16]) -> Option<&str> {
+    let [year, month, day, hour, minute, second] = text::utc_fields(now)?;
+    let mut at = 0;
+    for (mut value, width) in [
+        (year, 4),
+        (month, 2),
+        (day, 2),
+        (hour, 2),
+        (minute, 2),
+        (second, 2),
+    ] {
+        if at == 8 {
+            buf[at] = b'T';
+            at += 1;
+        }
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        at += width;
+    }
+    buf[15] = b'Z';
+    std::str::from_utf8(buf).ok()
+}
+
+/// `n` in decimal, in `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or_else(|_| unreachable!("digits are ASCII"))
+}
+
+/// `host` and the other signed headers, names lowercased and values whitespace-collapsed, sorted: the lines of
+/// [`canonical_headers`] (borrowed wherever nothing changes).
+fn normalized_headers<'a>(
+    host: &'a str,
+    headers: &[(&'a str, &'a str)],
+) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+    let mut normalized = Vec::with_capacity(headers.len() + 1);
+    normalized.push((Cow::Borrowed("host"), collapse_whitespace(host)));
+    normalized.extend(headers.iter().map(|(name, value)| {
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(*name)
+        };
+        (name, collapse_whitespace(value))
+    }));
+    normalized.sort_unstable();
+    normalized
+}
+
 /// (`name:value\n` lines sorted by lowercase name, `;`-joined names). Values are trimmed and inner runs of
 /// whitespace collapse to one space, as the servers do when they recompute the signature.
 fn canonical_headers(headers: &[(&str, &str)]) -> (String, String) {
-    let mut normalized: Vec<(String, String)> = headers
+    let mut normalized: Vec<(Cow<'_, str>, Cow<'_, str>)> = headers
         .iter()
         .map(|(name, value)| {
-            let value: Vec<&str> = value.split_ascii_whitespace().collect();
-            (name.to_ascii_lowercase(), value.join(" "))
+            let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(name.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(*name)
+            };
+            (name, collapse_whitespace(value))
         })
         .collect();
-    normalized.sort();
-    let lines: String = normalized
-        .iter()
-        .map(|(n, v)| format!("{n}:{v}\n"))
-        .collect();
-    let names: Vec<&str> = normalized.iter().map(|(n, _)| n.as_str()).collect();
-    (lines, names.join(";"))
+    normalized.sort_unstable();
+    let mut lines =
+        String::with_capacity(normalized.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
+    let mut names = String::with_capacity(lines.capacity());
+    for (i, (n, v)) in normalized.iter().enumerate() {
+        lines.push_str(n);
+        lines.push(':');
+        lines.push_str(v);
+        lines.push('\n');
+        if i > 0 {
+            names.push(';');
+        }
+        names.push_str(n);
+    }
+    (lines, names)
+}
+
+/// `value.split_ascii_whitespace().join(" ")`, borrowed when that changes nothing.
+fn collapse_whitespace(value: &str) -> Cow<'_, str> {
+    // Unchanged exactly when no whitespace starts or ends it and every inner one is a lone space.
+    let mut previous_space = true; // so that a leading space counts as a run
+    let mut clean = true;
+    for &b in value.as_bytes() {
+        if b.is_ascii_whitespace() {
+            if b != b' ' || previous_space {
+                clean = false;
+                break;
+            }
+            previous_space = true;
+        } else {
+            previous_space = false;
+        }
+    }
+    if clean && !previous_space || value.is_empty() {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(value.split_ascii_whitespace().collect::<Vec<_>>().join(" "))
+    }
+}
+
+/// [`uri_encode`] with `/` encoded, borrowed when nothing needs encoding.
+fn uri_encode_cow(s: &str) -> Cow<'_, str> {
+    if text::needs_no_encoding(s, false) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(uri_encode(s, true))
+    }
+}
+
+/// `AWS4-HMAC-SHA256\n<datetime>\n<scope>\n<hex SHA-256 of the canonical request>`.
+fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> String {
+    let mut hash = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(canonical_request.as_bytes()), &mut hash)
+        .unwrap_or_else(|_| unreachable!("64 hex digits"));
+    let mut out = String::with_capacity(ALGORITHM.len() + datetime.len() + scope.len() + 67);
+    out.push_str(ALGORITHM);
+    out.push('\n');
+    out.push_str(datetime);
+    out.push('\n');
+    out.push_str(scope);
+    out.push('\n');
+    out.push_str(std::str::from_utf8(&hash).unwrap_or_else(|_| unreachable!("hex is ASCII")));
+    out
+}
+
+/// Hex of one HMAC computed from a state that is already keyed (cloned, never re-keyed).
+fn hex_hmac(keyed: &HmacSha256, data: &[u8]) -> String {
+    let mut mac = keyed.clone();
+    mac.update(data);
+    text::hex_string(&mac.finalize().into_bytes())
 }
 
 #[cfg(test)]

@@ -300,3 +300,27 @@ fn signing_time_formats_and_fails_closed() {
         "19700101T000000Z"
     );
 }
+
+#[test]
+fn whitespace_collapses_like_split_and_join() {
+    for value in [
+        "",
+        " ",
+        "  ",
+        "a",
+        "a b",
+        "a  b",
+        " a",
+        "a ",
+        "\ta",
+        "a\tb",
+        "a \t b",
+        "text/plain; charset=utf-8",
+        "x\ny",
+        "\u{a0}a",
+        "a\u{c}b",
+    ] {
+        let want = value.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(collapse_whitespace(value), want, "{value:?}");
+    }
+}

@@ -251,3 +251,47 @@ fn store_debug_hides_the_secret() {
         "{shown}"
     );
 }
+
+#[test]
+fn batched_part_urls_are_the_single_part_urls() {
+    let numbers: Vec<u32> = (1..=12).chain([99, 1000, 10_000]).collect();
+    for upload_id in ["u", "2~YjM4/MTk+0NTQ=5Z TQ1", "partNumber"] {
+        for now in [0, 1_700_000_000, i64::MIN] {
+            for (endpoint, path_style, token) in [
+                (Some("http://127.0.0.1:9000"), true, None),
+                (
+                    Some("http://127.0.0.1:9000"),
+                    true,
+                    Some("TOKEN/+=".to_owned()),
+                ),
+                (None, false, None),
+            ] {
+                let mut cfg = config(endpoint, "bucket", path_style);
+                cfg.credentials.session_token = token;
+                let store = S3Store::new(cfg).expect("valid store");
+                let batch = store.presigned_upload_parts(
+                    "dir/a b+é.bin",
+                    upload_id,
+                    &numbers,
+                    now,
+                    now.saturating_add(600),
+                );
+                let one_by_one: Vec<String> = numbers
+                    .iter()
+                    .map(|&n| {
+                        store
+                            .presigned_upload_part(
+                                "dir/a b+é.bin",
+                                upload_id,
+                                n,
+                                now,
+                                now.saturating_add(600),
+                            )
+                            .url
+                    })
+                    .collect();
+                assert_eq!(batch, one_by_one, "{upload_id} {now}");
+            }
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! Every signer, each next to its floor: the hash/HMAC work that signature inherently needs, measured in the
+//! same run over the very bytes the signer hashed. `cargo bench --bench signers`; docs/PERFORMANCE.md has the
+//! figures.
+//!
+//! How the floors are counted (the secrets are fixed per store, so a keyed HMAC state — the key already
+//! absorbed into the inner and outer pads — can be built once and cloned; re-keying costs two extra
+//! compression calls per HMAC, which is avoidable work and so not part of any floor):
+//!
+//! * **S3 presigned URL (SigV4)**: the signing key `kSigning` is an HMAC chain over the date and only changes
+//!   once a day, so it is cached. What is left for each URL: `SHA-256(canonical request)` (its hex goes into
+//!   the string to sign) and `HMAC-SHA256(kSigning, string to sign)`: one hash + one keyed HMAC.
+//! * **S3 POST policy**: the string to sign is the base64 of the policy JSON itself; one keyed
+//!   `HMAC-SHA256(kSigning, base64(policy))` and no hash of its own.
+//! * **COS q-sign URL**: `SignKey = hex(HMAC-SHA1(SecretKey, KeyTime))`, and KeyTime (`start;end`) changes
+//!   with every request, so SignKey cannot be cached: one keyed HMAC-SHA1 over KeyTime (SecretKey is fixed,
+//!   so its keyed state is cloned), `SHA-1(HttpString)`, then `HMAC-SHA1(SignKey hex text, StringToSign)`
+//!   whose key is new each time (so this one does pay its key setup): two HMAC-SHA1 + one SHA-1.
+//! * **COS POST policy**: the same chain with `SHA-1(policy JSON)` in place of the HttpString hash.
+//! * **Qiniu upload token**: `HMAC-SHA1(SK, urlsafe_base64(put policy JSON))`, SK fixed: one keyed HMAC-SHA1.
+//! * **Qiniu callback verification**: `HMAC-SHA1(SK, signing data)` over `path?query\n` + the form body
+//!   (`QBox`) or the v2 request text (`Qiniu`): one keyed HMAC-SHA1, then a constant-time compare.
+//!
+//! Base64, hex and percent-encoding, JSON and URL assembly are not in any floor: they are the "overhead" the
+//! 2x target bounds.
+use std::hint::black_box;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE;
+use base64::Engine;
+use criterion::{criterion_group, criterion_main, Criterion};
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use presign_broker::providers::cos::post_policy::{policy_json, PolicyConditions};
+use presign_broker::providers::cos::sign::{sign_key, sign_request, SignableRequest};
+use presign_broker::providers::cos::{CosStore, CosStoreConfig};
+use presign_broker::providers::qiniu::{
+    CallbackRequest, CallbackSpec, QiniuStore, QiniuStoreConfig,
+};
+use presign_broker::providers::s3::post_policy::{self, PostPolicyInput};
+use presign_broker::providers::s3::sigv4::{
+    derive_signing_key, Credentials, QueryRequest, Signer, SigningTime, UNSIGNED_PAYLOAD,
+};
+use presign_broker::providers::s3::{S3Store, S3StoreConfig};
+use presign_broker::providers::UploadGrant;
+
+type HmacSha256 = Hmac<Sha256>;
+type HmacSha1 = Hmac<Sha1>;
+
+const NOW: i64 = 1_795_242_000;
+const EXPIRES_AT: i64 = NOW + 600;
+const KEY: &str = "users/alice/photos/2026/cat.jpg";
+const CONTENT_TYPE: &str = "image/jpeg";
+const SIZE: u64 = 123_456;
+const MAX_SIZE: u64 = 20 << 20;
+
+const S3_AK: &str = "AKIAIOSFODNN7EXAMPLE";
+const S3_SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+const S3_BUCKET: &str = "examplebucket";
+const S3_REGION: &str = "us-east-1";
+const S3_HOST: &str = "examplebucket.s3.us-east-1.amazonaws.com";
+
+const COS_ID: &str = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q";
+const COS_SK: &str = "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz";
+const COS_BUCKET: &str = "examplebucket-1250000000";
+const COS_HOST: &str = "examplebucket-1250000000.cos.ap-guangzhou.myqcloud.com";
+
+const QN_AK: &str = "MY_ACCESS_KEY";
+const QN_SK: &str = "MY_SECRET_KEY";
+const QN_CALLBACK_URL: &str =
+    "https://broker.example.com/v1/callbacks/qn?t=0b9dYh7Qm1vQ2xXh3sKq8pWm4nLr5tZa6cUe7fGi9jA";
+
+fn grant(content_types: &[String]) -> UploadGrant<'_> {
+    UploadGrant {
+        key: KEY,
+        content_type: Some(CONTENT_TYPE),
+        content_types,
+        size: Some(SIZE),
+        max_size: MAX_SIZE,
+        overwrite: false,
+        subject: "alice",
+        now: NOW,
+        expires_at: EXPIRES_AT,
+    }
+}
+
+fn credentials() -> Credentials {
+    Credentials {
+        access_key: S3_AK.into(),
+        secret_key: S3_SK.into(),
+        session_token: None,
+    }
+}
+
+fn s3_store() -> S3Store {
+    S3Store::new(S3StoreConfig {
+        endpoint: None,
+        region: S3_REGION.into(),
+        bucket: S3_BUCKET.into(),
+        path_style: false,
+        credentials: credentials(),
+    })
+    .expect("valid S3 store")
+}
+
+fn cos_store() -> CosStore {
+    CosStore::new(CosStoreConfig {
+        bucket: COS_BUCKET.into(),
+        region: "ap-guangzhou".into(),
+        secret_id: COS_ID.into(),
+        secret_key: COS_SK.into(),
+        session_token: None,
+        endpoint: None,
+    })
+    .expect("valid COS store")
+}
+
+fn qiniu_store() -> QiniuStore {
+    QiniuStore::new(QiniuStoreConfig {
+        bucket: "my-bucket".into(),
+        upload_url: "https://up-z2.qiniup.com".into(),
+        download_domain: Some("https://cdn.example.com".into()),
+        access_key: QN_AK.into(),
+        secret_key: QN_SK.into(),
+        rs_host: None,
+    })
+    .expect("valid Qiniu store")
+}
+
+fn keyed_sha256(key: &[u8]) -> HmacSha256 {
+    HmacSha256::new_from_slice(key).expect("any key length")
+}
+
+fn keyed_sha1(key: &[u8]) -> HmacSha1 {
+    HmacSha1::new_from_slice(key).expect("any key length")
+}
+
+/// One keyed HMAC-SHA256 from a cloned state.
+fn hmac256(keyed: &HmacSha256, data: &[u8]) -> [u8; 32] {
+    let mut mac = keyed.clone();
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// One keyed HMAC-SHA1 from a cloned state.
+fn hmac1(keyed: &HmacSha1, data: &[u8]) -> [u8; 20] {
+    let mut mac = keyed.clone();
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+fn s3(c: &mut Criterion) {
+    let store = s3_store();
+    let types: Vec<String> = vec!["image/*".into(), "video/mp4".into()];
+    let g = grant(&types);
+    // The store's signer is private; an identical one reproduces the exact bytes it hashes.
+    let signer = Signer::new(credentials(), S3_REGION, "s3");
+    let time = SigningTime::from_unix(NOW);
+    let k_signing = derive_signing_key(S3_SK, &time.date, S3_REGION, "s3");
+    let keyed = keyed_sha256(&k_signing);
+
+    let size = SIZE.to_string();
+    let path = format!("/{KEY}");
+    let presigned = signer.presign(&QueryRequest {
+        method: "PUT",
+        scheme: "https",
+        host: S3_HOST,
+        path: &path,
+        query: &[],
+        headers: &[("content-type", CONTENT_TYPE), ("content-length", &size)],
+        payload_hash: UNSIGNED_PAYLOAD,
+        now: NOW,
+        expires: EXPIRES_AT - NOW,
+    });
+    assert_eq!(
+        store.presigned_put(&g).url,
+        presigned.url,
+        "the floor hashes what the store signs"
+    );
+    let mut group = c.benchmark_group("s3_presigned_put");
+    group.bench_function("signer", |b| b.iter(|| store.presigned_put(black_box(&g))));
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            let hash = Sha256::digest(black_box(presigned.canonical_request.as_bytes()));
+            (
+                hash,
+                hmac256(&keyed, black_box(presigned.string_to_sign.as_bytes())),
+            )
+        })
+    });
+    group.finish();
+
+    let upload_id = "VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA";
+    let part = signer.presign(&QueryRequest {
+        method: "PUT",
+        scheme: "https",
+        host: S3_HOST,
+        path: &path,
+        query: &[("partNumber", "17"), ("uploadId", upload_id)],
+        headers: &[],
+        payload_hash: UNSIGNED_PAYLOAD,
+        now: NOW,
+        expires: EXPIRES_AT - NOW,
+    });
+    assert_eq!(
+        store
+            .presigned_upload_part(KEY, upload_id, 17, NOW, EXPIRES_AT)
+            .url,
+        part.url
+    );
+    let mut group = c.benchmark_group("s3_presigned_upload_part");
+    group.bench_function("signer", |b| {
+        b.iter(|| store.presigned_upload_part(black_box(KEY), upload_id, 17, NOW, EXPIRES_AT))
+    });
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            let hash = Sha256::digest(black_box(part.canonical_request.as_bytes()));
+            (
+                hash,
+                hmac256(&keyed, black_box(part.string_to_sign.as_bytes())),
+            )
+        })
+    });
+    group.finish();
+
+    // POST /v1/multipart/{id}/parts with 100 part numbers: the batch shares the fixed parts of the canonical
+    // request (see `Signer::presign_urls_varying`), so it can beat 100 single floors.
+    let numbers: Vec<u32> = (1..=100).collect();
+    assert_eq!(
+        store.presigned_upload_parts(KEY, upload_id, &numbers, NOW, EXPIRES_AT)[16],
+        part.url
+    );
+    let mut group = c.benchmark_group("s3_upload_parts_x100");
+    group.bench_function("batched", |b| {
+        b.iter(|| {
+            store.presigned_upload_parts(black_box(KEY), upload_id, &numbers, NOW, EXPIRES_AT)
+        })
+    });
+    group.bench_function("one_by_one", |b| {
+        b.iter(|| {
+            numbers
+                .iter()
+                .map(|&n| {
+                    store
+                        .presigned_upload_part(black_box(KEY), upload_id, n, NOW, EXPIRES_AT)
+                        .url
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            for _ in 0..100 {
+                let hash = Sha256::digest(black_box(part.canonical_request.as_bytes()));
+                black_box((
+                    hash,
+                    hmac256(&keyed, black_box(part.string_to_sign.as_bytes())),
+                ));
+            }
+        })
+    });
+    group.finish();
+
+    let policy = post_policy::sign(
+        &signer,
+        &PostPolicyInput {
+            bucket: S3_BUCKET,
+            key: KEY,
+            content_type: Some(CONTENT_TYPE),
+            max_size: MAX_SIZE,
+            now: NOW,
+            expires_at: EXPIRES_AT,
+        },
+    );
+    assert_eq!(store.form_upload(&g).fields, policy.fields);
+    let mut group = c.benchmark_group("s3_post_policy");
+    group.bench_function("signer", |b| b.iter(|| store.form_upload(black_box(&g))));
+    group.bench_function("floor", |b| {
+        b.iter(|| hmac256(&keyed, black_box(policy.policy_base64.as_bytes())))
+    });
+    group.finish();
+}
+
+/// `SignKey` (keyed HMAC-SHA1 over KeyTime), the given SHA-1, and the HMAC keyed with SignKey's hex text.
+fn cos_floor(
+    keyed_sk: &HmacSha1,
+    key_time: &str,
+    hashed: &[u8],
+    string_to_sign: &[u8],
+) -> [u8; 20] {
+    let sign_key = hex::encode(hmac1(keyed_sk, key_time.as_bytes()));
+    let digest = Sha1::digest(hashed);
+    let mut mac = keyed_sha1(sign_key.as_bytes());
+    mac.update(string_to_sign);
+    black_box(digest);
+    mac.finalize().into_bytes().into()
+}
+
+fn cos(c: &mut Criterion) {
+    let store = cos_store();
+    let types: Vec<String> = vec!["image/*".into(), "video/mp4".into()];
+    let g = grant(&types);
+    let keyed_sk = keyed_sha1(COS_SK.as_bytes());
+    let key_time = format!("{};{}", NOW - 60, EXPIRES_AT);
+
+    let size = SIZE.to_string();
+    let path = format!("/{KEY}");
+    let signature = sign_request(
+        COS_SK,
+        &key_time,
+        &SignableRequest {
+            method: "PUT",
+            path: &path,
+            headers: &[
+                ("host", COS_HOST),
+                ("Content-Type", CONTENT_TYPE),
+                ("Content-Length", &size),
+            ],
+            params: &[],
+        },
+    );
+    let url = store.presigned_put(&g).url;
+    assert!(
+        url.contains(&format!("q-signature={}", signature.signature)),
+        "the floor hashes what the store signs: {url}"
+    );
+    let mut group = c.benchmark_group("cos_presigned_put");
+    group.bench_function("signer", |b| b.iter(|| store.presigned_put(black_box(&g))));
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            cos_floor(
+                &keyed_sk,
+                black_box(&key_time),
+                black_box(signature.http_string.as_bytes()),
+                black_box(signature.string_to_sign.as_bytes()),
+            )
+        })
+    });
+    group.finish();
+
+    let policy = policy_json(&PolicyConditions {
+        expires_at: EXPIRES_AT,
+        key_time: &key_time,
+        secret_id: COS_ID,
+        bucket: COS_BUCKET,
+        key: KEY,
+        max_size: MAX_SIZE,
+        content_type: Some(CONTENT_TYPE),
+        security_token: None,
+    });
+    let fields = store.form_upload(&g).fields;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(field("policy"))
+            .ok()
+            .as_deref(),
+        Some(policy.as_bytes()),
+        "the floor hashes the policy the store signs"
+    );
+    let string_to_sign = hex::encode(Sha1::digest(policy.as_bytes()));
+    assert_eq!(sign_key(COS_SK, &key_time).len(), 40);
+    let mut group = c.benchmark_group("cos_post_policy");
+    group.bench_function("signer", |b| b.iter(|| store.form_upload(black_box(&g))));
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            cos_floor(
+                &keyed_sk,
+                black_box(&key_time),
+                black_box(policy.as_bytes()),
+                black_box(string_to_sign.as_bytes()),
+            )
+        })
+    });
+    group.finish();
+}
+
+fn qiniu(c: &mut Criterion) {
+    let store = qiniu_store();
+    let types: Vec<String> = vec!["image/*".into(), "video/mp4".into()];
+    let g = grant(&types);
+    let keyed_sk = keyed_sha1(QN_SK.as_bytes());
+    let spec = CallbackSpec {
+        url: QN_CALLBACK_URL,
+    };
+    let token = store.form_upload(&g, Some(&spec)).fields[0].1.clone();
+    let encoded_policy = token.rsplit(':').next().unwrap_or_default().to_owned();
+    let mut group = c.benchmark_group("qiniu_upload_token");
+    group.bench_function("signer", |b| {
+        b.iter(|| store.form_upload(black_box(&g), Some(&spec)))
+    });
+    group.bench_function("floor", |b| {
+        b.iter(|| hmac1(&keyed_sk, black_box(encoded_policy.as_bytes())))
+    });
+    group.finish();
+
+    // A callback as actix hands it over: lower-cased header names, the ticket in the query.
+    let body = "key=users%2Falice%2Fphotos%2F2026%2Fcat.jpg&hash=FhxEnhTeRGBhFKSkEaA1o2RzsAlz&fsize=123456\
+                &bucket=my-bucket&mimeType=image%2Fjpeg&sub=alice";
+    let path = "/v1/callbacks/qn";
+    let query = "t=0b9dYh7Qm1vQ2xXh3sKq8pWm4nLr5tZa6cUe7fGi9jA";
+    let host = "broker.example.com";
+    let content_type = "application/x-www-form-urlencoded";
+    let headers = [
+        ("host", host),
+        ("content-type", content_type),
+        ("content-length", "139"),
+        ("user-agent", "qiniu-callback/1.0"),
+        ("x-qiniu-date", "20261121T063729Z"),
+        ("x-reqid", "AAAAAEkUAAAR9qAX"),
+    ];
+    let qbox_data = format!("{path}?{query}\n{body}");
+    let qiniu_data = format!(
+        "POST {path}?{query}\nHost: {host}\nContent-Type: {content_type}\nX-Qiniu-Date: 20261121T063729Z\n\n{body}"
+    );
+    let sign = |data: &str| URL_SAFE.encode(hmac1(&keyed_sk, data.as_bytes()));
+    for (scheme, data) in [("QBox", &qbox_data), ("Qiniu", &qiniu_data)] {
+        let authorization = format!("{scheme} {QN_AK}:{}", sign(data));
+        let request = CallbackRequest {
+            method: "POST",
+            path,
+            query: Some(query),
+            host,
+            content_type: Some(content_type),
+            headers: &headers,
+            body: body.as_bytes(),
+            authorization: Some(&authorization),
+        };
+        assert_eq!(store.verify_callback(&request), Ok(()), "{scheme}");
+        let mut group =
+            c.benchmark_group(format!("qiniu_callback_verify_{}", scheme.to_lowercase()));
+        group.bench_function("signer", |b| {
+            b.iter(|| store.verify_callback(black_box(&request)))
+        });
+        group.bench_function("floor", |b| {
+            b.iter(|| hmac1(&keyed_sk, black_box(data.as_bytes())))
+        });
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = s3, cos, qiniu
+}
+criterion_main!(benches);

@@ -1,0 +1,149 @@
+//! Small text builders the signers share on their hot path: fixed-width dates without `chrono::format`, JSON
+//! string literals and percent-encoding written straight into the output buffer.
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+/// UTC calendar fields of `unix` seconds, when the year has four digits (what the fast formatters handle;
+/// callers fall back to chrono's own formatting otherwise, so the text never changes).
+pub fn utc_fields(unix: i64) -> Option<[u32; 6]> {
+    let t = DateTime::<Utc>::from_timestamp(unix, 0)?;
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    Some([year, t.month(), t.day(), t.hour(), t.minute(), t.second()])
+}
+
+/// Appends `n` as exactly `width` decimal digits (zero-padded; `n` must fit).
+pub fn push_digits(out: &mut String, n: u32, width: u32) {
+    let mut div = 10u32.pow(width - 1);
+    while div > 0 {
+        out.push(char::from(b'0' + ((n / div) % 10) as u8));
+        div /= 10;
+    }
+}
+
+/// Appends `s` as a JSON string literal, byte for byte what `serde_json` writes.
+pub fn push_json_str(out: &mut String, s: &str) {
+    // A branch-free scan (the compiler vectorizes it): is there anything JSON must escape?
+    let needs_escape = s.bytes().fold(false, |acc, b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if needs_escape {
+        // Rare (keys and types with quotes or controls): serde_json's own escaping.
+        out.push_str(&serde_json::Value::from(s).to_string());
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
+/// Lowercase hex of `bytes` (what `hex::encode` gives, without going through a `char` iterator).
+pub fn hex_string(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0x0f)]);
+    }
+    String::from_utf8(out).unwrap_or_else(|_| unreachable!("hex digits are ASCII"))
+}
+
+/// `A-Za-z0-9-._~`: the unreserved set of RFC 3986, which S3's UriEncode and COS's UrlEncode both keep.
+#[inline]
+pub fn is_unreserved(b: u8) -> bool {
+    UNRESERVED[usize::from(b)]
+}
+
+/// [`is_unreserved`] as a table: one load per byte instead of a chain of range tests.
+static UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+        b += 1;
+    }
+    table
+};
+
+/// Appends `s` with every byte outside the unreserved set (and `/`, unless `keep_slash`) as `%XX`, uppercase.
+pub fn push_percent_encoded(out: &mut String, s: &str, keep_slash: bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if is_unreserved(b) || (keep_slash && b == b'/') {
+            continue;
+        }
+        // A non-empty bytes[start..i] is a run of kept ASCII bytes, so both its ends are char boundaries
+        // (an empty one may start inside a multi-byte character, so it is not sliced at all).
+        if start < i {
+            out.push_str(&s[start..i]);
+        }
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        start = i + 1;
+    }
+    if start == 0 {
+        out.push_str(s);
+    } else if start < bytes.len() {
+        out.push_str(&s[start..]);
+    }
+}
+
+/// Whether [`push_percent_encoded`] would copy `s` unchanged.
+pub fn needs_no_encoding(s: &str, keep_slash: bool) -> bool {
+    s.bytes()
+        .all(|b| is_unreserved(b) || (keep_slash && b == b'/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_match_serde_json() {
+        for s in [
+            "",
+            "plain/key.jpg",
+            "用户/a b+c.png",
+            "q\"uote",
+            "back\\slash",
+            "ctl\u{1}\n\t\r\u{7f}",
+            "</script>",
+        ] {
+            let mut out = String::new();
+            push_json_str(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap_or_default(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn percent_encoding_keeps_runs_and_multibyte_characters_whole() {
+        let enc = |s: &str, keep| {
+            let mut out = String::new();
+            push_percent_encoded(&mut out, s, keep);
+            out
+        };
+        assert_eq!(enc("a b/é~", true), "a%20b/%C3%A9~");
+        assert_eq!(enc("a b/é~", false), "a%20b%2F%C3%A9~");
+        assert_eq!(enc("éé", true), "%C3%A9%C3%A9");
+        assert_eq!(enc("x", true), "x");
+        assert!(needs_no_encoding("a/b-c", true) && !needs_no_encoding("a/b", false));
+    }
+
+    #[test]
+    fn hex_matches_the_hex_crate() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(hex_string(&bytes), hex::encode(&bytes));
+    }
+
+    #[test]
+    fn fields_and_digits() {
+        assert_eq!(utc_fields(1_369_353_600), Some([2013, 5, 24, 0, 0, 0]));
+        assert_eq!(utc_fields(i64::MAX), None);
+        let mut out = String::new();
+        push_digits(&mut out, 7, 2);
+        push_digits(&mut out, 2026, 4);
+        assert_eq!(out, "072026");
+    }
+}
