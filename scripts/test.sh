@@ -41,6 +41,7 @@ done
 
 section() { printf '\n==> %s\n' "$*"; }
 
+tally=""
 on_exit() {
   local rc=$?
   if [[ $keep_services -eq 1 ]]; then
@@ -50,6 +51,8 @@ on_exit() {
     section "stopping services"
     scripts/services.sh stop || true
   fi
+  # The last line: a plain tally of the steps, for humans and CI alike.
+  [[ -n $tally ]] && printf '\n%s\n' "$tally"
   exit "$rc"
 }
 trap on_exit EXIT
@@ -96,6 +99,7 @@ fi
 
 section "summary"
 printf '  %s\n' "${summary[@]}"
+tally="steps: $((${#summary[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
 if [[ ${#failed[@]} -gt 0 ]]; then
   logs=${PB_SERVICES_DIR:-$PWD/.test-services}
   if [[ -n "${CI:-}" ]]; then # the machine goes away with the logs: show their ends
