@@ -44,16 +44,7 @@ mod tests {
 
     /// Our URL for a vector's request: the Python layout, with the vector's params signed.
     fn our_url(v: &RequestVector) -> String {
-        let headers: Vec<(&str, &str)> = v
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let params: Vec<(&str, &str)> = v
-            .params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let (headers, params) = v.pairs();
         let request = SignableRequest {
             method: &v.method,
             path: &v.path,

@@ -324,16 +324,7 @@ mod tests {
     use crate::providers::cos::test_vectors::{cos_vectors, RequestVector};
 
     fn sign_vector(v: &RequestVector) -> RequestSignature {
-        let headers: Vec<(&str, &str)> = v
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let params: Vec<(&str, &str)> = v
-            .params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let (headers, params) = v.pairs();
         let request = SignableRequest {
             method: &v.method,
             path: &v.path,
@@ -388,16 +379,7 @@ mod tests {
     #[test]
     fn the_keyed_signer_gives_the_same_values_on_every_vector() {
         for v in cos_vectors().request_signatures {
-            let headers: Vec<(&str, &str)> = v
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let params: Vec<(&str, &str)> = v
-                .params
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
+            let (headers, params) = v.pairs();
             let request = SignableRequest {
                 method: &v.method,
                 path: &v.path,

@@ -56,3 +56,14 @@ pub fn cos_vectors() -> CosVectors {
     serde_json::from_str(include_str!("../../../tests/vectors/cos.json"))
         .expect("tests/vectors/cos.json parses")
 }
+
+impl RequestVector {
+    /// The vector's headers and params as borrowed pairs, as `SignableRequest` takes them.
+    pub fn pairs(&self) -> (Vec<(&str, &str)>, Vec<(&str, &str)>) {
+        (borrowed(&self.headers), borrowed(&self.params))
+    }
+}
+
+fn borrowed(list: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    list.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
