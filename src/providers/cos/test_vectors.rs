@@ -57,13 +57,16 @@ pub fn cos_vectors() -> CosVectors {
         .expect("tests/vectors/cos.json parses")
 }
 
+/// Borrowed name/value pairs, as `SignableRequest` takes them.
+pub type Pairs<'a> = Vec<(&'a str, &'a str)>;
+
 impl RequestVector {
-    /// The vector's headers and params as borrowed pairs, as `SignableRequest` takes them.
-    pub fn pairs(&self) -> (Vec<(&str, &str)>, Vec<(&str, &str)>) {
+    /// The vector's headers and params as borrowed pairs.
+    pub fn pairs(&self) -> (Pairs<'_>, Pairs<'_>) {
         (borrowed(&self.headers), borrowed(&self.params))
     }
 }
 
-fn borrowed(list: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+fn borrowed(list: &BTreeMap<String, String>) -> Pairs<'_> {
     list.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
