@@ -11,6 +11,30 @@ pub fn utc_fields(unix: i64) -> Option<[u32; 6]> {
 }
 
 /// Appends `n` as exactly `width` decimal digits (zero-padded; `n` must fit).
+/// `2026-11-21T10:10:00.000Z`: ISO 8601 with milliseconds and `Z`, what S3 and COS POST policies' `expiration`
+/// takes (and JS `toISOString()` gives). Years past 9999 go through chrono; an unrepresentable instant becomes
+/// 1970: an expired policy fails closed.
+pub fn iso8601_millis(unix: i64) -> String {
+    let Some([year, month, day, hour, minute, second]) = utc_fields(unix) else {
+        let t = DateTime::<Utc>::from_timestamp(unix, 0).unwrap_or(DateTime::UNIX_EPOCH);
+        return t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    };
+    let mut out = String::with_capacity(24);
+    for (value, width, sep) in [
+        (year, 4, '-'),
+        (month, 2, '-'),
+        (day, 2, 'T'),
+        (hour, 2, ':'),
+        (minute, 2, ':'),
+    ] {
+        push_digits(&mut out, value, width);
+        out.push(sep);
+    }
+    push_digits(&mut out, second, 2);
+    out.push_str(".000Z");
+    out
+}
+
 pub fn push_digits(out: &mut String, n: u32, width: u32) {
     let mut div = 10u32.pow(width - 1);
     while div > 0 {

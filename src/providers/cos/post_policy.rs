@@ -4,7 +4,6 @@ use std::fmt;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chrono::{DateTime, SecondsFormat};
 #[cfg(test)]
 use serde::Serialize;
 #[cfg(test)]
@@ -42,36 +41,12 @@ struct PolicyDocument {
     conditions: Vec<Value>,
 }
 
-/// `expiration` in the form all official code emits (JS `toISOString()`): millisecond precision and `Z`.
-fn iso8601_millis(unix_seconds: i64) -> String {
-    let Some([year, month, day, hour, minute, second]) = text::utc_fields(unix_seconds) else {
-        // Out-of-range instants become the epoch: an already-expired policy fails closed.
-        return DateTime::from_timestamp(unix_seconds, 0)
-            .unwrap_or(DateTime::UNIX_EPOCH)
-            .to_rfc3339_opts(SecondsFormat::Millis, true);
-    };
-    let mut out = String::with_capacity(24);
-    text::push_digits(&mut out, year, 4);
-    out.push('-');
-    text::push_digits(&mut out, month, 2);
-    out.push('-');
-    text::push_digits(&mut out, day, 2);
-    out.push('T');
-    text::push_digits(&mut out, hour, 2);
-    out.push(':');
-    text::push_digits(&mut out, minute, 2);
-    out.push(':');
-    text::push_digits(&mut out, second, 2);
-    out.push_str(".000Z");
-    out
-}
-
 /// The compact policy JSON; its exact bytes are what gets hashed and base64-encoded. Written by hand: byte
 /// for byte what serde_json gives for [`PolicyDocument`] (the tests compare), without a JSON tree.
 pub fn policy_json(c: &PolicyConditions) -> String {
     let mut out = String::with_capacity(256 + c.key.len());
     out.push_str("{\"expiration\":");
-    text::push_json_str(&mut out, &iso8601_millis(c.expires_at));
+    text::push_json_str(&mut out, &text::iso8601_millis(c.expires_at));
     // Same order as cos-js-sdk-v5 server/sts.js, then the broker's constraints.
     out.push_str(",\"conditions\":[{\"q-sign-algorithm\":\"sha1\"},");
     push_condition(&mut out, "q-ak", c.secret_id);
@@ -123,7 +98,7 @@ fn policy_json_serde(c: &PolicyConditions) -> String {
         conditions.push(json!({ "x-cos-security-token": token }));
     }
     let document = PolicyDocument {
-        expiration: iso8601_millis(c.expires_at),
+        expiration: text::iso8601_millis(c.expires_at),
         conditions,
     };
     serde_json::to_string(&document).expect("a struct of strings and JSON values always serializes")
@@ -327,7 +302,7 @@ mod tests {
 
     #[test]
     fn out_of_range_expiration_fails_closed() {
-        assert_eq!(iso8601_millis(i64::MAX), "1970-01-01T00:00:00.000Z");
+        assert_eq!(text::iso8601_millis(i64::MAX), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

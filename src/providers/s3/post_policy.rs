@@ -3,7 +3,6 @@
 //! String to sign = base64(policy JSON); signature = hex HMAC-SHA256(signing key of the date, that base64 text).
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
 
 use super::sigv4::{Signer, SigningTime, ALGORITHM};
 use crate::providers::text;
@@ -38,29 +37,6 @@ pub struct SignedPostPolicy {
     pub fields: Vec<(String, String)>,
 }
 
-/// `2026-11-21T10:10:00.000Z`: ISO 8601 with milliseconds, as the POST policy grammar shows it.
-/// An unrepresentable timestamp becomes 1970, an expired policy (fails closed).
-fn expiration(expires_at: i64) -> String {
-    let Some([year, month, day, hour, minute, second]) = text::utc_fields(expires_at) else {
-        let t = DateTime::<Utc>::from_timestamp(expires_at, 0).unwrap_or(DateTime::UNIX_EPOCH);
-        return t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    };
-    let mut out = String::with_capacity(24);
-    text::push_digits(&mut out, year, 4);
-    out.push('-');
-    text::push_digits(&mut out, month, 2);
-    out.push('-');
-    text::push_digits(&mut out, day, 2);
-    out.push('T');
-    text::push_digits(&mut out, hour, 2);
-    out.push(':');
-    text::push_digits(&mut out, minute, 2);
-    out.push(':');
-    text::push_digits(&mut out, second, 2);
-    out.push_str(".000Z");
-    out
-}
-
 /// Appends `{"name":"value"}` (both JSON-escaped as serde_json would).
 fn push_condition(out: &mut String, name: &str, value: &str) {
     out.push('{');
@@ -80,7 +56,7 @@ pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     // fixed whatever serde_json features the build enables, and no JSON tree is built only to be printed.
     let mut policy_json = String::with_capacity(320 + input.key.len() + credential.len());
     policy_json.push_str("{\"expiration\":");
-    text::push_json_str(&mut policy_json, &expiration(input.expires_at));
+    text::push_json_str(&mut policy_json, &text::iso8601_millis(input.expires_at));
     policy_json.push_str(",\"conditions\":[");
     push_condition(&mut policy_json, "bucket", input.bucket);
     policy_json.push(',');

@@ -151,8 +151,14 @@ fn json_special_characters_in_the_key_are_escaped() {
 
 #[test]
 fn expiration_has_millis_and_fails_closed() {
-    assert_eq!(expiration(1_700_000_000), "2023-11-14T22:13:20.000Z");
-    assert_eq!(expiration(i64::MIN), "1970-01-01T00:00:00.000Z");
+    assert_eq!(
+        crate::providers::text::iso8601_millis(1_700_000_000),
+        "2023-11-14T22:13:20.000Z"
+    );
+    assert_eq!(
+        crate::providers::text::iso8601_millis(i64::MIN),
+        "1970-01-01T00:00:00.000Z"
+    );
 }
 
 /// The hand-written policy is byte for byte what serde_json gives for the same document.
@@ -197,6 +203,12 @@ fn policy_json_equals_the_serde_json_rendering() {
         );
         assert_eq!(signed.policy_json, want);
     }
-    assert_eq!(expiration(i64::MAX), "1970-01-01T00:00:00.000Z");
-    assert_eq!(expiration(253_402_300_800), "+10000-01-01T00:00:00.000Z");
+    assert_eq!(
+        crate::providers::text::iso8601_millis(i64::MAX),
+        "1970-01-01T00:00:00.000Z"
+    );
+    assert_eq!(
+        crate::providers::text::iso8601_millis(253_402_300_800),
+        "+10000-01-01T00:00:00.000Z"
+    );
 }
