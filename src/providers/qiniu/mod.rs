@@ -21,8 +21,8 @@ pub use token::PutPolicy;
 
 use stat::ManagementHost;
 
-/// Management host of the current stat doc (developer.qiniu.com/kodo/1308/stat); reference/qiniu.md
-/// names none. Region hosts (`rs-z2.qiniuapi.com`) work too.
+/// Management host of the current stat doc (developer.qiniu.com/kodo/1308/stat). Region hosts
+/// (`rs-z2.qiniuapi.com`) work too.
 const DEFAULT_RS_HOST: &str = "https://rs.qiniuapi.com";
 /// Total time allowed for one stat call.
 const STAT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,7 +110,7 @@ impl QiniuStore {
         if !is_plain(&cfg.access_key, &[':']) {
             return Err("qiniu access_key must be non-empty, without ':' or whitespace".into());
         }
-        // A pasted key with a trailing newline or space is the classic `bad token` (qiniu.md 4 #2).
+        // A pasted key with a trailing newline or space is the classic `bad token` (docs/PROVIDERS.md, Qiniu).
         if cfg.secret_key.is_empty() || cfg.secret_key.trim() != cfg.secret_key {
             return Err(
                 "qiniu secret_key must be non-empty, without leading or trailing whitespace".into(),
