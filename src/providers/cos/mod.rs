@@ -19,8 +19,8 @@ use hmac::Mac;
 use post_policy::{policy_json, PolicyConditions};
 use presign::{encode_path, key_path, push_encoded_path};
 use sign::{
-    key_time, push_url_encoded, sign_policy_keyed, sign_request_keyed, url_encode,
-    HmacSha1, SignableRequest,
+    key_time, push_url_encoded, sign_policy_keyed, sign_request_keyed, url_encode, HmacSha1,
+    SignableRequest,
 };
 
 /// Seconds a credential's start is backdated: phone clocks drift, and cos-python-sdk-v5 backdates by 60 s.

@@ -752,5 +752,4 @@ fn hex_hmac(keyed: &HmacSha256, data: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[path = "sigv4_tests.rs"]
 mod tests;
