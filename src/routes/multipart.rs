@@ -70,7 +70,6 @@ struct Upload<'a> {
     store: &'a Store,
     claims: HandleClaims,
     rule_max_expires: Option<u64>,
-    overwrite: bool,
 }
 
 fn open_upload<'a>(
@@ -119,7 +118,6 @@ fn open_upload<'a>(
     Ok(Upload {
         store: store_ref,
         rule_max_expires: rule.max_expires,
-        overwrite: rule.overwrite,
         claims,
     })
 }
@@ -135,10 +133,10 @@ impl Upload<'_> {
         UploadGrant {
             key: &self.claims.key,
             content_type: self.claims.content_type.as_deref(),
-            content_types: &[],
+            content_types: &self.claims.content_types,
             size: self.claims.size,
             max_size: self.claims.max_size,
-            overwrite: self.overwrite,
+            overwrite: self.claims.overwrite,
             subject: &self.claims.sub,
             now,
             expires_at,
@@ -305,9 +303,11 @@ pub async fn create(
         sub: caller.claims.sub.clone(),
         max_size,
         content_type: req.content_type.clone(),
+        content_types: rule.content_type_texts.clone(),
         part_size,
         size: req.size,
         max_parts,
+        overwrite: rule.overwrite,
         exp,
     });
     Ok(HttpResponse::Ok().json(MultipartCreated {
