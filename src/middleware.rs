@@ -16,7 +16,7 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-/// 1..=128 visible ASCII characters, as API.md says.
+/// 1..=128 visible ASCII characters, as docs/API.md says.
 fn adoptable(value: &HeaderValue) -> Option<String> {
     let bytes = value.as_bytes();
     let visible =
