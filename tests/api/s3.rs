@@ -735,6 +735,22 @@ async fn abort_answers_204_and_the_upload_is_gone() {
         .await
         .expect("abort");
     assert_eq!(res.status().as_u16(), 204);
+    // Provider calls are timed, by provider and operation.
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for operation in ["initiate_multipart", "abort_multipart"] {
+        let series = format!(
+            r#"upstream_request_duration_seconds_count{{provider="s3",operation="{operation}"}}"#
+        );
+        assert!(metrics.contains(&series), "{series} in /metrics");
+    }
     let res = list_parts(&app, &t, &enc_id, &key, &h).await;
     assert_problem(res, 404, "not_found").await;
     // COS multipart is not wired yet: the provider says so; a bad query is a 400 problem.
