@@ -1,39 +1,17 @@
 //! `broker.toml`: parsed once at start-up; every problem names the file, the line and the field.
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
 
+pub(crate) mod secret;
+use secret::secret_spellings;
+pub use secret::{Secret, SecretSource};
+
 /// The built-in development configuration used when no file is given.
 pub const DEV_CONFIG: &str = include_str!("default_config.toml");
 const DEV_CONFIG_NAME: &str = "<built-in development config>";
-
-/// A secret value; never printed, and wiped from memory when dropped.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
-}
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -240,7 +218,8 @@ struct Raw {
     redis: Option<Spanned<RedisRaw>>,
     callbacks: Option<Spanned<CallbacksRaw>>,
     multipart: Option<Spanned<MultipartConfig>>,
-    policies: Option<Spanned<PoliciesRaw>>,
+    #[serde(default)]
+    policies: PoliciesRaw,
     #[serde(default)]
     stores: BTreeMap<String, Spanned<StoreRaw>>,
     rate_limit: Option<Spanned<RateLimitRaw>>,
@@ -253,18 +232,47 @@ struct RateLimitRaw {
     burst: Option<u32>,
 }
 
-#[derive(Deserialize, Default)]
+fn default_bind() -> String {
+    "127.0.0.1:8080".into()
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServerRaw {
-    bind: Option<String>,
+    #[serde(default = "default_bind")]
+    bind: String,
+    /// Default `http://{bind}`.
     public_url: Option<String>,
     workers: Option<usize>,
     #[serde(default)]
     log_format: LogFormat,
-    shutdown_timeout_seconds: Option<u64>,
-    drain_seconds: Option<u64>,
+    #[serde(default = "default_shutdown_timeout")]
+    shutdown_timeout_seconds: u64,
+    #[serde(default = "default_drain")]
+    drain_seconds: u64,
     #[serde(default)]
     cors_origins: Vec<String>,
+}
+
+impl Default for ServerRaw {
+    fn default() -> Self {
+        Self {
+            bind: default_bind(),
+            public_url: None,
+            workers: None,
+            log_format: LogFormat::default(),
+            shutdown_timeout_seconds: default_shutdown_timeout(),
+            drain_seconds: default_drain(),
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+fn default_shutdown_timeout() -> u64 {
+    30
+}
+fn default_drain() -> u64 {
+    5
 }
 
 #[derive(Deserialize)]
@@ -272,21 +280,28 @@ struct ServerRaw {
 struct AuthRaw {
     issuer: Option<String>,
     audience: Option<String>,
-    roles_claim: Option<String>,
-    leeway_seconds: Option<u64>,
+    #[serde(default = "default_roles_claim")]
+    roles_claim: String,
+    #[serde(default = "default_leeway")]
+    leeway_seconds: u64,
     #[serde(default)]
     keys: Vec<Spanned<KeyRaw>>,
     jwks: Option<Spanned<JwksRaw>>,
 }
 
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+fn default_leeway() -> u64 {
+    30
+}
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 struct KeyRaw {
     kid: Option<String>,
     algorithm: String,
-    secret: Option<String>,
-    secret_env: Option<String>,
-    secret_file: Option<PathBuf>,
+    secret: Option<SecretSource>,
     public_key_file: Option<PathBuf>,
 }
 
@@ -294,39 +309,77 @@ struct KeyRaw {
 #[serde(deny_unknown_fields)]
 struct JwksRaw {
     url: String,
-    refresh_seconds: Option<u64>,
+    #[serde(default = "default_jwks_refresh")]
+    refresh_seconds: u64,
+}
+
+fn default_jwks_refresh() -> u64 {
+    300
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 struct RedisRaw {
-    url: Option<String>,
-    url_env: Option<String>,
-    url_file: Option<PathBuf>,
+    url: Option<SecretSource>,
     /// Redis Cluster seed nodes, instead of `url`.
     cluster_urls: Option<Vec<String>>,
     /// Sentinels, instead of `url`, with the name of the primary they watch.
     sentinel_urls: Option<Vec<String>>,
-    sentinel_master: Option<String>,
-    stream: Option<String>,
-    key_prefix: Option<String>,
-    idempotency_ttl_seconds: Option<u64>,
-    timeout_ms: Option<u64>,
+    #[serde(default = "default_sentinel_master")]
+    sentinel_master: String,
+    #[serde(default = "default_stream")]
+    stream: String,
+    #[serde(default = "default_key_prefix")]
+    key_prefix: String,
+    #[serde(default = "default_idempotency_ttl")]
+    idempotency_ttl_seconds: u64,
+    #[serde(default = "default_redis_timeout")]
+    timeout_ms: u64,
+}
+
+fn default_sentinel_master() -> String {
+    "mymaster".into()
+}
+fn default_stream() -> String {
+    "presign-broker:events".into()
+}
+fn default_key_prefix() -> String {
+    "presign-broker:".into()
+}
+fn default_idempotency_ttl() -> u64 {
+    604_800
+}
+fn default_redis_timeout() -> u64 {
+    2_000
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 struct CallbacksRaw {
-    ticket_secret: Option<String>,
-    ticket_secret_env: Option<String>,
-    ticket_secret_file: Option<PathBuf>,
+    ticket_secret: Option<SecretSource>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PoliciesRaw {
-    dir: Option<PathBuf>,
-    watch_seconds: Option<u64>,
+    #[serde(default = "default_policies_dir")]
+    dir: PathBuf,
+    /// Poll interval; 0 = only on SIGHUP.
+    #[serde(default)]
+    watch_seconds: u64,
+}
+
+impl Default for PoliciesRaw {
+    fn default() -> Self {
+        Self {
+            dir: default_policies_dir(),
+            watch_seconds: 0,
+        }
+    }
+}
+
+fn default_policies_dir() -> PathBuf {
+    "policies".into()
 }
 
 #[derive(Deserialize)]
@@ -338,75 +391,72 @@ enum StoreRaw {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 struct S3Raw {
     endpoint: Option<String>,
     region: String,
     bucket: String,
     #[serde(default)]
     path_style: bool,
-    access_key: Option<String>,
-    access_key_env: Option<String>,
-    access_key_file: Option<PathBuf>,
-    secret_key: Option<String>,
-    secret_key_env: Option<String>,
-    secret_key_file: Option<PathBuf>,
-    session_token: Option<String>,
-    session_token_env: Option<String>,
-    session_token_file: Option<PathBuf>,
+    access_key: Option<SecretSource>,
+    secret_key: Option<SecretSource>,
+    session_token: Option<SecretSource>,
     default_expires_seconds: Option<u64>,
     max_expires_seconds: Option<u64>,
     callback: Option<S3CallbackRaw>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 struct S3CallbackRaw {
-    webhook_token: Option<String>,
-    webhook_token_env: Option<String>,
-    webhook_token_file: Option<PathBuf>,
+    webhook_token: Option<SecretSource>,
     #[serde(default)]
     sns_topic_arns: Vec<String>,
-    sns_cert_url_pattern: Option<String>,
+    #[serde(default = "default_sns_cert_url_pattern")]
+    sns_cert_url_pattern: String,
+}
+
+fn default_sns_cert_url_pattern() -> String {
+    DEFAULT_SNS_CERT_URL_PATTERN.into()
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 struct CosRaw {
     bucket: String,
     region: String,
     endpoint: Option<String>,
-    secret_id: Option<String>,
-    secret_id_env: Option<String>,
-    secret_id_file: Option<PathBuf>,
-    secret_key: Option<String>,
-    secret_key_env: Option<String>,
-    secret_key_file: Option<PathBuf>,
-    session_token: Option<String>,
-    session_token_env: Option<String>,
-    session_token_file: Option<PathBuf>,
+    secret_id: Option<SecretSource>,
+    secret_key: Option<SecretSource>,
+    session_token: Option<SecretSource>,
     default_expires_seconds: Option<u64>,
     max_expires_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 struct QiniuRaw {
     bucket: String,
     upload_url: String,
     download_domain: Option<String>,
     rs_host: Option<String>,
-    access_key: Option<String>,
-    access_key_env: Option<String>,
-    access_key_file: Option<PathBuf>,
-    secret_key: Option<String>,
-    secret_key_env: Option<String>,
-    secret_key_file: Option<PathBuf>,
+    access_key: Option<SecretSource>,
+    secret_key: Option<SecretSource>,
     #[serde(default)]
     callback: bool,
     default_expires_seconds: Option<u64>,
     max_expires_seconds: Option<u64>,
 }
+
+secret_spellings!(
+    KeyRaw,
+    RedisRaw,
+    CallbacksRaw,
+    S3Raw,
+    S3CallbackRaw,
+    CosRaw,
+    QiniuRaw
+);
 
 // ---- loading ---------------------------------------------------------------------------------
 
@@ -448,6 +498,9 @@ impl Config {
             Some(base) if p.is_relative() => base.join(p),
             _ => p,
         };
+        let secret = |field: &str, source: Option<SecretSource>| {
+            source.map(|s| s.resolve(field, base_dir)).transpose()
+        };
         let mut problems: Vec<ConfigError> = Vec::new();
 
         let (server_span, server) = split(raw.server);
@@ -458,7 +511,7 @@ impl Config {
         let auth_span = raw.auth.span().start;
         let auth = keep(
             &mut problems,
-            build_auth(raw.auth.into_inner(), &resolve_path, &at).map_err(|e| match e {
+            build_auth(raw.auth.into_inner(), &resolve_path, &secret, &at).map_err(|e| match e {
                 Located::At(err) => err,
                 Located::Here(m) => at(auth_span, m),
             }),
@@ -468,20 +521,16 @@ impl Config {
             raw.redis
                 .map(|r| {
                     let span = r.span().start;
-                    build_redis(r.into_inner()).map_err(|m| at(span, format!("[redis] {m}")))
+                    build_redis(r.into_inner(), &secret)
+                        .map_err(|m| at(span, format!("[redis] {m}")))
                 })
                 .transpose(),
         );
         let (cb_span, cb) = split(raw.callbacks);
         let ticket_secret = keep(
             &mut problems,
-            secret(
-                "ticket_secret",
-                cb.ticket_secret,
-                cb.ticket_secret_env,
-                cb.ticket_secret_file,
-            )
-            .map_err(|m| at(cb_span, format!("[callbacks] {m}"))),
+            secret("ticket_secret", cb.ticket_secret)
+                .map_err(|m| at(cb_span, format!("[callbacks] {m}"))),
         );
         let (multipart_span, multipart) = split(raw.multipart);
         if multipart.handle_ttl_seconds == 0 {
@@ -493,10 +542,9 @@ impl Config {
                 )),
             );
         }
-        let policies = split(raw.policies).1;
         let policies = PoliciesConfig {
-            dir: resolve_path(policies.dir.unwrap_or_else(|| PathBuf::from("policies"))),
-            watch_seconds: policies.watch_seconds.unwrap_or(0),
+            dir: resolve_path(raw.policies.dir),
+            watch_seconds: raw.policies.watch_seconds,
         };
         let mut stores = BTreeMap::new();
         for (name, store) in raw.stores {
@@ -513,7 +561,7 @@ impl Config {
             }
             if let Some(built) = keep(
                 &mut problems,
-                build_store(store.into_inner())
+                build_store(store.into_inner(), &secret)
                     .map_err(|m| at(span, format!("[stores.{name}] {m}"))),
             ) {
                 stores.insert(name, built);
@@ -580,8 +628,11 @@ fn valid_store_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// Resolves a secret field's source (`None` when the field is absent), naming the field in any problem.
+type ResolveSecret<'a> = dyn Fn(&str, Option<SecretSource>) -> Result<Option<Secret>, String> + 'a;
+
 fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
-    let bind = s.bind.unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let bind = s.bind;
     let public_url = s.public_url.unwrap_or_else(|| format!("http://{bind}"));
     let parsed = url::Url::parse(&public_url)
         .map_err(|e| format!("[server] public_url {public_url:?}: {e}"))?;
@@ -604,8 +655,8 @@ fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
         public_url: public_url.trim_end_matches('/').to_string(),
         workers: s.workers.filter(|w| *w > 0),
         log_format: s.log_format,
-        shutdown_timeout_seconds: s.shutdown_timeout_seconds.unwrap_or(30),
-        drain_seconds: s.drain_seconds.unwrap_or(5),
+        shutdown_timeout_seconds: s.shutdown_timeout_seconds,
+        drain_seconds: s.drain_seconds,
         cors_origins: s
             .cors_origins
             .iter()
@@ -617,13 +668,14 @@ fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
 fn build_auth(
     a: AuthRaw,
     resolve_path: &dyn Fn(PathBuf) -> PathBuf,
+    secret: &ResolveSecret,
     at: &dyn Fn(usize, String) -> ConfigError,
 ) -> Result<AuthConfig, Located> {
     let mut keys = Vec::new();
     for k in a.keys {
         let span = k.span().start;
         keys.push(
-            build_key(k.into_inner(), resolve_path)
+            build_key(k.into_inner(), resolve_path, secret)
                 .map_err(|m| Located::At(at(span, format!("[[auth.keys]] {m}"))))?,
         );
     }
@@ -636,7 +688,7 @@ fn build_auth(
                 .map_err(|m| Located::At(at(span, format!("[auth.jwks] {m}"))))?;
             Ok(JwksConfig {
                 url: j.url,
-                refresh_seconds: j.refresh_seconds.unwrap_or(300).clamp(30, 86_400),
+                refresh_seconds: j.refresh_seconds.clamp(30, 86_400),
             })
         })
         .transpose()?;
@@ -648,8 +700,8 @@ fn build_auth(
     Ok(AuthConfig {
         issuer: a.issuer,
         audience: a.audience,
-        roles_claim: a.roles_claim.unwrap_or_else(|| "roles".to_string()),
-        leeway_seconds: a.leeway_seconds.unwrap_or(30),
+        roles_claim: a.roles_claim,
+        leeway_seconds: a.leeway_seconds,
         keys,
         jwks,
     })
@@ -673,7 +725,11 @@ fn check_jwks_url(raw: &str) -> Result<(), String> {
     }
 }
 
-fn build_key(k: KeyRaw, resolve_path: &dyn Fn(PathBuf) -> PathBuf) -> Result<KeyConfig, String> {
+fn build_key(
+    k: KeyRaw,
+    resolve_path: &dyn Fn(PathBuf) -> PathBuf,
+    secret: &ResolveSecret,
+) -> Result<KeyConfig, String> {
     use jsonwebtoken::Algorithm::*;
     let algorithm: jsonwebtoken::Algorithm = k
         .algorithm
@@ -684,20 +740,15 @@ fn build_key(k: KeyRaw, resolve_path: &dyn Fn(PathBuf) -> PathBuf) -> Result<Key
             if k.public_key_file.is_some() {
                 return Err("public_key_file is for asymmetric algorithms; HS* keys take secret / secret_env / secret_file".into());
             }
-            let secret = secret(
-                "secret",
-                k.secret,
-                k.secret_env,
-                k.secret_file.map(resolve_path),
-            )?
-            .ok_or("an HS* key needs secret, secret_env or secret_file")?;
+            let secret = secret("secret", k.secret)?
+                .ok_or("an HS* key needs secret, secret_env or secret_file")?;
             if secret.expose().len() < 32 {
                 return Err("an HS* secret must be at least 32 bytes (RFC 8725 3.5)".into());
             }
             KeyMaterial::Secret(secret)
         }
         _ => {
-            if k.secret.is_some() || k.secret_env.is_some() || k.secret_file.is_some() {
+            if k.secret.is_some() {
                 return Err(format!(
                     "{:?} keys take public_key_file (PEM), not a secret",
                     algorithm
@@ -719,15 +770,15 @@ fn build_key(k: KeyRaw, resolve_path: &dyn Fn(PathBuf) -> PathBuf) -> Result<Key
     })
 }
 
-fn build_redis(r: RedisRaw) -> Result<RedisConfig, String> {
-    let url = secret("url", r.url, r.url_env, r.url_file)?;
-    let secrets = |urls: Vec<String>| urls.into_iter().map(Secret).collect::<Vec<_>>();
+fn build_redis(r: RedisRaw, secret: &ResolveSecret) -> Result<RedisConfig, String> {
+    let url = secret("url", r.url)?;
+    let secrets = |urls: Vec<String>| urls.into_iter().map(Secret::new).collect::<Vec<_>>();
     let topology = match (url, r.cluster_urls, r.sentinel_urls) {
         (Some(url), None, None) => RedisTopology::Single(url),
         (None, Some(urls), None) if !urls.is_empty() => RedisTopology::Cluster(secrets(urls)),
         (None, None, Some(urls)) if !urls.is_empty() => RedisTopology::Sentinel {
             urls: secrets(urls),
-            master: r.sentinel_master.unwrap_or_else(|| "mymaster".to_string()),
+            master: r.sentinel_master,
         },
         _ => {
             return Err(
@@ -738,40 +789,28 @@ fn build_redis(r: RedisRaw) -> Result<RedisConfig, String> {
     };
     Ok(RedisConfig {
         topology,
-        stream: r
-            .stream
-            .unwrap_or_else(|| "presign-broker:events".to_string()),
-        key_prefix: r
-            .key_prefix
-            .unwrap_or_else(|| "presign-broker:".to_string()),
-        idempotency_ttl_seconds: r.idempotency_ttl_seconds.unwrap_or(604_800).max(60),
-        timeout_ms: r.timeout_ms.unwrap_or(2_000).clamp(50, 30_000),
+        stream: r.stream,
+        key_prefix: r.key_prefix,
+        idempotency_ttl_seconds: r.idempotency_ttl_seconds.max(60),
+        timeout_ms: r.timeout_ms.clamp(50, 30_000),
     })
 }
 
-fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
-    let required = |name: &str, v: Option<Secret>| {
-        v.ok_or_else(|| format!("needs {name}, {name}_env or {name}_file"))
+fn build_store(store: StoreRaw, secret: &ResolveSecret) -> Result<StoreConfig, String> {
+    let required = |name: &str, v: Option<SecretSource>| {
+        secret(name, v)?.ok_or_else(|| format!("needs {name}, {name}_env or {name}_file"))
     };
     let (provider, default_expires, max_expires, provider_cap) = match store {
         StoreRaw::S3(s) => {
             let callback = s
                 .callback
                 .map(|c| -> Result<S3CallbackConfig, String> {
-                    let pattern = c
-                        .sns_cert_url_pattern
-                        .unwrap_or_else(|| DEFAULT_SNS_CERT_URL_PATTERN.to_string());
-                    regex::Regex::new(&pattern)
+                    regex::Regex::new(&c.sns_cert_url_pattern)
                         .map_err(|e| format!("callback.sns_cert_url_pattern: {e}"))?;
                     Ok(S3CallbackConfig {
-                        webhook_token: secret(
-                            "callback.webhook_token",
-                            c.webhook_token,
-                            c.webhook_token_env,
-                            c.webhook_token_file,
-                        )?,
+                        webhook_token: secret("callback.webhook_token", c.webhook_token)?,
                         sns_topic_arns: c.sns_topic_arns,
-                        sns_cert_url_pattern: pattern,
+                        sns_cert_url_pattern: c.sns_cert_url_pattern,
                     })
                 })
                 .transpose()?;
@@ -780,30 +819,9 @@ fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
                 region: s.region,
                 bucket: s.bucket,
                 path_style: s.path_style,
-                access_key: required(
-                    "access_key",
-                    secret(
-                        "access_key",
-                        s.access_key,
-                        s.access_key_env,
-                        s.access_key_file,
-                    )?,
-                )?,
-                secret_key: required(
-                    "secret_key",
-                    secret(
-                        "secret_key",
-                        s.secret_key,
-                        s.secret_key_env,
-                        s.secret_key_file,
-                    )?,
-                )?,
-                session_token: secret(
-                    "session_token",
-                    s.session_token,
-                    s.session_token_env,
-                    s.session_token_file,
-                )?,
+                access_key: required("access_key", s.access_key)?,
+                secret_key: required("secret_key", s.secret_key)?,
+                session_token: secret("session_token", s.session_token)?,
                 callback,
             };
             (p, s.default_expires_seconds, s.max_expires_seconds, 604_800)
@@ -813,25 +831,9 @@ fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
                 bucket: c.bucket,
                 region: c.region,
                 endpoint: c.endpoint,
-                secret_id: required(
-                    "secret_id",
-                    secret("secret_id", c.secret_id, c.secret_id_env, c.secret_id_file)?,
-                )?,
-                secret_key: required(
-                    "secret_key",
-                    secret(
-                        "secret_key",
-                        c.secret_key,
-                        c.secret_key_env,
-                        c.secret_key_file,
-                    )?,
-                )?,
-                session_token: secret(
-                    "session_token",
-                    c.session_token,
-                    c.session_token_env,
-                    c.session_token_file,
-                )?,
+                secret_id: required("secret_id", c.secret_id)?,
+                secret_key: required("secret_key", c.secret_key)?,
+                session_token: secret("session_token", c.session_token)?,
             };
             (
                 p,
@@ -846,24 +848,8 @@ fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
                 upload_url: q.upload_url,
                 download_domain: q.download_domain,
                 rs_host: q.rs_host,
-                access_key: required(
-                    "access_key",
-                    secret(
-                        "access_key",
-                        q.access_key,
-                        q.access_key_env,
-                        q.access_key_file,
-                    )?,
-                )?,
-                secret_key: required(
-                    "secret_key",
-                    secret(
-                        "secret_key",
-                        q.secret_key,
-                        q.secret_key_env,
-                        q.secret_key_file,
-                    )?,
-                )?,
+                access_key: required("access_key", q.access_key)?,
+                secret_key: required("secret_key", q.secret_key)?,
                 callback: q.callback,
             };
             (
@@ -914,34 +900,6 @@ fn parse_rate(text: &str, burst: Option<u32>) -> Result<RateLimitConfig, String>
         return Err("burst must be at least 1".into());
     }
     Ok(RateLimitConfig { interval, burst })
-}
-
-/// A secret given as a literal (`name`), an environment variable (`name_env`) or a file (`name_file`).
-fn secret(
-    name: &str,
-    literal: Option<String>,
-    env: Option<String>,
-    file: Option<PathBuf>,
-) -> Result<Option<Secret>, String> {
-    match (literal, env, file) {
-        (None, None, None) => Ok(None),
-        (Some(v), None, None) => Ok(Some(Secret(v))),
-        (None, Some(var), None) => match std::env::var(&var) {
-            Ok(v) if !v.is_empty() => Ok(Some(Secret(v))),
-            _ => Err(format!("{name}_env: environment variable {var} is not set")),
-        },
-        (None, None, Some(path)) => {
-            let v = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{name}_file {}: {e}", path.display()))?;
-            // Kubernetes secrets and editors often end files with a newline that is not part of the secret.
-            let v = v.trim_end_matches(['\n', '\r']);
-            if v.is_empty() {
-                return Err(format!("{name}_file {} is empty", path.display()));
-            }
-            Ok(Some(Secret(v.to_string())))
-        }
-        _ => Err(format!("give only one of {name}, {name}_env, {name}_file")),
-    }
 }
 
 #[cfg(test)]
