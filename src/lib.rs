@@ -39,9 +39,23 @@ const BUNDLED_POLICIES: &[(&str, &str)] = &[
     ("deny.toml", include_str!("../policies/deny.toml")),
 ];
 
+/// Why the broker cannot start (or reload its policies); keeps the underlying error as its `source`.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartupError(pub String);
+pub enum StartupError {
+    #[error(transparent)]
+    Policies(#[from] policy::model::LoadError),
+    /// A configured part could not be built (the message names its section).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("http client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+}
 
 /// Loads the policy set named by the config (or the bundled one for the built-in config).
 pub fn load_policies(config: &Config) -> Result<PolicySet, StartupError> {
@@ -53,11 +67,11 @@ pub fn load_policies(config: &Config) -> Result<PolicySet, StartupError> {
         );
         let mut rules = Vec::new();
         for (name, text) in BUNDLED_POLICIES {
-            rules.extend(policy::parse_file(name, text).map_err(|e| StartupError(e.to_string()))?);
+            rules.extend(policy::parse_file(name, text)?);
         }
         rules
     } else {
-        policy::load_dir(dir).map_err(|e| StartupError(e.to_string()))?
+        policy::load_dir(dir)?
     };
     for rule in &rules {
         if let policy::model::Selector::Names(names) = &rule.stores {
@@ -134,7 +148,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         Some(j) => {
             let cache = Arc::new(
                 JwksCache::new(j.url.clone(), Duration::from_secs(j.refresh_seconds))
-                    .map_err(StartupError)?,
+                    .map_err(StartupError::Invalid)?,
             );
             cache.clone().spawn_refresher();
             Some(cache)
@@ -142,17 +156,18 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         None => None,
     };
     let auth = Authenticator::new(&config.auth, jwks.clone())
-        .map_err(|e| StartupError(format!("[auth] {e}")))?;
+        .map_err(|e| StartupError::Invalid(format!("[auth] {e}")))?;
     let policies = load_policies(&config)?;
     let mut stores = BTreeMap::new();
     for (name, store) in &config.stores {
         stores.insert(
             name.clone(),
-            Store::build(name, store).map_err(|e| StartupError(format!("[stores.{name}] {e}")))?,
+            Store::build(name, store)
+                .map_err(|e| StartupError::Invalid(format!("[stores.{name}] {e}")))?,
         );
     }
     let events = match &config.redis {
-        Some(r) => EventStore::Redis(Arc::new(RedisStore::new(r).map_err(StartupError)?)),
+        Some(r) => EventStore::Redis(Arc::new(RedisStore::new(r).map_err(StartupError::Invalid)?)),
         None => {
             tracing::warn!("no [redis] configured: callbacks are recorded in memory (single process, lost on restart)");
             EventStore::Memory(MemoryStore::default())
@@ -166,7 +181,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
             };
             Some(
                 ratelimit::RateLimiter::new(rl, redis)
-                    .map_err(|e| StartupError(format!("[rate_limit] {e}")))?,
+                    .map_err(|e| StartupError::Invalid(format!("[rate_limit] {e}")))?,
             )
         }
         None => None,
@@ -190,13 +205,13 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(15))
         .build()
-        .map_err(|e| StartupError(format!("http client: {e}")))?;
+        .map_err(StartupError::HttpClient)?;
     let sns_http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| StartupError(format!("http client: {e}")))?;
+        .map_err(StartupError::HttpClient)?;
     Ok(AppState {
         sns_certs: callbacks::CertCache::default(),
         sns_http,
@@ -247,12 +262,17 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let listener = match listener {
             Some(l) => l,
-            None => TcpListener::bind(&config.server.bind)
-                .map_err(|e| StartupError(format!("cannot bind {}: {e}", config.server.bind)))?,
+            None => TcpListener::bind(&config.server.bind).map_err(|source| StartupError::Io {
+                what: format!("cannot bind {}", config.server.bind),
+                source,
+            })?,
         };
         let port = listener
             .local_addr()
-            .map_err(|e| StartupError(e.to_string()))?
+            .map_err(|source| StartupError::Io {
+                what: "listener address".into(),
+                source,
+            })?
             .port();
         let workers = config.server.workers;
         let shutdown_timeout = config.server.shutdown_timeout_seconds;
@@ -292,7 +312,10 @@ impl Application {
         }
         let server = server
             .listen(listener)
-            .map_err(|e| StartupError(e.to_string()))?
+            .map_err(|source| StartupError::Io {
+                what: "cannot listen".into(),
+                source,
+            })?
             .run();
         Ok(Self {
             port,
