@@ -356,3 +356,256 @@ impl<'de, E: de::Error> Deserializer<'de> for Tagged<E> {
         Err(self.not_a_secret())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError, KeyMaterial, ProviderConfig, RedisTopology};
+
+    const KEY: &str = "[auth]\n[[auth.keys]]\nalgorithm = \"HS256\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse("broker.toml", text, None)
+    }
+
+    /// Every secret field of every table, each spelled `{field}{suffix} = {value(field)}`.
+    fn every_secret(suffix: &str, value: impl Fn(&str) -> String) -> String {
+        let s = |table: &str, field: &str| {
+            format!(
+                "{field}{suffix} = {:?}\n",
+                value(&format!("{table}.{field}"))
+            )
+        };
+        format!(
+            "[auth]\n[[auth.keys]]\nalgorithm = \"HS256\"\n{}\
+             [redis]\n{}\
+             [callbacks]\n{}\
+             [stores.a]\nprovider = \"s3\"\nregion = \"r\"\nbucket = \"b\"\n{}{}{}\
+             [stores.a.callback]\n{}\
+             [stores.c]\nprovider = \"cos\"\nregion = \"r\"\nbucket = \"b-1\"\n{}{}{}\
+             [stores.q]\nprovider = \"qiniu\"\nbucket = \"b\"\nupload_url = \"https://up.example.com\"\n{}{}",
+            s("key", "secret"),
+            s("redis", "url"),
+            s("callbacks", "ticket_secret"),
+            s("a", "access_key"),
+            s("a", "secret_key"),
+            s("a", "session_token"),
+            s("a.callback", "webhook_token"),
+            s("c", "secret_id"),
+            s("c", "secret_key"),
+            s("c", "session_token"),
+            s("q", "access_key"),
+            s("q", "secret_key"),
+        )
+    }
+
+    /// The value each secret field ended up with, by `table.field`.
+    fn secrets_of(c: &Config) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut put =
+            |name: &str, s: &super::Secret| out.push((name.to_string(), s.expose().to_string()));
+        let KeyMaterial::Secret(k) = &c.auth.keys[0].material else {
+            panic!("HS key")
+        };
+        put("key.secret", k);
+        let Some(RedisTopology::Single(url)) = c.redis.as_ref().map(|r| &r.topology) else {
+            panic!("redis url")
+        };
+        put("redis.url", url);
+        put(
+            "callbacks.ticket_secret",
+            c.callbacks.ticket_secret.as_ref().expect("ticket"),
+        );
+        for (name, store) in &c.stores {
+            match &store.provider {
+                ProviderConfig::S3 {
+                    access_key,
+                    secret_key,
+                    session_token,
+                    callback,
+                    ..
+                } => {
+                    put(&format!("{name}.access_key"), access_key);
+                    put(&format!("{name}.secret_key"), secret_key);
+                    put(
+                        &format!("{name}.session_token"),
+                        session_token.as_ref().expect("token"),
+                    );
+                    let token = callback.as_ref().and_then(|c| c.webhook_token.as_ref());
+                    put(
+                        &format!("{name}.callback.webhook_token"),
+                        token.expect("webhook token"),
+                    );
+                }
+                ProviderConfig::Cos {
+                    secret_id,
+                    secret_key,
+                    session_token,
+                    ..
+                } => {
+                    put(&format!("{name}.secret_id"), secret_id);
+                    put(&format!("{name}.secret_key"), secret_key);
+                    put(
+                        &format!("{name}.session_token"),
+                        session_token.as_ref().expect("token"),
+                    );
+                }
+                ProviderConfig::Qiniu {
+                    access_key,
+                    secret_key,
+                    ..
+                } => {
+                    put(&format!("{name}.access_key"), access_key);
+                    put(&format!("{name}.secret_key"), secret_key);
+                }
+            }
+        }
+        out
+    }
+
+    /// A value for `table.field` long enough for every check (HS keys need 32 bytes), marked for leak checks.
+    fn known(field: &str) -> String {
+        let value = format!("SECRET-MARK-{field}-0123456789abcdef0123456789abcdef");
+        if field == "redis.url" {
+            format!("redis://:{value}@127.0.0.1:6379/0")
+        } else {
+            value
+        }
+    }
+
+    fn assert_every_secret_read(c: &Config) {
+        let got = secrets_of(c);
+        assert_eq!(got.len(), 12, "{got:?}");
+        for (field, value) in got {
+            assert_eq!(value, known(&field), "{field}");
+        }
+        assert!(
+            !format!("{c:?}").contains("SECRET-MARK"),
+            "Debug of Config shows a secret"
+        );
+    }
+
+    #[test]
+    fn every_secret_field_takes_a_literal() {
+        let c = parse(&every_secret("", known)).expect("literal secrets");
+        assert_every_secret_read(&c);
+    }
+
+    #[test]
+    fn every_secret_field_takes_an_environment_variable() {
+        let var =
+            |field: &str| format!("PB_TEST_SECRET_{}", field.replace('.', "_").to_uppercase());
+        let text = every_secret("_env", var);
+        for field in secrets_of(&parse(&every_secret("", known)).expect("literal"))
+            .into_iter()
+            .map(|(f, _)| f)
+        {
+            // Names unique to this test, so parallel tests never see them.
+            std::env::set_var(var(&field), known(&field));
+        }
+        assert_every_secret_read(&parse(&text).expect("env secrets"));
+    }
+
+    #[test]
+    fn every_secret_field_takes_a_file_relative_to_the_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names = secrets_of(&parse(&every_secret("", known)).expect("literal"));
+        for (field, _) in &names {
+            // A trailing newline (as editors and Kubernetes write) is not part of the secret.
+            std::fs::write(dir.path().join(field), format!("{}\n", known(field))).expect("write");
+        }
+        let text = every_secret("_file", |field| field.to_string());
+        let c = Config::parse("broker.toml", &text, Some(dir.path())).expect("file secrets");
+        assert_every_secret_read(&c);
+    }
+
+    #[test]
+    fn two_spellings_of_one_secret_are_refused_at_the_second() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("[stores.m]\nprovider = \"s3\"\nregion = \"r\"\nbucket = \"b\"\naccess_key = \"SECRET-MARK-a\"\naccess_key_env = \"B\"\nsecret_key = \"s\"\n", 5, "access_key"),
+            ("[stores.m]\nprovider = \"qiniu\"\nbucket = \"b\"\nupload_url = \"u\"\naccess_key = \"a\"\nsecret_key_file = \"f\"\nsecret_key = \"SECRET-MARK-b\"\n", 5, "secret_key"),
+            ("[callbacks]\nticket_secret_env = \"A\"\nticket_secret_file = \"f\"\n", 7, "ticket_secret"),
+            ("[redis]\nurl = \"redis://:SECRET-MARK-c@h/\"\nurl_env = \"U\"\n", 7, "url"),
+        ];
+        for (table, line, field) in cases {
+            let text = format!("{KEY}{table}");
+            let e = parse(&text).expect_err(table);
+            let shown = e.to_string();
+            assert!(
+                shown.contains(&format!(
+                    "give only one of {field}, {field}_env, {field}_file"
+                )),
+                "{shown}"
+            );
+            assert!(!shown.contains("SECRET-MARK"), "{shown}");
+            // Stores are read through serde's buffered (tagged) path, which knows only the table's line.
+            assert!(e.line >= *line, "{shown}");
+        }
+        // Outside the tagged store tables the second spelling's own line is reported.
+        let e = parse(
+            "[auth]\n[[auth.keys]]\nalgorithm = \"HS256\"\nsecret = \"x\"\nsecret_env = \"X\"\n",
+        )
+        .expect_err("two");
+        assert_eq!(e.line, 5, "{e}");
+    }
+
+    #[test]
+    fn a_missing_or_empty_source_names_the_field_and_the_variable_or_file_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("empty"), "\n").expect("write");
+        std::env::set_var("PB_TEST_SECRET_EMPTY_VAR", "");
+        let store = "[stores.m]\nprovider = \"cos\"\nregion = \"r\"\nbucket = \"b\"\nsecret_id = \"SECRET-MARK-id\"\n";
+        let cases: &[(&str, &str)] = &[
+            ("secret_key_env = \"PB_TEST_SURELY_UNSET_VAR\"\n", "[stores.m] secret_key_env: environment variable PB_TEST_SURELY_UNSET_VAR is not set"),
+            ("secret_key_env = \"PB_TEST_SECRET_EMPTY_VAR\"\n", "[stores.m] secret_key_env: environment variable PB_TEST_SECRET_EMPTY_VAR is not set"),
+            ("secret_key_file = \"missing\"\n", "[stores.m] secret_key_file "),
+            ("secret_key_file = \"empty\"\n", "is empty"),
+        ];
+        for (field, needle) in cases {
+            let text = format!("{KEY}{store}{field}");
+            let e = Config::parse("broker.toml", &text, Some(dir.path()))
+                .expect_err(field)
+                .to_string();
+            assert!(e.contains(needle), "{e} should mention {needle:?}");
+            assert!(e.starts_with("broker.toml:5: "), "{e}");
+            assert!(!e.contains("SECRET-MARK"), "{e}");
+        }
+        let e = Config::parse(
+            "broker.toml",
+            &format!("{KEY}{store}secret_key_file = \"missing\"\n"),
+            Some(dir.path()),
+        )
+        .expect_err("missing file")
+        .to_string();
+        assert!(
+            e.contains(&dir.path().join("missing").display().to_string()),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn only_secret_fields_take_env_and_file_spellings_and_unknown_fields_keep_their_line() {
+        let e = parse(&format!(
+            "{KEY}[stores.m]\nprovider = \"s3\"\nregion = \"r\"\nbucket_env = \"B\"\n"
+        ))
+        .expect_err("bucket_env")
+        .to_string();
+        assert!(e.contains("bucket_env: bucket is not a secret"), "{e}");
+        // A table standing in for `x_env` is not a spelling.
+        let e = parse("[callbacks]\nticket_secret = { env = \"X\" }\n[auth]\n").expect_err("table");
+        assert!(e.to_string().contains("expected a string"), "{e}");
+        let e = parse(&format!("{KEY}secrett_env = \"X\"\n")).expect_err("unknown");
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.to_string().contains("unknown field `secrett_env`"), "{e}");
+        let e = parse(&format!(
+            "{KEY}[redis]\nurl = \"redis://h/\"\nurl_fiel = \"f\"\n"
+        ))
+        .expect_err("unknown");
+        assert_eq!(e.line, 7, "{e}");
+        // `public_key_file` is a field of its own (a path), not a spelling of a secret.
+        let e = parse("[auth]\n[[auth.keys]]\nalgorithm = \"RS256\"\npublic_key_file = \"/nonexistent.pem\"\n").expect_err("pem");
+        assert!(
+            e.to_string().contains("public_key_file /nonexistent.pem"),
+            "{e}"
+        );
+    }
+}
