@@ -45,7 +45,7 @@ impl Store {
                     path_style: *path_style,
                     credentials: Credentials {
                         access_key: access_key.expose().to_string(),
-                        secret_key: secret_key.expose().to_string(),
+                        secret_key: secret_key.clone(),
                         session_token: session_token.as_ref().map(|t| t.expose().to_string()),
                     },
                 })?;
@@ -67,7 +67,7 @@ impl Store {
                     bucket: bucket.clone(),
                     region: region.clone(),
                     secret_id: secret_id.expose().to_string(),
-                    secret_key: secret_key.expose().to_string(),
+                    secret_key: secret_key.clone(),
                     session_token: session_token.as_ref().map(|t| t.expose().to_string()),
                     endpoint: endpoint.clone(),
                 })?;
@@ -87,7 +87,7 @@ impl Store {
                     upload_url: upload_url.clone(),
                     download_domain: download_domain.clone(),
                     access_key: access_key.expose().to_string(),
-                    secret_key: secret_key.expose().to_string(),
+                    secret_key: secret_key.clone(),
                     rs_host: rs_host.clone(),
                 })?;
                 let callbacks = callback.then(|| {

@@ -10,6 +10,8 @@ mod test_vectors;
 
 use std::fmt;
 
+use crate::config::Secret;
+
 use crate::providers::types::{DownloadOptions, FormUpload, SignedUrl, UploadGrant};
 
 use base64::engine::general_purpose::STANDARD;
@@ -37,8 +39,8 @@ pub struct CosStoreConfig {
     pub region: String,
     /// SecretId (TmpSecretId with STS); public, it travels as `q-ak`.
     pub secret_id: String,
-    /// Never leaves the broker, never shown by `Debug`.
-    pub secret_key: String,
+    /// Never leaves the broker, never shown by `Debug`; exposed only to key the HMAC.
+    pub secret_key: Secret,
     /// STS session token when the keys are temporary.
     pub session_token: Option<String>,
     /// Replaces `https://{bucket}.cos.{region}.myqcloud.com` (e.g. an accelerate domain); scheme and host only.
@@ -127,7 +129,7 @@ impl CosStore {
             ));
         }
         let printable = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_graphic());
-        if !printable(&cfg.secret_id) || !printable(&cfg.secret_key) {
+        if !printable(&cfg.secret_id) || !printable(cfg.secret_key.expose()) {
             return Err(
                 "COS secret_id and secret_key must be non-empty printable ASCII".to_owned(),
             );
@@ -146,8 +148,8 @@ impl CosStore {
                 (format!("https://{host}"), host)
             }
         };
-        let keyed_secret =
-            HmacSha1::new_from_slice(cfg.secret_key.as_bytes()).map_err(|e| e.to_string())?;
+        let keyed_secret = HmacSha1::new_from_slice(cfg.secret_key.expose().as_bytes())
+            .map_err(|e| e.to_string())?;
         let query_prefix = format!(
             "q-sign-algorithm=sha1&q-ak={}&q-sign-time=",
             url_encode(&cfg.secret_id)

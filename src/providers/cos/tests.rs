@@ -21,7 +21,7 @@ fn config(session_token: Option<&str>) -> CosStoreConfig {
         bucket: "examplebucket-1250000000".to_owned(),
         region: "ap-guangzhou".to_owned(),
         secret_id: SECRET_ID.to_owned(),
-        secret_key: SECRET_KEY.to_owned(),
+        secret_key: SECRET_KEY.into(),
         session_token: session_token.map(str::to_owned),
         endpoint: None,
     }
@@ -339,7 +339,7 @@ fn invalid_configs_are_rejected_without_leaking_secrets() {
         }),
         ("APPID not numeric", |c| c.bucket = "example-12a".to_owned()),
         ("empty region", |c| c.region = String::new()),
-        ("empty secret key", |c| c.secret_key = String::new()),
+        ("empty secret key", |c| c.secret_key = "".into()),
         ("secret id with space", |c| c.secret_id = "AK ID".to_owned()),
         ("empty token", |c| c.session_token = Some(String::new())),
         ("endpoint with path", |c| {

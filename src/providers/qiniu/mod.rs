@@ -9,6 +9,8 @@ pub mod token;
 mod upload;
 
 use std::fmt;
+
+use crate::config::Secret;
 use std::time::Duration;
 
 use crate::providers::common;
@@ -38,7 +40,7 @@ pub struct QiniuStoreConfig {
     /// AK: appears in tokens and URLs.
     pub access_key: String,
     /// SK: only ever used as an HMAC key; redacted from Debug.
-    pub secret_key: String,
+    pub secret_key: Secret,
     /// Management host for stat; default `https://rs.qiniuapi.com`.
     pub rs_host: Option<String>,
 }
@@ -70,7 +72,7 @@ pub struct QiniuStore {
     upload_url: String,
     download_domain: Option<String>,
     access_key: String,
-    secret_key: String,
+    secret_key: Secret,
     /// HMAC-SHA1 state keyed with `secret_key` once; tokens and callback checks clone it.
     keyed_secret: signing::HmacSha1,
     rs: ManagementHost,
@@ -101,7 +103,8 @@ impl QiniuStore {
             return Err("qiniu access_key must be non-empty, without ':' or whitespace".into());
         }
         // A pasted key with a trailing newline or space is the classic `bad token` (docs/PROVIDERS.md, Qiniu).
-        if cfg.secret_key.is_empty() || cfg.secret_key.trim() != cfg.secret_key {
+        let sk = cfg.secret_key.expose();
+        if sk.is_empty() || sk.trim() != sk {
             return Err(
                 "qiniu secret_key must be non-empty, without leading or trailing whitespace".into(),
             );
@@ -117,7 +120,7 @@ impl QiniuStore {
             bucket: cfg.bucket,
             upload_url,
             download_domain,
-            keyed_secret: signing::hmac_sha1(&cfg.secret_key),
+            keyed_secret: signing::hmac_sha1(cfg.secret_key.expose()),
             access_key: cfg.access_key,
             secret_key: cfg.secret_key,
             rs,
@@ -158,7 +161,7 @@ impl QiniuStore {
             method: "GET",
             url: token::private_download_url(
                 &self.access_key,
-                &self.secret_key,
+                self.secret_key.expose(),
                 &base_url,
                 expires_at,
             ),
@@ -176,7 +179,7 @@ impl QiniuStore {
         let request = stat::stat_request(
             &self.rs,
             &self.access_key,
-            &self.secret_key,
+            self.secret_key.expose(),
             &self.bucket,
             key,
             chrono::Utc::now(),

@@ -131,7 +131,7 @@ fn validate_access_key(credentials: &sigv4::Credentials) -> Result<(), String> {
     if ak.is_empty() || !ak.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
         return Err("s3 access key: must be non-empty printable ASCII without '/'".to_owned());
     }
-    if credentials.secret_key.is_empty() {
+    if credentials.secret_key.expose().is_empty() {
         return Err("s3 secret key: must not be empty".to_owned());
     }
     Ok(())

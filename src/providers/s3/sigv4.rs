@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::config::Secret;
 use crate::providers::common;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -28,8 +29,8 @@ pub const MAX_EXPIRES_SECONDS: i64 = 604_800;
 pub struct Credentials {
     /// Access key id (public; part of every credential scope).
     pub access_key: String,
-    /// Secret access key; never printed.
-    pub secret_key: String,
+    /// Secret access key; never printed, exposed only to key the signing HMAC.
+    pub secret_key: Secret,
     /// STS session token, sent as `X-Amz-Security-Token`; never printed.
     pub session_token: Option<String>,
 }
@@ -260,7 +261,7 @@ impl Signer {
     fn day(&self, date: &str) -> Arc<DayKey> {
         self.key_cache.get_or_derive(date, || {
             let key = derive_signing_key(
-                &self.credentials.secret_key,
+                self.credentials.secret_key.expose(),
                 date,
                 &self.region,
                 &self.service,

@@ -82,7 +82,7 @@ pub fn credentials(
 ) -> Credentials {
     Credentials {
         access_key: access_key.to_owned(),
-        secret_key: secret_key.to_owned(),
+        secret_key: secret_key.into(),
         session_token: session_token.clone(),
     }
 }

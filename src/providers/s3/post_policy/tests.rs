@@ -12,7 +12,7 @@ const EXPIRES: i64 = NOW + 600;
 fn signer(token: Option<&str>) -> Signer {
     let credentials = Credentials {
         access_key: AK.to_owned(),
-        secret_key: SK.to_owned(),
+        secret_key: SK.into(),
         session_token: token.map(str::to_owned),
     };
     Signer::new(credentials, "us-east-1", "s3")
