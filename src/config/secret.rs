@@ -229,25 +229,24 @@ impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, K> {
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<K::Value, D::Error> {
         let key = String::deserialize(d)?;
         let field = |name: &str| self.fields.iter().copied().find(|f| *f == name);
-        let spelled = if field(&key).is_some() {
-            None
-        } else if let Some(base) = key.strip_suffix("_env").and_then(field) {
-            Some((base, ENV_TAG))
-        } else if let Some(base) = key.strip_suffix("_file").and_then(field) {
-            Some((base, FILE_TAG))
-        } else {
-            None
-        };
-        let name = match spelled {
-            Some((base, tag)) => {
-                *self.pending = Some((base, tag));
-                base
+        // A field of its own (e.g. `public_key_file`) is never read as a spelling.
+        let name = match field(&key) {
+            Some(f) => f,
+            None => {
+                let spelled = [("_env", ENV_TAG), ("_file", FILE_TAG)]
+                    .into_iter()
+                    .find_map(|(suffix, tag)| {
+                        Some((key.strip_suffix(suffix).and_then(field)?, tag))
+                    });
+                match spelled {
+                    Some((base, tag)) => {
+                        *self.pending = Some((base, tag));
+                        base
+                    }
+                    // Unknown: the derived seed reports it (deny_unknown_fields).
+                    None => return self.seed.deserialize(key.into_deserializer()),
+                }
             }
-            None => match field(&key) {
-                Some(f) => f,
-                // Unknown: the derived seed reports it (deny_unknown_fields).
-                None => return self.seed.deserialize(key.into_deserializer()),
-            },
         };
         if self.seen.contains(&name) {
             return Err(de::Error::custom(format!(
