@@ -172,7 +172,7 @@ class Handler(common.QuietHandler):
     def route(self):
         m, path = self.command, self.raw_path
         v2 = re.fullmatch(r"/buckets/([^/]+)/objects/([^/]+)/uploads(?:/([^/]+)(?:/([^/]+))?)?", path)
-        if v2 and self.headers.get("Authorization", "").startswith("UpToken "):
+        if v2:
             return self.resumable_v2(m, *v2.groups())
         if m == "POST" and path == "/":
             return self.form_upload()
@@ -394,7 +394,10 @@ class Handler(common.QuietHandler):
     # --- resumable upload v2 ------------------------------------------------------------------
     def resumable_v2(self, method, bucket, encoded_key, upload_id, part_number):
         s = self.state
-        policy = self.verify_upload_token(self.headers["Authorization"][len("UpToken "):])
+        authorization = self.headers.get("Authorization", "")
+        if not authorization.startswith("UpToken "):
+            raise jerr(401, "UpToken not specified")
+        policy = self.verify_upload_token(authorization[len("UpToken "):])
         if bucket != policy["scope"].split(":", 1)[0]:
             raise jerr(403, "bucket doesn't match with scope")
         if encoded_key == "~":
