@@ -156,6 +156,9 @@ class Handler(common.QuietHandler):
             self.send_error_xml(HttpError(411, "MissingContentLength", str(e)))
         except UnicodeDecodeError:
             self.send_error_xml(HttpError(400, "InvalidURI", "the path is not UTF-8"))
+        except Exception as e:  # a bug here must show up as a 500 in the test, not a dropped connection
+            common.log_exception(e)
+            self.send_error_xml(HttpError(500, "InternalError", "emulator internal error"))
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 

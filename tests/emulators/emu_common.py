@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -395,6 +396,10 @@ def loopback_only(url):
     return parts.scheme in ("http", "https") and (
         host == "localhost" or host == "::1" or re.fullmatch(r"127\.\d+\.\d+\.\d+", host) is not None
     )
+
+
+def log_exception(error):
+    traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
 
 
 def new_request_id():
