@@ -145,6 +145,53 @@ def jerr(status, message):
     return HttpError(status, status, message)
 
 
+def verify_upload_token(auth, access_key, bucket, token, now=None):
+    """The put policy of a genuine, unexpired upload token for `bucket`, else an HttpError as Qiniu answers.
+
+    The signature is recomputed with the SDK (`Auth.token` over the encoded policy exactly as received,
+    which is the HMAC `Auth.token_with_data` / `upload_token` produce) and compared in constant time."""
+    pieces = (token or "").split(":")
+    if len(pieces) != 3:
+        raise jerr(401, "bad token")
+    ak, sign, encoded_policy = pieces
+    if not hmac.compare_digest(ak.encode(), access_key.encode()):
+        raise jerr(401, "bad token")
+    expected = auth.token(encoded_policy)  # "AK:" + urlsafe_b64(HMAC-SHA1(SK, encodedPolicy))
+    if not hmac.compare_digest(expected.encode(), f"{ak}:{sign}".encode()):
+        raise jerr(401, "bad token")
+    try:
+        policy = json.loads(urlsafe_base64_decode(encoded_policy))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise jerr(401, "invalid put policy encoding")
+    if not isinstance(policy, dict) or not isinstance(policy.get("scope"), str):
+        raise jerr(401, "invalid put policy encoding")
+    for field in ("deadline", "insertOnly", "fsizeLimit", "fsizeMin", "detectMime", "isPrefixalScope"):
+        if field in policy and (not isinstance(policy[field], int) or isinstance(policy[field], bool)):
+            raise jerr(401, "invalid put policy encoding")
+    if not isinstance(policy.get("deadline"), int):
+        raise jerr(401, "invalid put policy encoding")
+    if "forceSaveKey" in policy and not isinstance(policy["forceSaveKey"], bool):
+        raise jerr(401, "invalid put policy encoding")
+    if (time.time() if now is None else now) > policy["deadline"]:
+        raise jerr(401, "expired token")
+    if policy["scope"].split(":", 1)[0] != bucket:
+        raise jerr(631, "no such bucket")
+    return policy
+
+
+def sign_callback(auth, mac, scheme, url, host, content_type, body):
+    """The Authorization Qiniu puts on a callback: `QBox` (Auth.token_of_request: path?query + form body)
+    or `Qiniu` (QiniuMacAuth.token_of_request: method, path?query, Host, Content-Type, body)."""
+    if scheme == "qbox":
+        return "QBox " + auth.token_of_request(url, body.decode("utf-8"), content_type)
+    return "Qiniu " + mac.token_of_request("POST", host, url, "", content_type, body)
+
+
+def private_url_token_ok(auth, signed_url, token):
+    """`token` is what `Auth.private_download_url` appends to `signed_url` (`<url>?e=<deadline>`)."""
+    return hmac.compare_digest(auth.token(signed_url).encode(), token.encode())
+
+
 class Handler(common.QuietHandler):
     state = None
 
@@ -193,34 +240,7 @@ class Handler(common.QuietHandler):
     def verify_upload_token(self, token):
         """The put policy of a genuine, unexpired token for this bucket (as data)."""
         s = self.state
-        pieces = (token or "").split(":")
-        if len(pieces) != 3:
-            raise jerr(401, "bad token")
-        ak, sign, encoded_policy = pieces
-        if not hmac.compare_digest(ak.encode(), s.access_key.encode()):
-            raise jerr(401, "bad token")
-        expected = s.auth.token(encoded_policy)  # "AK:" + urlsafe_b64(HMAC-SHA1(SK, encodedPolicy))
-        if not hmac.compare_digest(expected.encode(), f"{ak}:{sign}".encode()):
-            raise jerr(401, "bad token")
-        try:
-            policy = json.loads(urlsafe_base64_decode(encoded_policy))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise jerr(401, "invalid put policy encoding")
-        if not isinstance(policy, dict) or not isinstance(policy.get("scope"), str):
-            raise jerr(401, "invalid put policy encoding")
-        for field in ("deadline", "insertOnly", "fsizeLimit", "fsizeMin", "detectMime", "isPrefixalScope"):
-            if field in policy and (not isinstance(policy[field], int) or isinstance(policy[field], bool)):
-                raise jerr(401, "invalid put policy encoding")
-        if not isinstance(policy.get("deadline"), int):
-            raise jerr(401, "invalid put policy encoding")
-        if "forceSaveKey" in policy and not isinstance(policy["forceSaveKey"], bool):
-            raise jerr(401, "invalid put policy encoding")
-        if time.time() > policy["deadline"]:
-            raise jerr(401, "expired token")
-        bucket = policy["scope"].split(":", 1)[0]
-        if bucket != s.bucket:
-            raise jerr(631, "no such bucket")
-        return policy
+        return verify_upload_token(s.auth, s.access_key, s.bucket, token)
 
     def scope_key(self, policy):
         scope = policy["scope"]
@@ -324,10 +344,7 @@ class Handler(common.QuietHandler):
                 continue
             parts = urlsplit(url)
             host = policy.get("callbackHost") or parts.netloc
-            if scheme == "qbox":
-                authorization = "QBox " + s.auth.token_of_request(url, body.decode(), body_type)
-            else:
-                authorization = "Qiniu " + s.mac.token_of_request("POST", host, url, "", body_type, body)
+            authorization = sign_callback(s.auth, s.mac, scheme, url, host, body_type, body)
             try:
                 answer = requests.post(
                     url,
@@ -574,8 +591,7 @@ class Handler(common.QuietHandler):
             raise jerr(401, "bad token")
         signed_query, token = self.raw_query[:index], unquote(self.raw_query[index + len("&token="):])
         signed_url = f"http://{self.headers.get('Host', '')}{self.raw_path}?{signed_query}"
-        expected = s.auth.token(signed_url)
-        if not hmac.compare_digest(expected.encode(), token.encode()):
+        if not private_url_token_ok(s.auth, signed_url, token):
             raise jerr(401, "bad token")
         try:
             deadline = int(dict(parse_qsl(signed_query)).get("e", ""))
