@@ -141,9 +141,10 @@ class Handler(common.QuietHandler):
         self.raw_path = parts.path or "/"
         self.query = parse_qsl(parts.query, keep_blank_values=True)
         self.qdict = {k: v for k, v in self.query}
-        self.object_path = unquote(self.raw_path, encoding="utf-8", errors="strict")
+        self.object_path = unquote(self.raw_path, errors="replace")
         self.key = self.object_path[1:]
         try:
+            unquote(self.raw_path, encoding="utf-8", errors="strict")
             host = self.headers.get("Host", "")
             if host not in s.accepted_hosts():
                 raise HttpError(404, "NoSuchBucket", "The specified bucket does not exist.")

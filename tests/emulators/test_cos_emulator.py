@@ -384,3 +384,29 @@ def test_post_policy_signer_reproduces_every_vector():
     for v in VECTORS["post_policies"]:
         policy = base64.b64decode(v["policy_base64"])
         assert cos_emulator.post_policy_signature(v["secret_key"], v["key_time"], policy) == v["signature"], v["id"]
+
+
+def test_malformed_requests_get_4xx_not_5xx(client, emu):
+    url = presign(client, emu, "m.txt", "PUT")
+    cases = [
+        ("GET", "/m.txt", {"Authorization": "garbage"}, b""),
+        ("GET", "/m.txt", {"Authorization": "q-sign-algorithm=sha1&q-ak=x&q-sign-time=a;b&q-key-time=a;b&q-header-list=&q-url-param-list=&q-signature=x"}, b""),
+        ("GET", "/m.txt?q-signature=abc", {}, b""),
+        ("GET", "/%ff%fe", {}, b""),
+        ("POST", "/", {"Content-Type": "multipart/form-data; boundary=zz"}, b"--zz\r\nnot a part"),
+        ("POST", "/", {"Content-Type": "multipart/form-data"}, b"x"),
+        ("POST", "/", {"Content-Type": "multipart/form-data; boundary=zz"},
+         b'--zz\r\nContent-Disposition: form-data; name="key"\r\n\r\nk\r\n--zz\r\nContent-Disposition: form-data; name="policy"\r\n\r\n!!\r\n'
+         b'--zz\r\nContent-Disposition: form-data; name="q-sign-algorithm"\r\n\r\nsha1\r\n--zz\r\nContent-Disposition: form-data; name="q-ak"\r\n\r\n' + SID.encode() +
+         b'\r\n--zz\r\nContent-Disposition: form-data; name="q-key-time"\r\n\r\n1;2\r\n--zz\r\nContent-Disposition: form-data; name="q-signature"\r\n\r\nx\r\n'
+         b'--zz\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc\r\n--zz--\r\n'),
+    ]
+    for method, path, headers, body in cases:
+        r = requests.request(method, emu.url + path, headers=headers, data=body)
+        assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text)
+        assert error_code(r)
+    r = requests.put(url.replace("q-key-time=", "q-key-time=x"), data=b"x")
+    assert r.status_code == 403
+    # a chunked body is refused with 411 (COS wants a length)
+    r = requests.put(url, data=iter([b"a", b"b"]))
+    assert r.status_code == 411

@@ -394,3 +394,32 @@ def test_private_url_verifier_reproduces_the_vectors():
         a = Auth(d["ak"], d["sk"])
         assert qiniu_emulator.private_url_token_ok(a, signed, tok), d["id"]
         assert not qiniu_emulator.private_url_token_ok(a, signed.replace("e=", "e=1"), tok), d["id"]
+
+
+def test_malformed_requests_get_4xx_not_5xx(emu):
+    tok = token("m/a")
+    cases = [
+        ("POST", "/", {"Content-Type": "multipart/form-data; boundary=zz"}, b"--zz\r\nbroken"),
+        ("POST", "/", {"Content-Type": "text/plain"}, b"x"),
+        ("POST", "/", {"Content-Type": "multipart/form-data; boundary=zz"},
+         b'--zz\r\nContent-Disposition: form-data; name="token"\r\n\r\na:b:!!\r\n--zz--\r\n'),
+        ("GET", "/stat/%%%", {}, b""),
+        ("GET", "/stat/bm90LWJhc2U2NA", {"Authorization": "Qiniu x"}, b""),
+        ("POST", "/buckets/my-bucket/objects/!!!/uploads", {"Authorization": "UpToken " + tok}, b""),
+        ("POST", "/buckets/my-bucket/objects/bS9h/uploads", {"Authorization": "UpToken x:y:z"}, b""),
+        ("PUT", "/buckets/my-bucket/objects/bS9h/uploads/zzz/1", {"Authorization": "UpToken " + tok}, b"x"),
+        ("POST", "/buckets/my-bucket/objects/bS9h/uploads/" + "0" * 40, {"Authorization": "UpToken " + tok}, b"{"),
+        ("GET", "/m/a?e=abc&token=x:y", {}, b""),
+        ("DELETE", "/m/a", {}, b""),
+    ]
+    for method, path, headers, body in cases:
+        r = requests.request(method, emu.url + path, headers=headers, data=body)
+        assert 400 <= r.status_code < 700 and r.status_code != 500 and "error" in r.json(), (method, path, r.status_code, r.text)
+    upload_id = requests.post(v2_url(emu, "m/a"), headers=up(tok)).json()["uploadId"]
+    for body in (b"{", b"[]", b'{"parts": []}', b'{"parts": [{"partNumber": "1", "etag": 3}]}', b'{"parts": [{"partNumber": 1, "etag": "x"}], "customVars": 3}'):
+        r = requests.post(v2_url(emu, "m/a", upload_id), data=body, headers=up(tok))
+        assert r.status_code == 400, (body, r.text)
+    for q in ("?max-parts=0", "?max-parts=x", "?max-parts=1001", "?part-number-marker=x"):
+        assert requests.get(v2_url(emu, "m/a", upload_id) + q, headers=up(tok)).status_code == 400, q
+    assert requests.put(v2_url(emu, "m/a", upload_id, 0), data=b"x", headers=up(tok)).status_code == 400
+    assert requests.put(v2_url(emu, "m/a", upload_id, 10001), data=b"x", headers=up(tok)).status_code == 400
