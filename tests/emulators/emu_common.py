@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 MIB = 1024 * 1024
 # Bodies read into memory (form uploads, XML/JSON documents) never exceed these.
 DEFAULT_MAX_FORM_BYTES = 64 * MIB
-MAX_DOCUMENT_BYTES = 1 * MIB
+MAX_DOCUMENT_BYTES = 4 * MIB  # a Complete listing 10,000 parts fits
 CHUNK = 256 * 1024
 
 
