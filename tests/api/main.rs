@@ -3,6 +3,7 @@ mod auth;
 mod callbacks;
 mod cli;
 mod cos_qiniu;
+mod emulated;
 mod errors;
 mod helpers;
 mod operations;

@@ -6,23 +6,23 @@ use crate::helpers::{assert_problem, token, TestApp};
 
 const MIB: usize = 1 << 20;
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
-fn bytes(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn bytes(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
 }
 
-async fn credential(app: &TestApp, t: &str, body: Value) -> Value {
+pub(crate) async fn credential(app: &TestApp, t: &str, body: Value) -> Value {
     let (status, cred) = app.post_json("/v1/uploads", t, &body).await;
     assert_eq!(status, 200, "credential for {body}: {cred}");
     cred
 }
 
-async fn put_with(app: &TestApp, cred: &Value, body: Vec<u8>) -> reqwest::Response {
+pub(crate) async fn put_with(app: &TestApp, cred: &Value, body: Vec<u8>) -> reqwest::Response {
     let mut req = app.http.put(cred["url"].as_str().expect("url")).body(body);
     for (k, v) in cred["headers"].as_object().expect("headers") {
         req = req.header(k.as_str(), v.as_str().expect("header value"));
@@ -48,7 +48,7 @@ async fn download(app: &TestApp, t: &str, key: &str) -> (u16, Vec<u8>) {
     )
 }
 
-async fn form_post(
+pub(crate) async fn form_post(
     app: &TestApp,
     cred: &Value,
     file: Vec<u8>,
