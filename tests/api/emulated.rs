@@ -233,8 +233,7 @@ async fn confirm(app: &TestApp, t: &str, store: &str, key: &str) -> reqwest::Res
 // ---- COS ------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn cos_form_post_with_the_returned_fields_stores_the_bytes_and_refuses_what_the_policy_does_not_allow(
-) {
+async fn cos_form_post_stores_the_bytes_and_its_policy_refuses_the_rest() {
     let cos = Emulator::cos();
     let app = broker(Some(&cos), None).await;
     let t = token("alice", &["user"]);
@@ -256,11 +255,11 @@ async fn cos_form_post_with_the_returned_fields_stores_the_bytes_and_refuses_wha
     assert_eq!(download(&app, &t, "cosemu", &key).await, (200, data));
 
     // Over the rule's max_size (strict: 1 MiB): content-length-range refuses it.
-    let big = unique("strict/alice/big-") + ".png";
+    let img = unique("strict/alice/img-") + ".png";
     let cred = credential(
         &app,
         &t,
-        json!({"store": "cosemu", "key": big, "content_type": "image/png"}),
+        json!({"store": "cosemu", "key": img, "content_type": "image/png"}),
     )
     .await;
     let (status, body) = text(form_post(&app, &cred, png(MIB + 1, 1), "image/png").await).await;
@@ -270,7 +269,7 @@ async fn cos_form_post_with_the_returned_fields_stores_the_bytes_and_refuses_wha
     let small = png(1000, 2);
     let res = form_post(&app, &cred, small.clone(), "image/png").await;
     assert_eq!(text(res).await.0, 200);
-    assert_eq!(download(&app, &svc, "cosemu", &big).await, (200, small));
+    assert_eq!(download(&app, &svc, "cosemu", &img).await, (200, small));
 
     // A field changed after signing (another key, another type): the POST policy refuses it.
     let other = unique("strict/alice/other-") + ".png";
@@ -478,8 +477,7 @@ async fn qiniu_upload(
 }
 
 #[tokio::test]
-async fn qiniu_callbacks_in_both_schemes_reach_the_broker_are_recorded_once_and_answer_the_uploader(
-) {
+async fn qiniu_callbacks_in_both_schemes_are_verified_recorded_once_and_answered() {
     let redis = Services::redis_url();
     let t = token("alice", &["user"]);
     let svc = token("svc", &["service"]);
