@@ -589,3 +589,198 @@ fn header_values_must_be_printable_ascii() {
     assert!(!is_header_value("a\r\nx-evil: 1"));
     assert!(!is_header_value("视频"));
 }
+
+mod wire {
+    //! The async calls against a loopback server: what goes on the wire, paging, and answers mapped.
+    use super::*;
+    use crate::providers::loopback::canned;
+
+    fn store_at(origin: &str) -> CosStore {
+        CosStore::new(CosStoreConfig {
+            bucket: "examplebucket-1250000000".to_owned(),
+            region: "ap-guangzhou".to_owned(),
+            secret_id: "AKID".to_owned(),
+            secret_key: "SECRET".to_owned(),
+            session_token: None,
+            endpoint: Some(origin.to_owned()),
+        })
+        .expect("valid store")
+    }
+
+    fn page(parts: &[u32], next: Option<u32>) -> String {
+        let parts: String = parts
+            .iter()
+            .map(|n| format!("<Part><PartNumber>{n}</PartNumber><ETag>&quot;e{n}&quot;</ETag><Size>{n}</Size></Part>"))
+            .collect();
+        let truncated = next.map_or("<IsTruncated>false</IsTruncated>".to_owned(), |m| {
+            format!(
+                "<IsTruncated>true</IsTruncated><NextPartNumberMarker>{m}</NextPartNumberMarker>"
+            )
+        });
+        format!("<ListPartsResult>{parts}{truncated}</ListPartsResult>")
+    }
+
+    #[tokio::test]
+    async fn initiate_sends_the_signed_post_and_reads_the_upload_id() {
+        let (origin, server) = canned(vec![(
+            200,
+            "<InitiateMultipartUploadResult><UploadId>U1</UploadId></InitiateMultipartUploadResult>".to_owned(),
+        )]);
+        let opts = InitiateOptions {
+            content_type: Some("video/mp4"),
+            forbid_overwrite: true,
+            metadata: &[],
+        };
+        let id = store_at(&origin)
+            .create_multipart_upload(&reqwest::Client::new(), "a b/视频.mp4", &opts)
+            .await
+            .expect("initiated");
+        assert_eq!(id, "U1");
+        let seen = server.join().expect("server");
+        assert_eq!(
+            seen[0].line,
+            "POST /a%20b/%E8%A7%86%E9%A2%91.mp4?uploads= HTTP/1.1"
+        );
+        assert_eq!(seen[0].header("content-length"), Some("0"));
+        assert_eq!(seen[0].header("content-type"), Some("video/mp4"));
+        assert_eq!(seen[0].header("x-cos-forbid-overwrite"), Some("true"));
+        let auth = seen[0].header("authorization").unwrap_or_default();
+        assert!(
+            auth.contains("&q-header-list=content-length;content-type;host;x-cos-forbid-overwrite&q-url-param-list=uploads&"),
+            "{auth}"
+        );
+    }
+
+    #[tokio::test]
+    async fn list_parts_follows_every_page_and_refuses_a_stuck_marker() {
+        let (origin, server) = canned(vec![(200, page(&[1, 2], Some(2))), (200, page(&[3], None))]);
+        let parts = store_at(&origin)
+            .list_parts(&reqwest::Client::new(), "k", "U")
+            .await
+            .expect("two pages");
+        let numbers: Vec<(u32, &str)> = parts
+            .iter()
+            .map(|p| (p.part_number, p.etag.as_str()))
+            .collect();
+        assert_eq!(numbers, [(1, "\"e1\""), (2, "\"e2\""), (3, "\"e3\"")]);
+        let lines: Vec<String> = server
+            .join()
+            .expect("server")
+            .into_iter()
+            .map(|r| r.line)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "GET /k?uploadId=U&part-number-marker=0&max-parts=1000&encoding-type=url HTTP/1.1",
+                "GET /k?uploadId=U&part-number-marker=2&max-parts=1000&encoding-type=url HTTP/1.1",
+            ]
+        );
+
+        let (origin, server) = canned(vec![(200, page(&[1], Some(5))), (200, page(&[2], Some(5)))]);
+        let err = store_at(&origin)
+            .list_parts(&reqwest::Client::new(), "k", "U")
+            .await
+            .expect_err("stuck marker");
+        assert!(matches!(err, ProviderError::Upstream(_)), "{err:?}");
+        assert_eq!(server.join().expect("server").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn complete_sends_the_xml_and_needs_an_etag() {
+        let ok = "   <CompleteMultipartUploadResult><ETag>&quot;abc-2&quot;</ETag></CompleteMultipartUploadResult>";
+        let (origin, server) = canned(vec![
+            (200, ok.to_owned()),
+            (
+                200,
+                "    <CompleteMultipartUploadResult></CompleteMultipartUploadResult>".to_owned(),
+            ),
+            (
+                200,
+                "  <Error><Code>EntityTooSmall</Code><Message>small</Message></Error>".to_owned(),
+            ),
+            (404, "<Error><Code>NoSuchUpload</Code></Error>".to_owned()),
+        ]);
+        let store = store_at(&origin);
+        let http = reqwest::Client::new();
+        let parts = [(2, "\"b\"".to_owned()), (1, "\"a\"".to_owned())];
+        let done = store
+            .complete_multipart_upload(&http, "k", "U", &parts)
+            .await
+            .expect("completed");
+        assert_eq!(done.etag, "abc-2");
+        let merge_failed = store
+            .complete_multipart_upload(&http, "k", "U", &parts)
+            .await;
+        assert!(
+            matches!(merge_failed, Err(ProviderError::Upstream(_))),
+            "{merge_failed:?}"
+        );
+        let too_small = store
+            .complete_multipart_upload(&http, "k", "U", &parts)
+            .await;
+        assert!(
+            matches!(too_small, Err(ProviderError::BadRequest(_))),
+            "{too_small:?}"
+        );
+        let gone = store
+            .complete_multipart_upload(&http, "k", "U", &parts)
+            .await;
+        assert!(matches!(gone, Err(ProviderError::NotFound)), "{gone:?}");
+        let seen = server.join().expect("server");
+        assert_eq!(seen[0].line, "POST /k?uploadId=U HTTP/1.1");
+        assert_eq!(seen[0].body, complete_body(&parts).into_bytes());
+        assert_eq!(
+            seen[0].header("content-length"),
+            Some(seen[0].body.len().to_string().as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn abort_sends_a_signed_delete_and_maps_no_such_upload() {
+        let (origin, server) = canned(vec![
+            (204, String::new()),
+            (404, "<Error><Code>NoSuchUpload</Code></Error>".to_owned()),
+        ]);
+        let store = store_at(&origin);
+        let http = reqwest::Client::new();
+        store
+            .abort_multipart_upload(&http, "k", "U")
+            .await
+            .expect("aborted");
+        let gone = store.abort_multipart_upload(&http, "k", "U").await;
+        assert!(matches!(gone, Err(ProviderError::NotFound)), "{gone:?}");
+        let seen = server.join().expect("server");
+        assert_eq!(seen[0].line, "DELETE /k?uploadId=U HTTP/1.1");
+        assert_eq!(seen[0].header("content-length"), Some("0"));
+    }
+
+    #[tokio::test]
+    async fn transport_failures_are_upstream_without_url_or_secret() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let store = store_at(&format!("http://127.0.0.1:{port}"));
+        let err = store
+            .abort_multipart_upload(&reqwest::Client::new(), "secret-key-name", "U")
+            .await
+            .expect_err("nothing listens");
+        let text = err.to_string();
+        assert!(matches!(err, ProviderError::Upstream(_)));
+        assert!(
+            !text.contains("127.0.0.1") && !text.contains("secret") && !text.contains("SECRET"),
+            "{text}"
+        );
+        let bad_type = InitiateOptions {
+            content_type: Some("text/plain\r\nx: y"),
+            ..InitiateOptions::default()
+        };
+        let err = store
+            .create_multipart_upload(&reqwest::Client::new(), "k", &bad_type)
+            .await
+            .expect_err("refused before sending");
+        assert!(matches!(err, ProviderError::BadRequest(_)), "{err:?}");
+    }
+}

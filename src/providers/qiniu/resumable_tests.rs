@@ -585,3 +585,167 @@ fn qiniu_errors_are_mapped() {
         other => panic!("{other:?}"),
     }
 }
+
+mod wire {
+    //! The async calls against a loopback server: what goes on the wire, paging, and answers mapped.
+    use super::*;
+    use crate::providers::loopback::canned;
+
+    const TOKEN: &str = "AK:sign=:policy==";
+
+    fn list_page(parts: &[u32], marker: u32) -> String {
+        let parts: Vec<Value> = parts
+            .iter()
+            .map(|n| json!({"partNumber": n, "etag": format!("e{n}"), "size": n, "putTime": 1}))
+            .collect();
+        json!({"uploadId": "U", "expireAt": 1, "partNumberMarker": marker, "parts": parts})
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn initiate_posts_with_the_up_token_and_reads_the_upload_id() {
+        let (origin, server) = canned(vec![(200, r#"{"uploadId":"U1","expireAt":1}"#.to_owned())]);
+        let store = store_on("my-bucket", &origin);
+        let id = store
+            .initiate_multipart(&reqwest::Client::new(), "uploads/2030/video.mp4", TOKEN)
+            .await
+            .expect("initiated");
+        assert_eq!(id, "U1");
+        let seen = server.join().expect("server");
+        assert_eq!(
+            seen[0].line,
+            "POST /buckets/my-bucket/objects/dXBsb2Fkcy8yMDMwL3ZpZGVvLm1wNA==/uploads HTTP/1.1"
+        );
+        assert_eq!(
+            seen[0].header("authorization"),
+            Some("UpToken AK:sign=:policy==")
+        );
+        assert_eq!(seen[0].header("content-length"), Some("0"));
+    }
+
+    #[tokio::test]
+    async fn list_parts_follows_every_page_and_refuses_a_stuck_marker() {
+        let (origin, server) = canned(vec![
+            (200, list_page(&[1, 2], 2)),
+            (200, list_page(&[3], 0)),
+        ]);
+        let parts = store_on("b", &origin)
+            .list_parts(&reqwest::Client::new(), "k", TOKEN, "U")
+            .await
+            .expect("two pages");
+        let numbers: Vec<(u32, &str, u64)> = parts
+            .iter()
+            .map(|p| (p.part_number, p.etag.as_str(), p.size))
+            .collect();
+        assert_eq!(numbers, [(1, "e1", 1), (2, "e2", 2), (3, "e3", 3)]);
+        let lines: Vec<String> = server
+            .join()
+            .expect("server")
+            .into_iter()
+            .map(|r| r.line)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "GET /buckets/b/objects/aw==/uploads/U?max-parts=1000 HTTP/1.1",
+                "GET /buckets/b/objects/aw==/uploads/U?max-parts=1000&part-number-marker=2 HTTP/1.1",
+            ]
+        );
+
+        let (origin, server) = canned(vec![(200, list_page(&[1], 5)), (200, list_page(&[2], 5))]);
+        let err = store_on("b", &origin)
+            .list_parts(&reqwest::Client::new(), "k", TOKEN, "U")
+            .await
+            .expect_err("stuck marker");
+        assert!(matches!(err, ProviderError::Upstream(_)), "{err:?}");
+        assert_eq!(server.join().expect("server").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn complete_posts_json_and_maps_the_answers() {
+        let (origin, server) = canned(vec![
+            (
+                200,
+                r#"{"key":"k","hash":"Fh","fsize":7,"bucket":"b"}"#.to_owned(),
+            ),
+            (400, r#"{"error":"invalid part order"}"#.to_owned()),
+            (612, r#"{"error":"no such uploadId"}"#.to_owned()),
+            (579, r#"{"error":"callback failed"}"#.to_owned()),
+        ]);
+        let store = store_on("b", &origin);
+        let http = reqwest::Client::new();
+        let parts = [(1, "e1".to_owned())];
+        let fields = CompleteFields {
+            fname: Some("v.mp4"),
+            ..CompleteFields::default()
+        };
+        let done = store
+            .complete_multipart(&http, "k", TOKEN, "U", &parts, &fields)
+            .await
+            .expect("completed");
+        assert_eq!((done.etag.as_str(), done.size), ("Fh", Some(7)));
+        let order = store
+            .complete_multipart(&http, "k", TOKEN, "U", &parts, &fields)
+            .await;
+        assert!(
+            matches!(order, Err(ProviderError::BadRequest(_))),
+            "{order:?}"
+        );
+        let gone = store
+            .complete_multipart(&http, "k", TOKEN, "U", &parts, &fields)
+            .await;
+        assert!(matches!(gone, Err(ProviderError::NotFound)), "{gone:?}");
+        let callback = store
+            .complete_multipart(&http, "k", TOKEN, "U", &parts, &fields)
+            .await;
+        assert!(
+            matches!(callback, Err(ProviderError::Upstream(_))),
+            "{callback:?}"
+        );
+        let seen = server.join().expect("server");
+        assert_eq!(
+            seen[0].line,
+            "POST /buckets/b/objects/aw==/uploads/U HTTP/1.1"
+        );
+        assert_eq!(seen[0].header("content-type"), Some("application/json"));
+        assert_eq!(
+            seen[0].body,
+            br#"{"parts":[{"etag":"e1","partNumber":1}],"fname":"v.mp4"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn abort_deletes_and_transport_failures_hide_the_url() {
+        let (origin, server) = canned(vec![(200, String::new())]);
+        store_on("b", &origin)
+            .abort_multipart(&reqwest::Client::new(), "k", TOKEN, "U")
+            .await
+            .expect("aborted");
+        let seen = server.join().expect("server");
+        assert_eq!(
+            seen[0].line,
+            "DELETE /buckets/b/objects/aw==/uploads/U HTTP/1.1"
+        );
+        assert_eq!(
+            seen[0].header("authorization"),
+            Some("UpToken AK:sign=:policy==")
+        );
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let store = store_on("b", &format!("http://127.0.0.1:{port}"));
+        let err = store
+            .abort_multipart(&reqwest::Client::new(), "k", TOKEN, "U")
+            .await
+            .expect_err("nothing listens");
+        let text = err.to_string();
+        assert!(matches!(err, ProviderError::Upstream(_)));
+        assert!(
+            !text.contains("127.0.0.1") && !text.contains("policy"),
+            "{text}"
+        );
+    }
+}
