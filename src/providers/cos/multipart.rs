@@ -33,6 +33,12 @@ const MAX_ANSWER_BYTES: usize = 4 << 20;
 const MAX_LIST_PAGES: usize = 100;
 /// Parts asked per ListParts page (the COS maximum).
 pub const LIST_PAGE_SIZE: u32 = 1000;
+/// Smallest part but the last (1 MiB), checked by COS only at Complete (`EntityTooSmall`).
+pub const MIN_PART_SIZE: u64 = 1 << 20;
+/// Largest part (5 GiB).
+pub const MAX_PART_SIZE: u64 = 5 << 30;
+/// Part numbers run 1..=10,000.
+pub const MAX_PARTS: u32 = 10_000;
 /// Longest COS error message passed on to the client.
 const MAX_MESSAGE_CHARS: usize = 200;
 
@@ -311,6 +317,11 @@ impl CosStore {
                 "content type and metadata must be printable ASCII".to_owned(),
             ));
         }
+        if !opts.metadata.iter().all(|(name, _)| is_meta_name(name)) {
+            return Err(ProviderError::BadRequest(
+                "metadata names must be x-cos-meta-<letters, digits, - or _>".to_owned(),
+            ));
+        }
         let now = unix_now();
         let call = self.initiate_call(key, opts, now, now + SERVER_CALL_SECONDS);
         let body = success_body(execute(http, Op::Initiate, call).await?, Op::Initiate)?;
@@ -385,6 +396,16 @@ impl CosStore {
 /// Visible ASCII and spaces: what an HTTP header value may hold without reqwest refusing it.
 fn is_header_value(value: &str) -> bool {
     value.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+}
+
+/// `x-cos-meta-` and a non-empty name of letters, digits, `-` and `_`.
+fn is_meta_name(name: &str) -> bool {
+    name.strip_prefix("x-cos-meta-").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// The server-side operations, for error messages and the error mapping.

@@ -584,6 +584,21 @@ fn cos_error_codes_are_mapped() {
 }
 
 #[test]
+fn metadata_names_must_be_x_cos_meta() {
+    assert!(is_meta_name("x-cos-meta-uid"));
+    assert!(is_meta_name("x-cos-meta-a_b-1"));
+    for bad in [
+        "x-cos-meta-",
+        "x-cos-acl",
+        "x-cos-meta-a b",
+        "x-cos-meta-a:b",
+        "X-Cos-Meta-a",
+    ] {
+        assert!(!is_meta_name(bad), "{bad}");
+    }
+}
+
+#[test]
 fn header_values_must_be_printable_ascii() {
     assert!(is_header_value("video/mp4; codecs=\"avc1\""));
     assert!(!is_header_value("a\r\nx-evil: 1"));

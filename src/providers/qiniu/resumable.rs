@@ -7,6 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,7 @@ use crate::providers::types::{ProviderError, SignedUrl, UploadGrant};
 use super::signing::urlsafe_b64;
 use super::token::upload_token_keyed;
 use super::upload::broker_put_policy;
-use super::{CallbackSpec, QiniuStore};
+use super::{CallbackSpec, QiniuStore, KEY_IN_PATH};
 
 /// Complete assembles the object and waits for the callback, longer than the shared client's total timeout.
 const COMPLETE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -31,6 +32,12 @@ pub const LIST_PAGE_SIZE: u32 = 1000;
 const MAX_ERROR_CHARS: usize = 200;
 /// Fixed by the upload-part doc.
 const OCTET_STREAM: &str = "application/octet-stream";
+/// Smallest part but the last (1 MiB), checked by Qiniu only at complete.
+pub const MIN_PART_SIZE: u64 = 1 << 20;
+/// Largest part (1 GiB).
+pub const MAX_PART_SIZE: u64 = 1 << 30;
+/// Part numbers run 1..=10,000.
+pub const MAX_PARTS: u32 = 10_000;
 
 /// `EncodedObjectName`: urlsafe base64 of the key WITH `=` padding; `~` when there is no key (`None` or
 /// empty, as the Python SDK treats both). `=`, `-`, `_` and `~` are legal in a path segment, so it goes into
@@ -140,6 +147,16 @@ impl QiniuStore {
     pub fn multipart_token(&self, g: &UploadGrant, callback: Option<&CallbackSpec>) -> String {
         let policy = broker_put_policy(&self.bucket, g, callback);
         upload_token_keyed(&self.access_key, &self.keyed_secret, &policy.to_json())
+    }
+
+    /// The object's plain, unsigned URL on the store's `download_domain` (the `location` of a completed
+    /// upload), or `None` when the store has no download domain.
+    pub fn object_url(&self, key: &str) -> Option<String> {
+        let domain = self.download_domain.as_deref()?;
+        Some(format!(
+            "{domain}/{}",
+            utf8_percent_encode(key, KEY_IN_PATH)
+        ))
     }
 
     /// `{upload_url}/buckets/{bucket}/objects/{EncodedObjectName}/uploads`.

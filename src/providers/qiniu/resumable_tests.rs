@@ -437,6 +437,25 @@ fn part_requests_carry_the_token_and_optional_hex_md5() {
 }
 
 #[test]
+fn object_url_is_the_plain_url_on_the_download_domain() {
+    let store = store_on("b", "https://up-z2.qiniup.com");
+    assert_eq!(store.object_url("k"), None);
+    let with_domain = QiniuStore::new(QiniuStoreConfig {
+        bucket: "b".to_owned(),
+        upload_url: "https://up-z2.qiniup.com".to_owned(),
+        download_domain: Some("https://cdn.example.com".to_owned()),
+        access_key: "AK".to_owned(),
+        secret_key: "SK".to_owned(),
+        rs_host: None,
+    })
+    .expect("valid");
+    assert_eq!(
+        with_domain.object_url("图/a b+c.jpg").as_deref(),
+        Some("https://cdn.example.com/%E5%9B%BE/a%20b%2Bc.jpg")
+    );
+}
+
+#[test]
 fn complete_body_sorts_parts_and_leaves_absent_fields_out() {
     let parts = [(3, "c".to_owned()), (1, "a\"\\".to_owned())];
     assert_eq!(
