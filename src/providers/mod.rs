@@ -1,5 +1,7 @@
 //! Storage providers: each signer is a pure function of (credentials, request, time).
 pub mod cos;
+#[cfg(test)]
+pub(crate) mod loopback;
 pub mod qiniu;
 pub mod s3;
 pub mod store;

@@ -1,6 +1,7 @@
 //! Tencent Cloud COS: POST-policy form uploads (`wx.uploadFile`), q-sign presigned PUT/GET, signed HEAD.
 
 mod head;
+pub mod multipart;
 pub mod post_policy;
 pub mod presign;
 pub mod sign;

@@ -2,6 +2,7 @@
 //! callback verification. Everything but `stat` is pure.
 
 pub mod callback;
+pub mod resumable;
 mod signing;
 mod stat;
 pub mod token;
