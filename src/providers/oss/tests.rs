@@ -411,10 +411,6 @@ fn errors_map_to_provider_errors() {
         xml::error_for("Op", 500, b"<html>"),
         ProviderError::Upstream(_)
     ));
-    assert_eq!(
-        xml::error_code(b"<Error><Code>X</Code></Error>").as_deref(),
-        Some("X")
-    );
 }
 
 #[test]

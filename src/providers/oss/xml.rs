@@ -125,11 +125,6 @@ fn root_element(body: &[u8]) -> Option<String> {
     }
 }
 
-/// The `<Code>` of an OSS error body, if it is one.
-pub fn error_code(body: &[u8]) -> Option<String> {
-    error_xml(body).and_then(|e| e.code)
-}
-
 fn error_xml(body: &[u8]) -> Option<ErrorXml> {
     std::str::from_utf8(body)
         .ok()
