@@ -35,12 +35,13 @@ impl Drop for Emulator {
     }
 }
 
-fn start_emulator() -> Emulator {
+fn start_emulator(extra: &[&str]) -> Emulator {
     let data = tempfile::tempdir().expect("tempdir");
     let root = env!("CARGO_MANIFEST_DIR");
     let mut child = Command::new(format!("{root}/tests/emulators/oss/run.sh"))
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data.path())
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the OSS emulator");
@@ -59,7 +60,7 @@ fn start_emulator() -> Emulator {
     }
 }
 
-fn store(port: u16) -> OssStore {
+fn store(port: u16, token: Option<&str>) -> OssStore {
     OssStore::new(OssStoreConfig {
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         region: "cn-hangzhou".into(),
@@ -68,7 +69,7 @@ fn store(port: u16) -> OssStore {
         credentials: Credentials {
             access_key: "PBTESTOSSACCESSKEY01".into(),
             secret_key: "pbtest/oss+secret0000000000000000".into(),
-            session_token: None,
+            session_token: token.map(str::to_owned),
         },
     })
     .expect("store")
@@ -226,8 +227,8 @@ async fn callback_receiver(received: Arc<Mutex<Vec<Received>>>) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oss_store_against_the_emulator() {
-    let emulator = start_emulator();
-    let s = store(emulator.port);
+    let emulator = start_emulator(&[]);
+    let s = store(emulator.port, None);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -540,4 +541,39 @@ async fn oss_store_against_the_emulator() {
         .await
         .expect("evil key");
     assert_eq!(r.status(), 401, "key URL outside the pattern");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sts_credentials_against_the_emulator() {
+    let emulator = start_emulator(&["--security-token", "STS+/token=="]);
+    let http = reqwest::Client::new();
+    let s = store(emulator.port, Some("STS+/token=="));
+    let put = s.presigned_put(&grant("sts/a.txt", Some("text/plain"), Some(2)), None);
+    assert_eq!(send(&http, &put, &put.url, b"ok", &[]).await.status(), 200);
+    assert_eq!(
+        s.head_object(&http, "sts/a.txt").await.expect("head").size,
+        2
+    );
+    let form = s.form_upload(&grant("sts/b.txt", None, None), None);
+    let mut multipart = reqwest::multipart::Form::new();
+    for (name, value) in form.fields {
+        multipart = multipart.text(name, value);
+    }
+    multipart = multipart.part("file", reqwest::multipart::Part::bytes(vec![1u8; 3]));
+    let r = http
+        .post(&form.url)
+        .multipart(multipart)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap_or_default());
+    // Without the token the same emulator refuses.
+    let plain = store(emulator.port, None);
+    let put = plain.presigned_put(&grant("sts/c.txt", None, None), None);
+    let r = send(&http, &put, &put.url, b"no", &[]).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        error_code(&r.text().await.unwrap_or_default()),
+        "InvalidSecurityToken"
+    );
 }

@@ -19,16 +19,8 @@ const MAX_LIST_PAGES: usize = 100;
 /// Parts per ListParts page (the OSS maximum).
 const LIST_PAGE_SIZE: &str = "1000";
 
-/// One uploaded part, as ListParts reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartInfo {
-    /// 1..=10000.
-    pub part_number: u32,
-    /// As returned, with its quotes: the form CompleteMultipartUpload expects back.
-    pub etag: String,
-    /// Bytes in the part.
-    pub size: u64,
-}
+/// One uploaded part, as ListParts reports it (the same shape as S3's).
+pub use crate::providers::s3::PartInfo;
 
 /// What a CompleteMultipartUpload answered.
 #[derive(Debug, Clone, PartialEq, Eq)]

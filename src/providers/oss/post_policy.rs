@@ -22,6 +22,9 @@ pub struct PostPolicyInput<'a> {
     pub max_size: u64,
     /// The `callback` field's value (pinned by a `{"callback"}` condition), when the store has callbacks.
     pub callback: Option<&'a str>,
+    /// Adds the `x-oss-forbid-overwrite: true` field. Not a policy condition (OSS documents none for it), so a
+    /// client can drop it: it protects honest clients from replacing an object, nothing more.
+    pub forbid_overwrite: bool,
     /// Unix seconds of signing (`x-oss-date`, credential scope).
     pub now: i64,
     /// Unix seconds of the policy's `expiration`.
@@ -38,7 +41,7 @@ pub struct SignedPostPolicy {
     /// Hex signature (`x-oss-signature`).
     pub signature: String,
     /// `key`, `policy`, `x-oss-signature-version`, `x-oss-credential`, `x-oss-date`, `x-oss-signature`, then
-    /// `Content-Type`, `x-oss-security-token`, `callback` when present.
+    /// `Content-Type`, `x-oss-security-token`, `callback`, `x-oss-forbid-overwrite` when present.
     pub fields: Vec<(String, String)>,
 }
 
@@ -116,6 +119,9 @@ pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     }
     if let Some(callback) = input.callback {
         fields.push(("callback".to_owned(), callback.to_owned()));
+    }
+    if input.forbid_overwrite {
+        fields.push(("x-oss-forbid-overwrite".to_owned(), "true".to_owned()));
     }
     SignedPostPolicy {
         policy_json: json,

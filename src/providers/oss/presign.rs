@@ -7,7 +7,8 @@ use super::OssStore;
 
 impl OssStore {
     /// A PostObject form: exact key, `content-length-range` 0..=max_size, exact Content-Type when given, and the
-    /// `callback` field (pinned by the policy) when `callback` is given (see [`super::callback::broker_callback`]).
+    /// `callback` field (pinned by the policy) when `callback` is given (see [`super::callback::broker_callback`]),
+    /// and `x-oss-forbid-overwrite` when `!g.overwrite`.
     pub fn form_upload(&self, g: &UploadGrant<'_>, callback: Option<&str>) -> FormUpload {
         let signed = post_policy::sign(
             &self.signer,
@@ -17,6 +18,7 @@ impl OssStore {
                 content_type: g.content_type,
                 max_size: g.max_size,
                 callback,
+                forbid_overwrite: !g.overwrite,
                 now: g.now,
                 expires_at: g.expires_at,
             },

@@ -259,6 +259,13 @@ fn form_upload_policy_pins_key_size_type_callback_and_token() {
         field("x-oss-signature"),
         s.signer().sign("20231114", &field("policy"))
     );
+    let mut no_overwrite = grant("u/1.png", None, None);
+    no_overwrite.overwrite = false;
+    let form = s.form_upload(&no_overwrite, None);
+    assert_eq!(
+        form.fields.last(),
+        Some(&("x-oss-forbid-overwrite".to_owned(), "true".to_owned()))
+    );
 }
 
 #[test]

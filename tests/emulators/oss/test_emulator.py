@@ -291,3 +291,23 @@ def test_callbacks_are_signed_and_relayed(emulator, receiver):
     put = c.presign(oss.PutObjectRequest(bucket=BUCKET, key="cb/dead.txt", callback=dead))
     r = requests.put(put.url, data=b"z", headers=put.signed_headers)
     assert (r.status_code, code(r)) == (203, "CallbackFailed")
+
+
+def test_sts_token_is_required_and_checked(tmp_path):
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "emulator.py"), "--port", "0", "--data-dir",
+                             str(tmp_path), "--security-token", "STS+/token=="], stdout=subprocess.PIPE, text=True)
+    try:
+        endpoint = f"http://127.0.0.1:{int(proc.stdout.readline().split()[1])}"
+        cfg = oss.config.load_default()
+        cfg.region, cfg.endpoint, cfg.use_path_style = REGION, endpoint, True
+        cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(AK, SK, "STS+/token==")
+        sts = oss.Client(cfg)
+        sts.put_object(oss.PutObjectRequest(bucket=BUCKET, key="sts.txt", body=b"x"))
+        url = sts.presign(oss.GetObjectRequest(bucket=BUCKET, key="sts.txt")).url
+        assert "x-oss-security-token=STS%2B%2Ftoken%3D%3D" in url
+        assert requests.get(url).content == b"x"
+        r = requests.get(client(endpoint).presign(oss.GetObjectRequest(bucket=BUCKET, key="sts.txt")).url)
+        assert (r.status_code, code(r)) == (403, "InvalidSecurityToken")
+    finally:
+        proc.terminate()
+        proc.wait(10)
