@@ -103,6 +103,25 @@ impl OssStore {
         }
     }
 
+    /// [`OssStore::presigned_upload_part`] URLs (no size pinned) for many part numbers: what
+    /// `POST /v1/multipart/{id}/parts` hands out, in the shape of `S3Store::presigned_upload_parts`.
+    pub fn presigned_upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_numbers: &[u32],
+        now: i64,
+        expires_at: i64,
+    ) -> Vec<String> {
+        part_numbers
+            .iter()
+            .map(|&n| {
+                self.presigned_upload_part(key, upload_id, n, None, now, expires_at)
+                    .url
+            })
+            .collect()
+    }
+
     /// A query-signed URL valid until `expires_at` (clamped to 1 s..7 days from `now`). A `Content-Length` among
     /// `headers` is signed as an additional header; the default-signed ones are signed anyway.
     fn presign_object(

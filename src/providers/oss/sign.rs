@@ -91,7 +91,7 @@ fn effective_additional(headers: &[(&str, &str)], additional: &[&str]) -> Vec<St
         .filter(|n| {
             headers
                 .iter()
-                .any(|(h, v)| h.eq_ignore_ascii_case(n) && !v.is_empty())
+                .any(|(h, v)| h.eq_ignore_ascii_case(n) && !v.trim().is_empty())
         })
         .collect();
     names.sort();
@@ -99,11 +99,12 @@ fn effective_additional(headers: &[(&str, &str)], additional: &[&str]) -> Vec<St
     names
 }
 
-/// `name:value\n` for every signed header, names lowercased, values verbatim, sorted by name.
+/// `name:value\n` for every signed header, names lowercased, values trimmed (HTTP drops surrounding whitespace
+/// on the wire, so the server only ever sees trimmed values; ali-oss trims too), sorted by name.
 fn canonical_headers(headers: &[(&str, &str)], additional: &[String]) -> String {
     let mut lines: Vec<(String, &str)> = headers
         .iter()
-        .map(|(n, v)| (n.to_ascii_lowercase(), *v))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim()))
         .filter(|(n, _)| is_default_signed(n) || additional.iter().any(|a| a == n))
         .collect();
     lines.sort_by(|a, b| a.0.cmp(&b.0));

@@ -203,6 +203,13 @@ fn presigned_get_and_part_urls() {
         query_value(&part.url, "x-oss-additional-headers"),
         Some("content-length")
     );
+    let batch = s.presigned_upload_parts("a/b.bin", "UP ID", &[7, 8], NOW, NOW + 60);
+    assert_eq!(
+        batch[0],
+        s.presigned_upload_part("a/b.bin", "UP ID", 7, None, NOW, NOW + 60)
+            .url
+    );
+    assert!(batch[1].contains("?partNumber=8&"));
     // Expiry is clamped to OSS's 7 days.
     let long = s.presigned_get("k", &DownloadOptions::default(), NOW, NOW + 10 * 86_400);
     assert_eq!(query_value(&long.url, "x-oss-expires"), Some("604800"));
@@ -505,4 +512,27 @@ fn additional_headers_only_name_present_non_default_headers() {
     assert!(signed
         .authorization
         .contains(",AdditionalHeaders=content-length,Signature="));
+}
+
+#[test]
+fn header_values_are_signed_trimmed() {
+    let signer = Signer::new(credentials(None), "cn-hangzhou");
+    let sign = |value| {
+        signer
+            .presign(
+                &Request {
+                    method: "PUT",
+                    bucket: "b",
+                    key: "k",
+                    query: &[],
+                    headers: &[("Content-Type", value)],
+                    additional_headers: &[],
+                    now: NOW,
+                },
+                60,
+            )
+            .signature
+    };
+    assert_eq!(sign(" image/jpeg\t"), sign("image/jpeg"));
+    assert_ne!(sign("image/png"), sign("image/jpeg"));
 }
