@@ -16,12 +16,18 @@ VENV="$STATE/emulators-venv"
 MARKER="$VENV/.oss-requirements-$(sha256sum "$HERE/requirements.txt" | cut -c1-16)"
 
 ensure_venv() {
+    [ -e "$MARKER" ] && return
+    mkdir -p "$STATE"
+    # Tests may start several emulators at once: one installer at a time, the others wait and reuse its venv.
+    exec 9>"$STATE/.emulators-venv.lock"
+    flock 9
     if [ ! -e "$MARKER" ]; then
-        mkdir -p "$STATE"
         [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$HERE/requirements.txt" >&2
         touch "$MARKER"
     fi
+    flock -u 9
+    exec 9>&-
 }
 
 cmd=${1:-}
