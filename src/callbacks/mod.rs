@@ -9,6 +9,7 @@
 //! The bearer-token check of MinIO/SeaweedFS webhooks, the `TopicArn` allow-list, idempotency and recording are the
 //! HTTP handler's job; this module only decides what a body says and whether an SNS signature is genuine.
 
+pub mod oss;
 pub mod s3_events;
 pub mod sns;
 

@@ -2,6 +2,7 @@
 pub mod cos;
 #[cfg(test)]
 pub(crate) mod loopback;
+pub mod oss;
 pub mod qiniu;
 pub mod s3;
 pub mod store;
