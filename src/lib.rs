@@ -4,14 +4,15 @@ pub mod callbacks;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod extract;
+pub mod handle;
 pub mod middleware;
 pub mod policy;
 pub mod providers;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
-pub mod store;
 pub mod telemetry;
 pub mod ticket;
 
@@ -26,10 +27,10 @@ use arc_swap::ArcSwap;
 
 use crate::auth::{Authenticator, JwksCache};
 use crate::config::Config;
+use crate::events::{memory::MemoryStore, redis::RedisStore, EventStore};
 use crate::policy::PolicySet;
 use crate::providers::Store;
 use crate::state::AppState;
-use crate::store::{memory::MemoryStore, redis::RedisStore, EventStore};
 
 /// The policies shipped in `policies/`, used by the built-in config when that directory is absent.
 const BUNDLED_POLICIES: &[(&str, &str)] = &[
@@ -208,6 +209,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         limiter,
         http,
         metrics: telemetry::metrics_handle(),
+        handle_key: handle::HandleKey::derive(&ticket_key),
         ticket_key,
         shutting_down: AtomicBool::new(false),
     })

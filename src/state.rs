@@ -8,9 +8,9 @@ use arc_swap::ArcSwap;
 use crate::auth::{Authenticator, JwksCache};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::events::EventStore;
 use crate::policy::PolicySet;
 use crate::providers::Store;
-use crate::store::EventStore;
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -30,6 +30,8 @@ pub struct AppState {
     pub sns_http: reqwest::Client,
     /// HMAC key of callback tickets.
     pub ticket_key: Vec<u8>,
+    /// MAC key of multipart handles, derived from the ticket key.
+    pub handle_key: crate::handle::HandleKey,
     pub shutting_down: AtomicBool,
 }
 

@@ -4,6 +4,7 @@ mod head;
 pub mod multipart;
 pub mod post_policy;
 pub mod presign;
+mod provider;
 pub mod sign;
 #[cfg(test)]
 mod test_vectors;
@@ -19,8 +20,8 @@ use hmac::Mac;
 use post_policy::{policy_json, PolicyConditions};
 use presign::{encode_path, key_path, push_encoded_path};
 use sign::{
-    key_time, push_url_encoded, sign_policy_keyed, sign_request, sign_request_keyed, url_encode,
-    HmacSha1, SignableRequest,
+    key_time, push_url_encoded, sign_policy_keyed, sign_request_keyed, url_encode, HmacSha1,
+    SignableRequest,
 };
 
 /// Seconds a credential's start is backdated: phone clocks drift, and cos-python-sdk-v5 backdates by 60 s.
@@ -66,7 +67,6 @@ impl fmt::Debug for CosStoreConfig {
 pub struct CosStore {
     bucket: String,
     secret_id: String,
-    secret_key: String,
     session_token: Option<String>,
     /// `scheme://host[:port]`, no trailing slash.
     base_url: String,
@@ -85,7 +85,6 @@ impl fmt::Debug for CosStore {
         f.debug_struct("CosStore")
             .field("bucket", &self.bucket)
             .field("secret_id", &self.secret_id)
-            .field("secret_key", &"<redacted>")
             .field(
                 "session_token",
                 &self.session_token.as_ref().map(|_| "<redacted>"),
@@ -112,31 +111,10 @@ fn validate_bucket(bucket: &str) -> Result<(), String> {
     }
 }
 
-/// `(base_url, host)` of an endpoint override: http(s), a host, nothing after it.
+/// `(base_url, host)` of an endpoint override: http(s), a host, nothing after it (no path-style addressing).
 fn parse_endpoint(endpoint: &str) -> Result<(String, String), String> {
-    let bad = |why: &str| format!("COS endpoint {endpoint:?} {why}");
-    let url = url::Url::parse(endpoint).map_err(|e| bad(&format!("is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("must be http or https"));
-    }
-    if !url.username().is_empty()
-        || url.password().is_some()
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return Err(bad("must not carry credentials, a query or a fragment"));
-    }
-    if url.path() != "/" {
-        return Err(bad(
-            "must not have a path (path-style addressing is not supported)",
-        ));
-    }
-    let host_name = url.host_str().ok_or_else(|| bad("has no host"))?;
-    let host = match url.port() {
-        Some(port) => format!("{host_name}:{port}"),
-        None => host_name.to_owned(),
-    };
-    Ok((format!("{}://{host}", url.scheme()), host))
+    let origin = crate::providers::common::parse_origin("COS endpoint", endpoint)?;
+    Ok((origin.url(), origin.host))
 }
 
 impl CosStore {
@@ -178,7 +156,6 @@ impl CosStore {
         Ok(CosStore {
             bucket: cfg.bucket,
             secret_id: cfg.secret_id,
-            secret_key: cfg.secret_key,
             session_token: cfg.session_token,
             form_url: format!("{base_url}/"),
             base_url,
@@ -349,10 +326,11 @@ impl CosStore {
             headers: &signed_headers,
             params: &[],
         };
-        let signature = sign_request(&self.secret_key, &Self::window(now, end), &request);
+        let key_time = Self::window(now, end);
+        let signature = sign_request_keyed(&self.keyed_secret, &key_time, &request);
         let mut headers = vec![(
             "Authorization".to_owned(),
-            signature.authorization(&self.secret_id),
+            signature.authorization(&self.secret_id, &key_time),
         )];
         if let Some(token) = &self.session_token {
             headers.push((SECURITY_TOKEN.to_owned(), token.clone()));

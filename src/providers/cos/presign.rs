@@ -1,7 +1,8 @@
 //! URL layout of COS presigned requests. Pure.
 
+#[cfg(test)]
 use super::sign::{url_encode, RequestSignature};
-use crate::providers::text;
+use crate::providers::common;
 
 /// The signed path of an object: `/` + the raw key (COS signs the decoded UTF-8 path).
 pub fn key_path(key: &str) -> String {
@@ -17,9 +18,10 @@ pub fn encode_path(path: &str) -> String {
 
 /// [`encode_path`] into `out`.
 pub(crate) fn push_encoded_path(out: &mut String, path: &str) {
-    text::push_percent_encoded(out, path, true);
+    common::push_percent_encoded(out, path, true);
 }
 
+#[cfg(test)]
 /// Query of a presigned URL in the cos-python-sdk-v5 layout: the `q-*` pairs, then the signed parameters,
 /// every name and value UrlEncoded (so `;` is `%3B` and a space `%20`, never `+`).
 pub fn presigned_query(

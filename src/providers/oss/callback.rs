@@ -3,7 +3,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::providers::text;
+use crate::providers::common as text;
 
 /// `callbackBodyType` of the broker's callbacks: the form body OSS fills in.
 pub const FORM_BODY_TYPE: &str = "application/x-www-form-urlencoded";

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::sign::{Signer, SigningTime, ALGORITHM};
-use crate::providers::text;
+use crate::providers::common as text;
 
 /// What a POST policy pins.
 #[derive(Debug, Clone)]

@@ -7,18 +7,17 @@
 use std::fmt;
 use std::time::Duration;
 
-use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::providers::s3::{CompletedUpload, PartInfo};
-use crate::providers::text;
+use crate::providers::common as text;
 use crate::providers::types::{ProviderError, SignedUrl, UploadGrant};
 
 use super::signing::urlsafe_b64;
 use super::token::upload_token_keyed;
 use super::upload::broker_put_policy;
-use super::{CallbackSpec, QiniuStore, KEY_IN_PATH};
+use super::{CallbackSpec, QiniuStore};
 
 /// Complete assembles the object and waits for the callback, longer than the shared client's total timeout.
 const COMPLETE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -153,10 +152,7 @@ impl QiniuStore {
     /// upload), or `None` when the store has no download domain.
     pub fn object_url(&self, key: &str) -> Option<String> {
         let domain = self.download_domain.as_deref()?;
-        Some(format!(
-            "{domain}/{}",
-            utf8_percent_encode(key, KEY_IN_PATH)
-        ))
+        Some(super::key_url(domain, key))
     }
 
     /// `{upload_url}/buckets/{bucket}/objects/{EncodedObjectName}/uploads`.

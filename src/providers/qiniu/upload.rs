@@ -1,5 +1,5 @@
-//! The put policy the broker bakes into a form-upload token (API.md "Direct upload credentials" and
-//! "Provider callbacks", PROVIDERS.md Qiniu). Pure.
+//! The put policy the broker bakes into a form-upload token (docs/API.md "Direct upload credentials" and
+//! "Provider callbacks", docs/PROVIDERS.md Qiniu). Pure.
 
 use crate::providers::types::UploadGrant;
 
@@ -8,7 +8,7 @@ use super::token::PutPolicy;
 use super::CallbackSpec;
 
 /// Magic variables Qiniu fills in; server-decided values are appended as constants and
-/// client-chosen `$(x:...)` variables are never used (qiniu.md 2.5 point 3).
+/// client-chosen `$(x:...)` variables are never used (docs/PROVIDERS.md, Qiniu).
 const CALLBACK_BODY_FIELDS: &str =
     "key=$(key)&hash=$(etag)&fsize=$(fsize)&bucket=$(bucket)&mimeType=$(mimeType)";
 /// Without a callback Qiniu answers the uploader with this, the same fields the callback answer has.
@@ -36,7 +36,7 @@ pub fn broker_put_policy(
     match callback {
         Some(spec) => {
             policy.callback_url = Some(spec.url.to_owned());
-            // Form, never JSON: under `QBox` a JSON body is not signed (qiniu.md 2.2).
+            // Form, never JSON: under `QBox` a JSON body is not signed (docs/PROVIDERS.md, Qiniu).
             policy.callback_body_type = Some(FORM_CONTENT_TYPE.to_owned());
             policy.callback_body = Some(callback_body(g.subject));
         }
@@ -71,6 +71,7 @@ mod tests {
 
     fn grant<'a>(key: &'a str, content_types: &'a [String]) -> UploadGrant<'a> {
         UploadGrant {
+            callback_url: None,
             key,
             content_type: None,
             content_types,
@@ -118,6 +119,7 @@ mod tests {
     #[test]
     fn return_body_without_callback_and_no_mime_limit_when_anything_goes() {
         let g = UploadGrant {
+            callback_url: None,
             overwrite: true,
             ..grant("a", &[])
         };
@@ -138,6 +140,7 @@ mod tests {
         let types = vec!["image/*".to_owned()];
         let declared = |content_type, types| {
             let g = UploadGrant {
+                callback_url: None,
                 content_type: Some(content_type),
                 ..grant("k", types)
             };
@@ -163,6 +166,7 @@ mod tests {
     #[test]
     fn subject_cannot_inject_variables_or_fields() {
         let g = UploadGrant {
+            callback_url: None,
             subject: "a b&sub=root$(etag)+é",
             ..grant("k", &[])
         };

@@ -7,7 +7,8 @@ use quick_xml::escape::partial_escape;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 
-use crate::providers::types::{ObjectInfo, ProviderError};
+use crate::providers::common::transport_error;
+use crate::providers::types::{CompletedUpload, ObjectInfo, PartInfo, ProviderError};
 
 use super::sigv4::{
     canonical_query, hex_sha256, uri_encode, HeaderRequest, HeaderSigned, SigningTime,
@@ -20,26 +21,6 @@ const MAX_ANSWER_BYTES: usize = 4 << 20;
 const MAX_LIST_PAGES: usize = 100;
 /// Parts per ListParts page (the S3 maximum).
 const LIST_PAGE_SIZE: &str = "1000";
-
-/// One uploaded part, as ListParts reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartInfo {
-    /// 1..=10000.
-    pub part_number: u32,
-    /// As returned, with its quotes (`"5d41..."`): the form CompleteMultipartUpload expects back.
-    pub etag: String,
-    /// Bytes in the part.
-    pub size: u64,
-}
-
-/// The object a CompleteMultipartUpload made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompletedUpload {
-    /// ETag (`md5-of-md5s-N`) with the surrounding quotes stripped, as in `ObjectInfo`.
-    pub etag: String,
-    /// S3's Complete answer carries no size, so this is `None`; ListParts or `head_object` give it.
-    pub size: Option<u64>,
-}
 
 /// A fully signed request, built without I/O so tests can compare it with the vectors.
 /// No `Debug`: its headers hold the session token.
@@ -344,12 +325,19 @@ async fn execute(
     if !call.body.is_empty() {
         request = request.body(call.body);
     }
-    let mut response = request.send().await.map_err(|e| transport_error(op, e))?;
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(&format!("S3 {op}"), e))?;
     let status = response.status();
     let headers = response.headers().clone();
     // A HEAD answer has no body: hyper ends it at once.
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(op, e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(&format!("S3 {op}"), e))?
+    {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(ProviderError::Upstream(format!(
                 "S3 {op}: answer too large"
@@ -364,19 +352,5 @@ async fn execute(
     })
 }
 
-/// A short, URL-free description: reqwest's own message includes the request URL.
-fn transport_error(op: &str, error: reqwest::Error) -> ProviderError {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    tracing::debug!(op, error = %error.without_url(), "S3 transport error");
-    ProviderError::Upstream(format!("S3 {op}: {what}"))
-}
-
 #[cfg(test)]
-#[path = "client_tests.rs"]
 mod tests;
