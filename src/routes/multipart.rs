@@ -12,7 +12,9 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
 use crate::handle::HandleClaims;
 use crate::policy::{Action, Rule};
-use crate::providers::{Capability, PartInfo, PartLimits, PartRequest, Store, UploadGrant};
+use crate::providers::{
+    uploaded_parts, Capability, PartInfo, PartLimits, PartRequest, Store, UploadGrant,
+};
 use crate::state::AppState;
 
 const MIB: u64 = 1 << 20;
@@ -123,13 +125,10 @@ fn open_upload<'a>(
 }
 
 impl Upload<'_> {
-    /// The grant the upload was created under, for providers whose requests carry its constraints.
-    fn grant<'g>(
-        &'g self,
-        callback_url: Option<&'g str>,
-        now: i64,
-        expires_at: i64,
-    ) -> UploadGrant<'g> {
+    /// The grant the upload was created under, for providers whose requests carry its constraints: rebuilt
+    /// from the handle identically on every call (its expiry is the handle's), so a token minted from it is
+    /// the same byte for byte.
+    fn grant<'g>(&'g self, callback_url: Option<&'g str>, now: i64) -> UploadGrant<'g> {
         UploadGrant {
             key: &self.claims.key,
             content_type: self.claims.content_type.as_deref(),
@@ -139,7 +138,7 @@ impl Upload<'_> {
             overwrite: self.claims.overwrite,
             subject: &self.claims.sub,
             now,
-            expires_at,
+            expires_at: self.claims.exp,
             callback_url,
         }
     }
@@ -408,11 +407,11 @@ pub async fn sign_parts(
         })
         .collect();
     let callback_url = upload.callback_url(&state);
-    let grant = upload.grant(callback_url.as_deref(), now, expires_at);
+    let grant = upload.grant(callback_url.as_deref(), now);
     let signed = upload
         .store
         .provider
-        .sign_parts(&grant, &upload_id, &requests)?;
+        .sign_parts(&grant, &upload_id, &requests, expires_at)?;
     let parts: Vec<PartUrl> = req
         .part_numbers
         .iter()
@@ -473,11 +472,8 @@ pub async fn list_parts(
     )?;
     let now = Utc::now().timestamp();
     let callback_url = upload.callback_url(&state);
-    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
-    let parts = upload
-        .store
-        .provider
-        .list_parts(&state.http, &grant, &upload_id)
+    let grant = upload.grant(callback_url.as_deref(), now);
+    let parts = uploaded_parts(&*upload.store.provider, &state.http, &grant, &upload_id)
         .await?
         .into_iter()
         .map(|p| ListedPart {
@@ -543,9 +539,9 @@ pub async fn complete(
     }
     let now = Utc::now().timestamp();
     let callback_url = upload.callback_url(&state);
-    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
+    let grant = upload.grant(callback_url.as_deref(), now);
     let provider = &upload.store.provider;
-    let listed = provider.list_parts(&state.http, &grant, &upload_id).await?;
+    let listed = uploaded_parts(&**provider, &state.http, &grant, &upload_id).await?;
     let client: Vec<(u32, String)> = req
         .parts
         .into_iter()
@@ -592,7 +588,7 @@ pub async fn abort(
     )?;
     let now = Utc::now().timestamp();
     let callback_url = upload.callback_url(&state);
-    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
+    let grant = upload.grant(callback_url.as_deref(), now);
     upload
         .store
         .provider
@@ -656,6 +652,7 @@ mod tests {
                 part_number: n,
                 etag: format!("\"{e}\""),
                 size: s,
+                last_modified: None,
             })
             .collect()
     }

@@ -20,7 +20,7 @@ const MAX_LIST_PAGES: usize = 100;
 const LIST_PAGE_SIZE: &str = "1000";
 
 /// One uploaded part, as ListParts reports it (the same shape as S3's).
-pub use crate::providers::s3::PartInfo;
+pub use crate::providers::types::PartInfo;
 
 /// What a CompleteMultipartUpload answered.
 #[derive(Debug, Clone, PartialEq, Eq)]

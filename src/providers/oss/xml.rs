@@ -95,6 +95,7 @@ pub fn parts_page(body: &[u8]) -> Result<PartsPage, ProviderError> {
             part_number: p.part_number,
             etag: p.etag,
             size: p.size,
+            last_modified: None,
         })
         .collect();
     Ok(PartsPage { parts, next_marker })

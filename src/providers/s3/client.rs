@@ -5,15 +5,16 @@
 //! the request. Errors never carry the URL, the signature or the secret.
 use quick_xml::escape::partial_escape;
 use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 
-use crate::providers::common::transport_error;
+use crate::providers::common::{send_bounded, Answer};
 use crate::providers::types::{CompletedUpload, ObjectInfo, PartInfo, ProviderError};
 
 use super::sigv4::{
     canonical_query, hex_sha256, uri_encode, HeaderRequest, HeaderSigned, SigningTime,
 };
-use super::{xml, S3Store};
+use super::S3Store;
+use crate::providers::xml;
 
 /// Largest S3 answer read (a ListParts page of 1000 parts is about 250 KB).
 const MAX_ANSWER_BYTES: usize = 4 << 20;
@@ -32,12 +33,6 @@ struct SignedCall {
     body: Vec<u8>,
     /// Its `authorization` is the `Authorization` header.
     signing: HeaderSigned,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
 }
 
 impl S3Store {
@@ -172,7 +167,7 @@ impl S3Store {
             execute(http, "CreateMultipartUpload", call).await?,
             "CreateMultipartUpload",
         )?;
-        xml::upload_id(&body)
+        xml::upload_id("S3", "CreateMultipartUpload", &body)
     }
 
     /// ListParts, following every page (`max-parts=1000`, `part-number-marker`, `IsTruncated`).
@@ -187,7 +182,7 @@ impl S3Store {
         for _ in 0..MAX_LIST_PAGES {
             let call = self.list_parts_call(key, upload_id, marker, unix_now());
             let body = success_body(execute(http, "ListParts", call).await?, "ListParts")?;
-            let page = xml::parts_page(&body)?;
+            let page = xml::parts_page("S3", &body)?;
             parts.extend(page.parts);
             match page.next_marker {
                 None => return Ok(parts),
@@ -218,9 +213,8 @@ impl S3Store {
             execute(http, "CompleteMultipartUpload", call).await?,
             "CompleteMultipartUpload",
         )?;
-        let etag = xml::completed_etag(&body)?;
         Ok(CompletedUpload {
-            etag: strip_quotes(&etag),
+            etag: xml::completed_etag("S3", &body)?,
             size: None,
         })
     }
@@ -307,7 +301,12 @@ fn success_body(answer: Answer, op: &str) -> Result<Vec<u8>, ProviderError> {
     if answer.status.is_success() {
         Ok(answer.body)
     } else {
-        Err(xml::error_for(op, answer.status.as_u16(), &answer.body))
+        Err(xml::error_for(
+            "S3",
+            op,
+            answer.status.as_u16(),
+            &answer.body,
+        ))
     }
 }
 
@@ -325,31 +324,7 @@ async fn execute(
     if !call.body.is_empty() {
         request = request.body(call.body);
     }
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(&format!("S3 {op}"), e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    // A HEAD answer has no body: hyper ends it at once.
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport_error(&format!("S3 {op}"), e))?
-    {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(ProviderError::Upstream(format!(
-                "S3 {op}: answer too large"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
+    send_bounded(request, &format!("S3 {op}"), MAX_ANSWER_BYTES).await
 }
 
 #[cfg(test)]
