@@ -736,7 +736,7 @@ async fn resumed_upload(app: &TestApp, t: &str, store: &str, base: &str) -> (Val
     }
     // A part under the minimum that is not the last: the emulator refuses the complete (COS EntityTooSmall,
     // Qiniu 400), which the broker answers 400 and the upload stays.
-    let mut etags = vec![
+    let mut etags = [
         put_part(app, &parts[0], bytes(1000, 9)).await,
         put_part(app, &parts[1], data[1].clone()).await,
     ];
