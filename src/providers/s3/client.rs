@@ -7,7 +7,7 @@ use quick_xml::escape::partial_escape;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 
-use crate::providers::common::{send_bounded, Answer};
+use crate::providers::common::{all_pages, is_header_value, send_bounded, Answer};
 use crate::providers::types::{CompletedUpload, ObjectInfo, PartInfo, ProviderError};
 
 use super::sigv4::{
@@ -18,8 +18,6 @@ use crate::providers::xml;
 
 /// Largest S3 answer read (a ListParts page of 1000 parts is about 250 KB).
 const MAX_ANSWER_BYTES: usize = 4 << 20;
-/// ListParts pages followed at most: 10,000 parts make 10 pages of 1000; the margin covers servers with smaller pages.
-const MAX_LIST_PAGES: usize = 100;
 /// Parts per ListParts page (the S3 maximum).
 const LIST_PAGE_SIZE: &str = "1000";
 
@@ -151,16 +149,11 @@ impl S3Store {
         key: &str,
         content_type: Option<&str>,
     ) -> Result<String, ProviderError> {
-        if let Some(content_type) = content_type {
-            // HTTP header values must be visible ASCII; reject here instead of failing inside reqwest.
-            if !content_type
-                .bytes()
-                .all(|b| b == b' ' || b.is_ascii_graphic())
-            {
-                return Err(ProviderError::BadRequest(
-                    "content type must be printable ASCII".to_owned(),
-                ));
-            }
+        // Rejected here instead of failing inside reqwest.
+        if content_type.is_some_and(|t| !is_header_value(t)) {
+            return Err(ProviderError::BadRequest(
+                "content type must be printable ASCII".to_owned(),
+            ));
         }
         let call = self.create_call(key, content_type, unix_now());
         let body = success_body(
@@ -177,26 +170,13 @@ impl S3Store {
         key: &str,
         upload_id: &str,
     ) -> Result<Vec<PartInfo>, ProviderError> {
-        let mut parts = Vec::new();
-        let mut marker = None;
-        for _ in 0..MAX_LIST_PAGES {
+        all_pages("S3 ListParts", |marker| async move {
             let call = self.list_parts_call(key, upload_id, marker, unix_now());
             let body = success_body(execute(http, "ListParts", call).await?, "ListParts")?;
             let page = xml::parts_page("S3", &body)?;
-            parts.extend(page.parts);
-            match page.next_marker {
-                None => return Ok(parts),
-                Some(next) if marker.is_some_and(|m| next <= m) => {
-                    return Err(ProviderError::Upstream(
-                        "S3 ListParts: page marker did not advance".to_owned(),
-                    ));
-                }
-                Some(next) => marker = Some(next),
-            }
-        }
-        Err(ProviderError::Upstream(
-            "S3 ListParts: too many pages".to_owned(),
-        ))
+            Ok((page.parts, page.next_marker))
+        })
+        .await
     }
 
     /// CompleteMultipartUpload with the client's (part number, ETag) list, sent in ascending part order.
