@@ -1,7 +1,8 @@
 //! COS multipart upload (docs/PROVIDERS.md, Tencent COS): presigned UploadPart URLs for clients, and the
 //! server-side Initiate / ListParts / Complete / Abort calls. Each call is first built as a pure [`CosCall`]
-//! from (store, request, time), so the known-answer vectors pin it byte for byte; the answers are parsed by
-//! pure functions; the `async` methods only send and read.
+//! (`CosStore::signed_call`, shared with HEAD) from (store, request, time), so the known-answer vectors pin it
+//! byte for byte; the answers are S3-style XML, parsed by `providers::xml`; the `async` methods only send and
+//! read.
 //!
 //! Server-side calls sign what cos-python-sdk-v5 signs: `host`, `content-length` (also `0` on an empty POST or
 //! DELETE), `content-type`, the `x-cos-*` headers, and every query parameter.
