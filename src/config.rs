@@ -61,6 +61,8 @@ pub struct ServerConfig {
     pub drain_seconds: u64,
     /// Browser origins allowed to call the API (CORS); empty = none.
     pub cors_origins: Vec<String>,
+    /// A request body not fully received within this is answered 408 (slow-body clients hold no worker).
+    pub body_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +117,8 @@ pub struct RedisConfig {
 pub struct CallbacksConfig {
     /// HMAC key of callback tickets; `None` = a random one per process (dev only).
     pub ticket_secret: Option<Secret>,
+    /// A ticket stays valid this long after its credential expires (providers retry callbacks for hours).
+    pub ticket_grace_seconds: u64,
 }
 
 /// Token bucket per JWT subject: `per_subject` requests per period, bursts up to `burst`.
@@ -233,6 +237,7 @@ struct ServerRaw {
     drain_seconds: Option<u64>,
     #[serde(default)]
     cors_origins: Vec<String>,
+    body_timeout_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -288,6 +293,7 @@ struct CallbacksRaw {
     ticket_secret: Option<String>,
     ticket_secret_env: Option<String>,
     ticket_secret_file: Option<PathBuf>,
+    ticket_grace_seconds: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -467,7 +473,10 @@ impl Config {
             server,
             auth,
             redis,
-            callbacks: CallbacksConfig { ticket_secret },
+            callbacks: CallbacksConfig {
+                ticket_secret,
+                ticket_grace_seconds: cb.ticket_grace_seconds.unwrap_or(86_400),
+            },
             policies,
             stores,
             rate_limit,
@@ -524,6 +533,7 @@ fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
             .iter()
             .map(|o| o.trim_end_matches('/').to_string())
             .collect(),
+        body_timeout_seconds: s.body_timeout_seconds.unwrap_or(10).clamp(1, 300),
     })
 }
 

@@ -1,10 +1,13 @@
 //! presign-broker: short-lived, policy-scoped upload and download credentials for object storage.
+pub mod allowed_methods;
 pub mod auth;
+pub mod body_timeout;
 pub mod callbacks;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod media_type;
 pub mod middleware;
 pub mod policy;
 pub mod providers;

@@ -4,6 +4,7 @@ mod callbacks;
 mod cli;
 mod cos_qiniu;
 mod errors;
+mod hardening;
 mod helpers;
 mod operations;
 mod policy;
