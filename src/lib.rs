@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod policy;
 pub mod providers;
 pub mod ratelimit;
+pub mod replay;
 pub mod routes;
 pub mod state;
 pub mod store;

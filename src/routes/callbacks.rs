@@ -189,9 +189,10 @@ async fn qiniu(
         &fields.key,
         &fields.sub,
         &ticket,
+        chrono::Utc::now().timestamp(),
     ) {
         return Err(rejected(
-            "the callback ticket does not match this store, key and subject",
+            "the callback ticket does not match this store, key and subject, or has expired",
         ));
     }
     if fields.bucket != store.bucket {
@@ -292,11 +293,21 @@ async fn sns(
         })?;
     crate::callbacks::verify_with_key(&msg, &key)
         .map_err(|e| rejected(format!("SNS signature: {e}")))?;
+    crate::replay::sns_message_fresh(
+        &msg.timestamp,
+        chrono::Utc::now(),
+        state.idempotency_ttl_seconds(),
+    )
+    .map_err(rejected)?;
     match msg.kind().map_err(|e| rejected(e.to_string()))? {
         SnsMessageType::SubscriptionConfirmation => {
             crate::callbacks::confirm_subscription(&state.sns_http, &msg, &cb.sns_cert_url_pattern)
                 .await
-                .map_err(|e| ApiError::Upstream(format!("SNS subscription confirmation: {e}")))?;
+                .map_err(|e| match e {
+                    // A disallowed SubscribeURL is a forged or misdirected message, never fetched.
+                    crate::callbacks::SnsError::SubscribeUrlNotAllowed => rejected(e.to_string()),
+                    e => ApiError::Upstream(format!("SNS subscription confirmation: {e}")),
+                })?;
             tracing::info!(store = %store.name, topic = %msg.topic_arn, "SNS subscription confirmed");
             Ok(HttpResponse::Ok().finish())
         }

@@ -140,8 +140,15 @@ pub async fn create_upload(
             _,
         ) => {
             let url = callback.then(|| {
-                let ticket =
-                    crate::ticket::issue(&state.ticket_key, &store.name, &key, &caller.claims.sub);
+                // Valid while the provider may still retry the callback of this credential.
+                let valid_until = expires_at + state.config.callbacks.ticket_grace_seconds as i64;
+                let ticket = crate::ticket::issue(
+                    &state.ticket_key,
+                    &store.name,
+                    &key,
+                    &caller.claims.sub,
+                    valid_until,
+                );
                 format!(
                     "{}/v1/callbacks/{}?t={ticket}",
                     state.config.server.public_url, store.name
