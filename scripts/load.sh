@@ -65,6 +65,7 @@ trap cleanup EXIT
 # The config with this run's port, worker count and an absolute policies dir (the copy lives in $WORK).
 CONFIG="$WORK/broker.toml"
 sed -e "s|127.0.0.1:18480|127.0.0.1:$PORT|g" \
+  -e "s|http://127.0.0.1:8333|http://127.0.0.1:${PB_S3_PORT:-8333}|" \
   -e "s|^dir = \"policies\"|dir = \"$LOAD_DIR/policies\"|" \
   "$LOAD_DIR/broker.toml" >"$CONFIG"
 if [ -n "${WORKERS:-}" ]; then

@@ -10,6 +10,17 @@ use toml::Spanned;
 pub const DEV_CONFIG: &str = include_str!("default_config.toml");
 const DEV_CONFIG_NAME: &str = "<built-in development config>";
 
+/// The development config's store is the SeaweedFS of `scripts/services.sh`; it follows that script's port
+/// variable (`PB_S3_PORT`, the one place test ports are set) so `serve` without `--config` reaches it.
+pub fn dev_config_text(s3_port: Option<&str>) -> String {
+    match s3_port.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        Some(port) => {
+            DEV_CONFIG.replace("http://127.0.0.1:8333", &format!("http://127.0.0.1:{port}"))
+        }
+        None => DEV_CONFIG.to_string(),
+    }
+}
+
 /// A secret value; never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -397,7 +408,8 @@ impl Config {
                 Self::parse(&p.display().to_string(), &text, p.parent())
             }
             None => {
-                let mut config = Self::parse(DEV_CONFIG_NAME, DEV_CONFIG, None)?;
+                let text = dev_config_text(std::env::var("PB_S3_PORT").ok().as_deref());
+                let mut config = Self::parse(DEV_CONFIG_NAME, &text, None)?;
                 config.dev_defaults = true;
                 Ok(config)
             }

@@ -281,3 +281,33 @@ async fn slow_bodies_time_out_with_408() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_dev_config_follows_pb_s3_port() {
+    use presign_broker::config::{dev_config_text, Config};
+    let mut config =
+        Config::parse("dev.toml", &dev_config_text(Some("8533")), None).expect("dev config");
+    config.dev_defaults = true;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let t = presign_broker::cli::mint_token(&config, "alice", &["user".into()], "5m", &[])
+        .expect("token");
+    let app = presign_broker::Application::build(config, Some(listener))
+        .await
+        .expect("app");
+    tokio::spawn(app.run_until_stopped());
+    let res = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/uploads"))
+        .bearer_auth(t)
+        .json(&json!({"store":"media","key":"users/alice/a.jpg","content_type":"image/jpeg","size":5,"method":"PUT"}))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status().as_u16(), 200);
+    let body: serde_json::Value = res.json().await.expect("json");
+    let url = body["url"].as_str().unwrap_or_default();
+    assert!(url.starts_with("http://127.0.0.1:8533/"), "{url}");
+    // Without the variable: the documented default.
+    assert!(dev_config_text(None).contains("http://127.0.0.1:8333"));
+    assert!(dev_config_text(Some("8333; rm")).contains("http://127.0.0.1:8333\""));
+}
