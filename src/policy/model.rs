@@ -99,7 +99,7 @@ pub enum ContentTypePattern {
 }
 
 impl ContentTypePattern {
-    fn parse(s: &str) -> Result<Self, String> {
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
         let lower = s.trim().to_ascii_lowercase();
         let (ty, sub) = lower
             .split_once('/')
