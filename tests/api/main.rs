@@ -4,6 +4,7 @@ mod callbacks;
 mod cli;
 mod cos_qiniu;
 mod errors;
+mod fuzz_corpus;
 mod hardening;
 mod helpers;
 mod operations;
