@@ -88,6 +88,7 @@ bucket = "examplebucket-1250000000"
 region = "ap-guangzhou"
 secret_id = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"
 secret_key = "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"
+endpoint = "http://127.0.0.1:9"
 
 [stores.qn]
 provider = "qiniu"
@@ -119,15 +120,16 @@ rc=0
 (cd "$WORK" && PYTHONPATH="$ROOT/scripts/schemathesis" SCHEMATHESIS_HOOKS=hooks timeout "$SECONDS_LIMIT" \
   "$VENV/bin/schemathesis" --config-file "$ROOT/scripts/schemathesis/schemathesis.toml" run "$BASE/openapi.json" \
   --header "Authorization: Bearer $TOKEN" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,problem_json_on_errors \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,unsupported_method,allow_header_conformance,problem_json_on_errors \
   --phases examples,coverage,fuzzing \
   --max-examples "$EXAMPLES" --seed 20261205 --request-timeout 10 --workers 2 \
   --suppress-health-check all --no-color --output-truncate false) || rc=$?
 log "finished in $(($(date +%s) - t0))s, exit $rc"
-# A request the broker itself failed (a 5xx it logs); actix's own notes on unparsable requests are not ours.
-if grep -q '"message":"request failed"' "$WORK/broker.log"; then
-  log "the broker logged failed requests:"
-  grep '"message":"request failed"' "$WORK/broker.log" | head -20 >&2
+# A 500 (ApiError::Internal) or a panic in the broker's log fails the run even if no answer showed it; the
+# 502s of the unreachable COS/Qiniu endpoints (see schemathesis.toml) are expected.
+if grep -Eq '"error":"internal error|panicked' "$WORK/broker.log"; then
+  log "the broker logged internal errors:"
+  grep -E '"error":"internal error|panicked' "$WORK/broker.log" | head -20 >&2
   rc=1
 fi
 exit "$rc"
