@@ -229,3 +229,44 @@ fn every_flag_has_help() {
         }
     }
 }
+
+#[test]
+fn services_status_and_env_report_the_running_ports() {
+    // Under scripts/test.sh the tests got their endpoints from `scripts/services.sh env` with this run's PB_*
+    // ports. Asked again without any PB_* port variable, the script must still report the running services'
+    // ports (it printed the defaults before, e.g. 8333 for a SeaweedFS started on PB_S3_PORT=8533).
+    let (Ok(redis), Ok(s3)) = (
+        std::env::var("PB_TEST_REDIS_URL"),
+        std::env::var("PB_TEST_S3_ENDPOINT"),
+    ) else {
+        return; // plain `cargo test` against services started by hand: nothing to compare with
+    };
+    let run = |cmd: &str| {
+        let mut c = Command::new("scripts/services.sh");
+        c.arg(cmd).current_dir(env!("CARGO_MANIFEST_DIR"));
+        for var in [
+            "PB_REDIS_PORT",
+            "PB_S3_PORT",
+            "PB_WEED_MASTER_PORT",
+            "PB_WEED_VOLUME_PORT",
+            "PB_WEED_FILER_PORT",
+            "PB_WEED_ADMIN_PORT",
+            "PB_WEBHOOK_PORT",
+        ] {
+            c.env_remove(var);
+        }
+        let out = c.output().expect("scripts/services.sh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let env = run("env");
+    assert!(
+        env.contains(&format!("PB_TEST_S3_ENDPOINT={s3}\n")),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("PB_TEST_REDIS_URL={redis}\n")),
+        "{env}"
+    );
+    let status = run("status");
+    assert!(status.contains(&s3) && status.contains(&redis), "{status}");
+}

@@ -9,5 +9,6 @@ mod hardening;
 mod helpers;
 mod operations;
 mod policy;
+mod readme;
 mod redis_topologies;
 mod s3;
