@@ -9,7 +9,9 @@
 #   3. eval "$(scripts/services.sh env)"   exports PB_TEST_* for the tests
 #   4. cargo fmt --all -- --check
 #   5. cargo clippy --all-targets --locked -- -D warnings
-#   6. cargo test --locked [CARGO_TEST_ARGS...]
+#   6. cargo test --locked [CARGO_TEST_ARGS...]   (also replays every fuzz/corpus file; scripts/fuzz.sh fuzzes)
+#   6b. scripts/schemathesis.sh      Schemathesis against the running broker's /openapi.json (PyPI, venv in
+#                                    .test-services/): every operation, bounded, no 5xx, schema, problem+json
 #   7. examples/browser/e2e/run.sh   the browser example in headless Chromium (Debian's chromium and
 #                                    npm playwright-core, installed when missing); PB_SKIP_BROWSER=1 skips it
 #
@@ -92,6 +94,8 @@ step() { # NAME COMMAND...
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets --locked -- -D warnings
 step test cargo test --locked ${cargo_test_args[@]+"${cargo_test_args[@]}"}
+# cargo test built the debug binary: Schemathesis drives it through its /openapi.json.
+PB_SCHEMATHESIS_BIN="$PWD/target/debug/presign-broker" step schemathesis scripts/schemathesis.sh
 if [[ -z "${PB_SKIP_BROWSER:-}" ]]; then
   # cargo test built the debug binary the e2e run needs.
   PB_E2E_BROKER_BIN="$PWD/target/debug/presign-broker" step browser examples/browser/e2e/run.sh

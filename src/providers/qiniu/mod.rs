@@ -3,7 +3,7 @@
 
 pub mod callback;
 mod provider;
-mod signing;
+pub(crate) mod signing;
 mod stat;
 pub mod token;
 mod upload;
