@@ -139,4 +139,12 @@ mod tests {
         // Length prefixes keep ("a", "b/c") and ("a/b", "c") apart.
         assert_ne!(issue(b"s", "a", "b", "c", 1), issue(b"s", "a", "bc", "", 1));
     }
+
+    #[test]
+    fn valid_until_adds_the_grace_without_overflow() {
+        assert_eq!(valid_until(NOW, 86_400), NOW + 86_400);
+        assert_eq!(valid_until(NOW, 0), NOW);
+        assert_eq!(valid_until(NOW, u64::MAX), i64::MAX);
+        assert_eq!(valid_until(i64::MAX - 1, 10), i64::MAX);
+    }
 }
