@@ -12,7 +12,10 @@
 #   5. cargo fmt --all -- --check
 #   6. cargo clippy --all-targets --locked -- -D warnings
 #   7. tests/emulators/run.sh test      the emulators' own tests (they refuse forged requests)
-#   8. cargo test --locked [CARGO_TEST_ARGS...]   (tests/api/emulated.rs starts the emulators)
+#   8. cargo test --locked [CARGO_TEST_ARGS...]   (tests/api/emulated.rs starts the emulators; also replays
+#                                    every fuzz/corpus file; scripts/fuzz.sh fuzzes)
+#   8b. scripts/schemathesis.sh      Schemathesis against the running broker's /openapi.json (PyPI, venv in
+#                                    .test-services/): every operation, bounded, no 5xx, schema, problem+json
 #   9. examples/browser/e2e/run.sh   the browser example in headless Chromium (Debian's chromium and
 #                                    npm playwright-core, installed when missing); PB_SKIP_BROWSER=1 skips it
 #
@@ -98,6 +101,8 @@ step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets --locked -- -D warnings
 step emulators tests/emulators/run.sh test
 step test cargo test --locked ${cargo_test_args[@]+"${cargo_test_args[@]}"}
+# cargo test built the debug binary: Schemathesis drives it through its /openapi.json.
+PB_SCHEMATHESIS_BIN="$PWD/target/debug/presign-broker" step schemathesis scripts/schemathesis.sh
 if [[ -z "${PB_SKIP_BROWSER:-}" ]]; then
   # cargo test built the debug binary the e2e run needs.
   PB_E2E_BROKER_BIN="$PWD/target/debug/presign-broker" step browser examples/browser/e2e/run.sh

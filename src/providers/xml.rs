@@ -177,5 +177,16 @@ pub fn error_for(vendor: &str, op: &str, status: u16, body: &[u8]) -> ProviderEr
     }
 }
 
+/// Every XML answer parser on untrusted bytes (for `crate::fuzz_targets`).
+#[doc(hidden)]
+pub fn parse_answers_for_fuzzing(body: &[u8]) {
+    let _ = upload_id("Fuzz", "Fuzz", body);
+    if let Ok(page) = parts_page("Fuzz", body) {
+        assert!(page.next_marker.is_none() || !body.is_empty());
+    }
+    let _ = completed_etag("Fuzz", body);
+    let _ = error_for("Fuzz", "Fuzz", 400, body);
+}
+
 #[cfg(test)]
 mod tests;

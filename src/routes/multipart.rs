@@ -143,12 +143,17 @@ impl Upload<'_> {
         }
     }
 
+    /// The upload's callback (Qiniu calls back at `complete`): accepted until the handle expires, plus grace.
     fn callback_url(&self, state: &AppState) -> Option<String> {
         self.store.callback_url(
             &state.config.server.public_url,
             &state.ticket_key,
             &self.claims.key,
             &self.claims.sub,
+            crate::ticket::valid_until(
+                self.claims.exp,
+                state.config.callbacks.ticket_grace_seconds,
+            ),
         )
     }
 }
@@ -304,11 +309,13 @@ pub async fn create(
     let exp = now.saturating_add(
         i64::try_from(state.config.multipart.handle_ttl_seconds).unwrap_or(i64::MAX),
     );
+    // Bound to the handle's expiry (plus grace), like every later grant's callback (`Upload::callback_url`).
     let callback_url = store.callback_url(
         &state.config.server.public_url,
         &state.ticket_key,
         &key,
         &caller.claims.sub,
+        crate::ticket::valid_until(exp, state.config.callbacks.ticket_grace_seconds),
     );
     let grant = UploadGrant {
         key: &key,

@@ -4,7 +4,7 @@
 pub mod callback;
 mod provider;
 pub mod resumable;
-mod signing;
+pub(crate) mod signing;
 mod stat;
 pub mod token;
 mod upload;
