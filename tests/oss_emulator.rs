@@ -90,6 +90,7 @@ fn grant<'a>(key: &'a str, content_type: Option<&'a str>, size: Option<u64>) -> 
         subject: "alice",
         now: now(),
         expires_at: now() + 300,
+        callback_url: None,
     }
 }
 

@@ -19,7 +19,7 @@ use crate::providers::s3::{CompletedUpload, PartInfo};
 use crate::providers::types::{ProviderError, SignedUrl};
 
 use super::presign::{encode_path, key_path};
-use super::sign::{sign_request, url_encode, RequestSignature, SignableRequest};
+use super::sign::{sign_request_keyed, url_encode, SignableRequest};
 use super::{CosStore, SECURITY_TOKEN};
 
 /// Lifetime of a server-side call's signature: it is sent at once.
@@ -50,8 +50,6 @@ pub struct CosCall {
     /// Every header to send, `Authorization` last; `host` comes from the URL.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// Every intermediate of the q-sign computation (its `Debug` hides the SignKey).
-    pub signature: RequestSignature,
 }
 
 impl fmt::Debug for CosCall {
@@ -176,9 +174,10 @@ impl CosStore {
         }
         let mut signed: Vec<(&str, &str)> = vec![("host", &self.host)];
         signed.extend(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        let signature = sign_request(
-            &self.secret_key,
-            &Self::window(now, expires_at),
+        let key_time = Self::window(now, expires_at);
+        let signature = sign_request_keyed(
+            &self.keyed_secret,
+            &key_time,
             &SignableRequest {
                 method: method.as_str(),
                 path: &path,
@@ -188,7 +187,7 @@ impl CosStore {
         );
         headers.push((
             "Authorization".to_owned(),
-            signature.authorization(&self.secret_id),
+            signature.authorization(&self.secret_id, &key_time),
         ));
         let mut url = self.object_url(key);
         for (i, (name, value)) in params.iter().enumerate() {
@@ -202,7 +201,6 @@ impl CosStore {
             url,
             headers,
             body,
-            signature,
         }
     }
 

@@ -14,9 +14,9 @@ use arc_swap::ArcSwapOption;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::providers::common as text;
 use crate::providers::s3::sigv4::{uri_encode, MAX_EXPIRES_SECONDS};
 pub use crate::providers::s3::sigv4::{Credentials, SigningTime, UNSIGNED_PAYLOAD};
-use crate::providers::common as text;
 
 type HmacSha256 = Hmac<Sha256>;
 

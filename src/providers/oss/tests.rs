@@ -39,6 +39,7 @@ fn grant<'a>(key: &'a str, content_type: Option<&'a str>, size: Option<u64>) -> 
         subject: "alice",
         now: NOW,
         expires_at: NOW + 600,
+        callback_url: None,
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::providers::s3::{CompletedUpload, PartInfo};
 use crate::providers::common as text;
+use crate::providers::s3::{CompletedUpload, PartInfo};
 use crate::providers::types::{ProviderError, SignedUrl, UploadGrant};
 
 use super::signing::urlsafe_b64;

@@ -372,6 +372,7 @@ fn grant(key: &str) -> UploadGrant<'_> {
         subject: "user 42",
         now: 1_893_452_400,
         expires_at: 1_893_456_000,
+        callback_url: None,
     }
 }
 
