@@ -195,6 +195,17 @@ pub enum ProviderConfig {
         secret_key: Secret,
         callback: bool,
     },
+    Oss {
+        bucket: String,
+        region: String,
+        endpoint: Option<String>,
+        path_style: bool,
+        access_key_id: Secret,
+        access_key_secret: Secret,
+        security_token: Option<Secret>,
+        callback: bool,
+        pub_key_url_pattern: String,
+    },
 }
 
 impl ProviderConfig {
@@ -203,6 +214,7 @@ impl ProviderConfig {
             Self::S3 { .. } => "s3",
             Self::Cos { .. } => "cos",
             Self::Qiniu { .. } => "qiniu",
+            Self::Oss { .. } => "oss",
         }
     }
 }
@@ -335,6 +347,7 @@ enum StoreRaw {
     S3(S3Raw),
     Cos(CosRaw),
     Qiniu(QiniuRaw),
+    Oss(OssRaw),
 }
 
 #[derive(Deserialize)]
@@ -404,6 +417,30 @@ struct QiniuRaw {
     secret_key_file: Option<PathBuf>,
     #[serde(default)]
     callback: bool,
+    default_expires_seconds: Option<u64>,
+    max_expires_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OssRaw {
+    bucket: String,
+    region: String,
+    endpoint: Option<String>,
+    #[serde(default)]
+    path_style: bool,
+    access_key_id: Option<String>,
+    access_key_id_env: Option<String>,
+    access_key_id_file: Option<PathBuf>,
+    access_key_secret: Option<String>,
+    access_key_secret_env: Option<String>,
+    access_key_secret_file: Option<PathBuf>,
+    security_token: Option<String>,
+    security_token_env: Option<String>,
+    security_token_file: Option<PathBuf>,
+    #[serde(default)]
+    callback: bool,
+    oss_pub_key_url_pattern: Option<String>,
     default_expires_seconds: Option<u64>,
     max_expires_seconds: Option<u64>,
 }
@@ -839,6 +876,46 @@ fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
                 c.max_expires_seconds,
                 u64::MAX,
             )
+        }
+        StoreRaw::Oss(o) => {
+            let pattern = o.oss_pub_key_url_pattern.unwrap_or_else(|| {
+                crate::callbacks::oss::DEFAULT_PUB_KEY_URL_PATTERN.to_string()
+            });
+            regex::Regex::new(&pattern).map_err(|e| format!("oss_pub_key_url_pattern: {e}"))?;
+            let p = ProviderConfig::Oss {
+                bucket: o.bucket,
+                region: o.region,
+                endpoint: o.endpoint,
+                path_style: o.path_style,
+                access_key_id: required(
+                    "access_key_id",
+                    secret(
+                        "access_key_id",
+                        o.access_key_id,
+                        o.access_key_id_env,
+                        o.access_key_id_file,
+                    )?,
+                )?,
+                access_key_secret: required(
+                    "access_key_secret",
+                    secret(
+                        "access_key_secret",
+                        o.access_key_secret,
+                        o.access_key_secret_env,
+                        o.access_key_secret_file,
+                    )?,
+                )?,
+                security_token: secret(
+                    "security_token",
+                    o.security_token,
+                    o.security_token_env,
+                    o.security_token_file,
+                )?,
+                callback: o.callback,
+                pub_key_url_pattern: pattern,
+            };
+            // OSS presigned URLs live at most 7 days (x-oss-expires).
+            (p, o.default_expires_seconds, o.max_expires_seconds, 604_800)
         }
         StoreRaw::Qiniu(q) => {
             let p = ProviderConfig::Qiniu {

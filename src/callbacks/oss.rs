@@ -225,14 +225,13 @@ impl CallbackBody {
     }
 
     /// The JSON OSS relays to the uploader: `{"key","etag","size","bucket"}`.
-    pub fn answer_json(&self) -> String {
+    pub fn answer_json(&self) -> serde_json::Value {
         serde_json::json!({
             "key": self.key,
             "etag": self.etag,
             "size": self.size,
             "bucket": self.bucket,
         })
-        .to_string()
     }
 }
 

@@ -7,6 +7,7 @@ pub mod callback;
 pub mod client;
 pub mod post_policy;
 mod presign;
+mod provider;
 pub mod sign;
 mod xml;
 
