@@ -878,9 +878,9 @@ fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
             )
         }
         StoreRaw::Oss(o) => {
-            let pattern = o.oss_pub_key_url_pattern.unwrap_or_else(|| {
-                crate::callbacks::oss::DEFAULT_PUB_KEY_URL_PATTERN.to_string()
-            });
+            let pattern = o
+                .oss_pub_key_url_pattern
+                .unwrap_or_else(|| crate::callbacks::oss::DEFAULT_PUB_KEY_URL_PATTERN.to_string());
             regex::Regex::new(&pattern).map_err(|e| format!("oss_pub_key_url_pattern: {e}"))?;
             let p = ProviderConfig::Oss {
                 bucket: o.bucket,

@@ -371,7 +371,9 @@ impl OssVerifier {
     ) -> Result<Verified, ApiError> {
         let oss = |e: OssCallbackError| match e {
             // OSS retries a failed callback: a key server that is down is not the sender's fault.
-            OssCallbackError::KeyFetch(m) => ApiError::Unavailable(format!("OSS callback key: {m}")),
+            OssCallbackError::KeyFetch(m) => {
+                ApiError::Unavailable(format!("OSS callback key: {m}"))
+            }
             other => rejected(other.to_string()),
         };
         let key_url = header(req, "x-oss-pub-key-url")

@@ -119,9 +119,8 @@ impl Store {
                     },
                 })?;
                 let callbacks = match callback {
-                    true => Some(
-                        Box::new(OssVerifier::new(pub_key_url_pattern)?) as Box<dyn CallbackVerifier>
-                    ),
+                    true => Some(Box::new(OssVerifier::new(pub_key_url_pattern)?)
+                        as Box<dyn CallbackVerifier>),
                     false => None,
                 };
                 (bucket, Box::new(store), callbacks)

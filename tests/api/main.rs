@@ -7,6 +7,7 @@ mod emulated;
 mod errors;
 mod helpers;
 mod operations;
+mod oss;
 mod policy;
 mod redis_topologies;
 mod s3;

@@ -352,14 +352,14 @@ fn upload_query(key: &str, handle: &str) -> String {
 }
 
 /// An upload id made safe for the URL path.
-fn path_id(created: &Value) -> String {
+pub(crate) fn path_id(created: &Value) -> String {
     url::form_urlencoded::byte_serialize(
         created["upload_id"].as_str().expect("upload id").as_bytes(),
     )
     .collect()
 }
 
-fn handle(created: &Value) -> String {
+pub(crate) fn handle(created: &Value) -> String {
     created["handle"].as_str().expect("handle").to_string()
 }
 
@@ -382,7 +382,7 @@ async fn list_parts(
 }
 
 /// PUTs a part with exactly the headers the broker answered.
-async fn send_part(app: &TestApp, part: &Value, data: Vec<u8>) -> reqwest::Response {
+pub(crate) async fn send_part(app: &TestApp, part: &Value, data: Vec<u8>) -> reqwest::Response {
     let mut req = app.http.put(part["url"].as_str().expect("url")).body(data);
     for (k, v) in part["headers"].as_object().expect("headers") {
         req = req.header(k.as_str(), v.as_str().expect("header value"));
@@ -390,19 +390,19 @@ async fn send_part(app: &TestApp, part: &Value, data: Vec<u8>) -> reqwest::Respo
     req.send().await.expect("part PUT")
 }
 
-async fn put_part(app: &TestApp, part: &Value, data: Vec<u8>) -> String {
+pub(crate) async fn put_part(app: &TestApp, part: &Value, data: Vec<u8>) -> String {
     let res = send_part(app, part, data).await;
     assert_eq!(res.status().as_u16(), 200, "part upload");
     res.headers()["etag"].to_str().expect("etag").to_string()
 }
 
-async fn create_upload(app: &TestApp, t: &str, body: Value) -> Value {
+pub(crate) async fn create_upload(app: &TestApp, t: &str, body: Value) -> Value {
     let (status, created) = app.post_json("/v1/multipart", t, &body).await;
     assert_eq!(status, 200, "{created}");
     created
 }
 
-async fn sign(app: &TestApp, t: &str, created: &Value, numbers: &[u32]) -> (u16, Value) {
+pub(crate) async fn sign(app: &TestApp, t: &str, created: &Value, numbers: &[u32]) -> (u16, Value) {
     let body = json!({"store": created["store"], "key": created["key"], "handle": created["handle"], "part_numbers": numbers});
     app.post_json(
         &format!("/v1/multipart/{}/parts", path_id(created)),
@@ -412,7 +412,12 @@ async fn sign(app: &TestApp, t: &str, created: &Value, numbers: &[u32]) -> (u16,
     .await
 }
 
-async fn complete(app: &TestApp, t: &str, created: &Value, parts: Value) -> reqwest::Response {
+pub(crate) async fn complete(
+    app: &TestApp,
+    t: &str,
+    created: &Value,
+    parts: Value,
+) -> reqwest::Response {
     let body = json!({"store": created["store"], "key": created["key"], "handle": created["handle"], "parts": parts});
     app.post(
         &format!("/v1/multipart/{}/complete", path_id(created)),
