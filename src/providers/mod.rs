@@ -12,6 +12,7 @@ pub(crate) mod loopback;
 pub mod oss;
 pub mod qiniu;
 pub mod s3;
+pub mod s3_like;
 pub mod store;
 pub mod types;
 

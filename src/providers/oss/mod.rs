@@ -9,7 +9,6 @@ pub mod post_policy;
 mod presign;
 mod provider;
 pub mod sign;
-mod xml;
 
 #[cfg(test)]
 mod test_vectors;

@@ -4,7 +4,6 @@ pub mod post_policy;
 mod presign;
 mod provider;
 pub mod sigv4;
-mod xml;
 
 #[cfg(test)]
 mod test_vectors;

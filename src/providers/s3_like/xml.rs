@@ -1,13 +1,12 @@
-//! S3 XML answers (quick-xml serde) and the mapping of S3 error codes to `ProviderError` (pure).
+//! S3-shaped XML answers (quick-xml serde), which S3, S3-compatible servers and Aliyun OSS all give, and the mapping
+//! of their error codes to `ProviderError` (pure). `provider` (`S3`, `OSS`) labels the errors.
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde::Deserialize;
 
-use crate::providers::types::ProviderError;
+use crate::providers::types::{PartInfo, ProviderError};
 
-use crate::providers::types::PartInfo;
-
-/// Longest S3 error message passed on to the client; S3 messages are one sentence.
+/// Longest error message passed on to the client; S3 and OSS messages are one sentence.
 const MAX_MESSAGE_CHARS: usize = 200;
 
 #[derive(Deserialize)]
@@ -51,39 +50,45 @@ struct ErrorXml {
 
 /// One page of ListParts; `next_marker` is set when more pages follow.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct PartsPage {
+pub struct PartsPage {
     pub parts: Vec<PartInfo>,
     pub next_marker: Option<u32>,
 }
 
-fn parse<'de, T: Deserialize<'de>>(op: &str, body: &'de [u8]) -> Result<T, ProviderError> {
+fn parse<'de, T: Deserialize<'de>>(
+    provider: &str,
+    op: &str,
+    body: &'de [u8],
+) -> Result<T, ProviderError> {
     let text = std::str::from_utf8(body)
-        .map_err(|_| ProviderError::Upstream(format!("S3 {op}: answer is not UTF-8")))?;
+        .map_err(|_| ProviderError::Upstream(format!("{provider} {op}: answer is not UTF-8")))?;
     quick_xml::de::from_str(text)
-        .map_err(|e| ProviderError::Upstream(format!("S3 {op}: unexpected answer ({e})")))
+        .map_err(|e| ProviderError::Upstream(format!("{provider} {op}: unexpected answer ({e})")))
 }
 
-/// The upload id of a CreateMultipartUpload answer.
-pub(super) fn upload_id(body: &[u8]) -> Result<String, ProviderError> {
-    let result: InitiateMultipartUploadResult = parse("CreateMultipartUpload", body)?;
+/// The upload id of a CreateMultipartUpload (OSS: InitiateMultipartUpload) answer.
+pub fn upload_id(provider: &str, body: &[u8]) -> Result<String, ProviderError> {
+    let result: InitiateMultipartUploadResult = parse(provider, "CreateMultipartUpload", body)?;
     if result.upload_id.is_empty() {
-        return Err(ProviderError::Upstream(
-            "S3 CreateMultipartUpload: empty UploadId".to_owned(),
-        ));
+        return Err(ProviderError::Upstream(format!(
+            "{provider} CreateMultipartUpload: empty UploadId"
+        )));
     }
     Ok(result.upload_id)
 }
 
 /// One ListParts page. A truncated page without a usable marker is an error rather than an endless loop.
-pub(super) fn parts_page(body: &[u8]) -> Result<PartsPage, ProviderError> {
-    let page: ListPartsResult = parse("ListParts", body)?;
+pub fn parts_page(provider: &str, body: &[u8]) -> Result<PartsPage, ProviderError> {
+    let page: ListPartsResult = parse(provider, "ListParts", body)?;
     let next_marker = if page.is_truncated {
         let marker = page
             .next_part_number_marker
             .as_deref()
             .and_then(|m| m.trim().parse::<u32>().ok());
         Some(marker.ok_or_else(|| {
-            ProviderError::Upstream("S3 ListParts: truncated page without a marker".to_owned())
+            ProviderError::Upstream(format!(
+                "{provider} ListParts: truncated page without a marker"
+            ))
         })?)
     } else {
         None
@@ -101,14 +106,16 @@ pub(super) fn parts_page(body: &[u8]) -> Result<PartsPage, ProviderError> {
 }
 
 /// The ETag of a CompleteMultipartUpload answer, or the error S3 reports inside a 200 answer.
-pub(super) fn completed_etag(body: &[u8]) -> Result<String, ProviderError> {
+pub fn completed_etag(provider: &str, body: &[u8]) -> Result<String, ProviderError> {
     // S3 sends 200 before the parts are assembled and reports a late failure as an <Error> body.
     if root_element(body).as_deref() == Some("Error") {
-        return Err(error_for("CompleteMultipartUpload", 200, body));
+        return Err(error_for(provider, "CompleteMultipartUpload", 200, body));
     }
-    let result: CompleteMultipartUploadResult = parse("CompleteMultipartUpload", body)?;
+    let result: CompleteMultipartUploadResult = parse(provider, "CompleteMultipartUpload", body)?;
     result.etag.filter(|e| !e.is_empty()).ok_or_else(|| {
-        ProviderError::Upstream("S3 CompleteMultipartUpload: answer without ETag".to_owned())
+        ProviderError::Upstream(format!(
+            "{provider} CompleteMultipartUpload: answer without ETag"
+        ))
     })
 }
 
@@ -126,9 +133,9 @@ fn root_element(body: &[u8]) -> Option<String> {
     }
 }
 
-/// Maps an S3 error answer: missing upload/object → NotFound, the client's bad part list → BadRequest,
-/// anything else → Upstream with the status and code only.
-pub(super) fn error_for(op: &str, status: u16, body: &[u8]) -> ProviderError {
+/// Maps an error answer: missing upload/object → NotFound, the client's bad part list (or OSS's refusal to
+/// overwrite) → BadRequest, anything else → Upstream with the status and code only (never an unknown message).
+pub fn error_for(provider: &str, op: &str, status: u16, body: &[u8]) -> ProviderError {
     let parsed: Option<ErrorXml> = std::str::from_utf8(body)
         .ok()
         .filter(|_| root_element(body).as_deref() == Some("Error"))
@@ -144,19 +151,22 @@ pub(super) fn error_for(op: &str, status: u16, body: &[u8]) -> ProviderError {
             let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
             ProviderError::BadRequest(format!("{code}: {message}"))
         }
-        // A missing bucket is the broker's misconfiguration, not a missing object.
-        "NoSuchBucket" => {
-            ProviderError::Upstream(format!("S3 {op} failed: HTTP {status} NoSuchBucket"))
+        "FileAlreadyExists" => {
+            ProviderError::BadRequest("FileAlreadyExists: the object exists".to_owned())
         }
+        // A missing bucket is the broker's misconfiguration, not a missing object.
+        "NoSuchBucket" => ProviderError::Upstream(format!(
+            "{provider} {op} failed: HTTP {status} NoSuchBucket"
+        )),
         _ if status == 404 => ProviderError::NotFound,
-        "" => ProviderError::Upstream(format!("S3 {op} failed: HTTP {status}")),
+        "" => ProviderError::Upstream(format!("{provider} {op} failed: HTTP {status}")),
         _ => {
             let code: String = code
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .take(64)
                 .collect();
-            ProviderError::Upstream(format!("S3 {op} failed: HTTP {status} {code}"))
+            ProviderError::Upstream(format!("{provider} {op} failed: HTTP {status} {code}"))
         }
     }
 }
