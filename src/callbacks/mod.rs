@@ -11,6 +11,7 @@
 //!
 //! Idempotency and recording are the HTTP handler's job.
 
+pub mod key_cache;
 pub mod oss;
 pub mod s3_events;
 pub mod sns;
