@@ -280,3 +280,41 @@ pub fn valid_dns_bucket(bucket: &str, extra: &[u8]) -> bool {
             b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || extra.contains(&b)
         })
 }
+
+/// A provider's answer to a server-side call, its body read in full.
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Sends `request` and reads at most `limit` bytes of its answer (a provider answer must not grow memory
+/// without bound). Errors name `what` (e.g. `COS ListParts`), never the URL.
+pub async fn send_bounded(
+    request: reqwest::RequestBuilder,
+    what: &str,
+    limit: usize,
+) -> Result<Answer, super::ProviderError> {
+    let mut response = request.send().await.map_err(|e| transport_error(what, e))?;
+    let status = response.status();
+    let headers = std::mem::take(response.headers_mut());
+    // A HEAD answer has no body: hyper ends it at once.
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(what, e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(super::ProviderError::Upstream(format!(
+                "{what}: answer too large"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}

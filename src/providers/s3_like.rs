@@ -1,16 +1,16 @@
 //! What S3 and Aliyun OSS share on the wire (OSS speaks S3's REST dialect with its own signature): one bounded round
-//! trip of a signed server-side call, the S3-shaped XML answers ([`xml`]), the CompleteMultipartUpload body and
-//! HeadObject's headers. `provider` (`S3`, `OSS`) labels every error; errors never carry the URL, the signature or
+//! trip of a signed server-side call (over [`send_bounded`]; the XML answers are [`super::xml`]'s), the
+//! CompleteMultipartUpload body and HeadObject's headers. `provider` (`S3`, `OSS`) labels every error; errors never carry the URL, the signature or
 //! the secret. No timeout is set here: the caller's shared `reqwest::Client` must have `connect_timeout` and
 //! `timeout`.
 use quick_xml::escape::partial_escape;
 use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 
-use super::common::transport_error;
+use super::common::send_bounded;
+pub use super::common::Answer;
 use super::types::{ObjectInfo, ProviderError};
-
-pub mod xml;
+use super::xml;
 
 /// Largest answer read (a ListParts page of 1000 parts is about 250 KB; an OSS callback answer < 3 MB).
 const MAX_ANSWER_BYTES: usize = 4 << 20;
@@ -24,13 +24,6 @@ pub struct Outgoing<'a> {
     pub authorization: &'a str,
     /// Headers to send besides `host` (which the client derives from the URL, as signed) and `authorization`.
     pub headers: &'a [(String, String)],
-    pub body: Vec<u8>,
-}
-
-/// A provider's answer, its body read up to [`MAX_ANSWER_BYTES`].
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
 
@@ -50,32 +43,7 @@ pub async fn execute(
     if !call.body.is_empty() {
         request = request.body(call.body);
     }
-    let what = || format!("{provider} {op}");
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(&what(), e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    // A HEAD answer has no body: hyper ends it at once.
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport_error(&what(), e))?
-    {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(ProviderError::Upstream(format!(
-                "{provider} {op}: answer too large"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
+    send_bounded(request, &format!("{provider} {op}"), MAX_ANSWER_BYTES).await
 }
 
 /// The body of a 2xx answer, else the error its XML names.

@@ -119,7 +119,7 @@ fn policy_lint_validates_files_and_names_the_line() {
         "--dir",
         &fixture("policies").display().to_string(),
     ]);
-    assert!(ok && out.contains("6 rules"), "{out}");
+    assert!(ok && out.contains("8 rules"), "{out}");
 
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("a.toml"), "[[rule]]\nroles = [\"u\"]\nstores = [\"*\"]\nactions = [\"upload\"]\npaths = [\"a/**b\"]\n")

@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
 use crate::helpers::{assert_problem, token, AppOptions, Services, TestApp};
-use crate::s3::{bytes, credential, form_post, put_with, unique};
+use crate::s3::{
+    bytes, complete, create_upload, credential, form_post, path_id, put_with, send_part, sign,
+    unique, upload_query_in,
+};
 
 const MIB: usize = 1 << 20;
 const COS_BUCKET: &str = "examplebucket-1250000000";
@@ -332,7 +335,7 @@ async fn cos_download_urls_tampered_or_expired_are_refused() {
     let cred = credential(
         &app,
         &t,
-        json!({"store": "cosemu", "key": key, "method": "PUT"}),
+        json!({"store": "cosemu", "key": key, "method": "PUT", "size": data.len()}),
     )
     .await;
     assert_eq!(text(put_with(&app, &cred, data.clone()).await).await.0, 200);
@@ -641,4 +644,398 @@ async fn qiniu_without_callback_answers_the_return_body_and_confirm_downloads_wo
     );
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(get(&app, &short).await.0, 401, "expired");
+}
+
+// ---- Multipart (COS and Qiniu through the same five calls) ----------------------------------
+
+/// A part as the emulator stored it: its ETag from the answer (COS: the `ETag` header; Qiniu: the JSON
+/// body's `etag`, which is also how the list spells it).
+async fn put_part(app: &TestApp, part: &Value, data: Vec<u8>) -> String {
+    let res = send_part(app, part, data).await;
+    let status = res.status().as_u16();
+    let header = res
+        .headers()
+        .get("etag")
+        .and_then(|e| e.to_str().ok())
+        .map(str::to_owned);
+    let body = res.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "part upload: {body}");
+    header.unwrap_or_else(|| {
+        let answer: Value = serde_json::from_str(&body).expect("JSON part answer");
+        answer["etag"].as_str().expect("etag").to_owned()
+    })
+}
+
+async fn list_of(app: &TestApp, t: &str, created: &Value) -> reqwest::Response {
+    let query = upload_query_in(
+        created["store"].as_str().expect("store"),
+        created["key"].as_str().expect("key"),
+        created["handle"].as_str().expect("handle"),
+    );
+    app.http
+        .get(app.url(&format!("/v1/multipart/{}/parts?{query}", path_id(created))))
+        .bearer_auth(t)
+        .send()
+        .await
+        .expect("list parts")
+}
+
+/// `[(part_number, etag, size)]` of a successful list.
+async fn listed(app: &TestApp, t: &str, created: &Value) -> Vec<(u64, String, u64)> {
+    let res = list_of(app, t, created).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.expect("json");
+    body["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .map(|p| {
+            (
+                p["part_number"].as_u64().expect("number"),
+                p["etag"].as_str().expect("etag").to_owned(),
+                p["size"].as_u64().expect("size"),
+            )
+        })
+        .collect()
+}
+
+/// The complete body's `parts` from a list.
+fn parts_of(listed: &[(u64, String, u64)]) -> Value {
+    Value::Array(
+        listed
+            .iter()
+            .map(|(n, e, _)| json!({"part_number": n, "etag": e}))
+            .collect(),
+    )
+}
+
+async fn signed_parts(app: &TestApp, t: &str, created: &Value, numbers: &[u32]) -> Vec<Value> {
+    let (status, signed) = sign(app, t, created, numbers).await;
+    assert_eq!(status, 200, "{signed}");
+    signed["parts"].as_array().expect("parts").clone()
+}
+
+/// Create, upload 3 parts of the provider's minimum (1 MiB) and a short last part, "lose" the client state
+/// (part 3 never sent), resume from the list, complete, read back. Returns the completed answer and the bytes.
+async fn resumed_upload(app: &TestApp, t: &str, store: &str, base: &str) -> (Value, Vec<u8>) {
+    let key = unique("mp/alice/big ü+");
+    let created = create_upload(app, t, json!({"store": store, "key": key})).await;
+    assert_eq!(
+        (&created["part_size"], &created["max_parts"]),
+        (&json!(8 * MIB), &json!(8)),
+        "{created}"
+    );
+    let data: Vec<Vec<u8>> = vec![bytes(MIB, 1), bytes(MIB, 2), bytes(MIB, 3), bytes(1000, 4)];
+    let parts = signed_parts(app, t, &created, &[1, 2, 3, 4]).await;
+    for p in &parts {
+        assert_eq!(p["method"], "PUT");
+        assert!(
+            p["url"].as_str().is_some_and(|u| u.starts_with(base)),
+            "{p}"
+        );
+    }
+    // A part under the minimum that is not the last: the emulator refuses the complete (COS EntityTooSmall,
+    // Qiniu 400), which the broker answers 400 and the upload stays.
+    let mut etags = [
+        put_part(app, &parts[0], bytes(1000, 9)).await,
+        put_part(app, &parts[1], data[1].clone()).await,
+    ];
+    let res = complete(app, t, &created, parts_of(&listed(app, t, &created).await)).await;
+    let problem = assert_problem(res, 400, "invalid_request").await;
+    assert!(
+        problem.to_string().contains("part 1") || problem.to_string().contains("EntityTooSmall"),
+        "{problem}"
+    );
+    // The part re-sent with its real bytes replaces it; then the last part; part 3 is "lost".
+    etags[0] = put_part(app, &parts[0], data[0].clone()).await;
+    let last = put_part(app, &parts[3], data[3].clone()).await;
+
+    // Resume with nothing but the handle: list, sign the missing part again, send it, complete.
+    let before = listed(app, t, &created).await;
+    let unquote = |e: &str| e.trim_matches('"').to_owned();
+    let seen: Vec<(u64, String, u64)> = before
+        .iter()
+        .map(|(n, e, s)| (*n, unquote(e), *s))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, unquote(&etags[0]), MIB as u64),
+            (2, unquote(&etags[1]), MIB as u64),
+            (4, unquote(&last), 1000)
+        ]
+    );
+    let missing: Vec<u32> = (1..=4u32)
+        .filter(|n| !before.iter().any(|(m, _, _)| u64::from(*n) == *m))
+        .collect();
+    assert_eq!(missing, [3]);
+    let again = signed_parts(app, t, &created, &missing).await;
+    put_part(app, &again[0], data[2].clone()).await;
+    let all = listed(app, t, &created).await;
+    assert_eq!(all.len(), 4);
+    let res = complete(app, t, &created, parts_of(&all)).await;
+    let status = res.status().as_u16();
+    let done: Value = res.json().await.expect("json");
+    assert_eq!(status, 200, "{done}");
+    let whole = data.concat();
+    assert_eq!(
+        (&done["store"], &done["key"], &done["size"]),
+        (&json!(store), &json!(key), &json!(whole.len()))
+    );
+    assert!(
+        done["location"]
+            .as_str()
+            .is_some_and(|l| l.starts_with(base) && l.contains("/big%20%C3%BC%2B")),
+        "{done}"
+    );
+    assert_eq!(download(app, t, store, &key).await, (200, whole.clone()));
+    // The upload is gone once completed.
+    assert_problem(list_of(app, t, &created).await, 404, "not_found").await;
+    (done, whole)
+}
+
+/// Over the handle's `max_size` (the 2 MiB rule, no declared size): 413, the upload aborted, no object.
+async fn over_max_size_is_aborted(app: &TestApp, t: &str, store: &str) {
+    let key = unique("tiny/alice/over-");
+    let created = create_upload(app, t, json!({"store": store, "key": key})).await;
+    assert_eq!(created["max_parts"], 1, "{created}");
+    let parts = signed_parts(app, t, &created, &[1]).await;
+    put_part(app, &parts[0], bytes(2 * MIB + 1, 5)).await;
+    let res = complete(app, t, &created, parts_of(&listed(app, t, &created).await)).await;
+    assert_problem(res, 413, "payload_too_large").await;
+    assert_problem(list_of(app, t, &created).await, 404, "not_found").await;
+    let svc = token("svc", &["service"]);
+    assert_eq!(download(app, &svc, store, &key).await.0, 404, "no object");
+}
+
+/// Abort: 204, then the list is 404 and the emulator refuses a part for the upload.
+async fn abort_removes_the_upload(app: &TestApp, t: &str, store: &str) {
+    let created = create_upload(
+        app,
+        t,
+        json!({"store": store, "key": unique("mp/alice/abort-")}),
+    )
+    .await;
+    let parts = signed_parts(app, t, &created, &[1, 2]).await;
+    put_part(app, &parts[0], bytes(MIB, 1)).await;
+    let query = upload_query_in(
+        store,
+        created["key"].as_str().expect("key"),
+        created["handle"].as_str().expect("handle"),
+    );
+    let res = app
+        .http
+        .delete(app.url(&format!("/v1/multipart/{}?{query}", path_id(&created))))
+        .bearer_auth(t)
+        .send()
+        .await
+        .expect("abort");
+    assert_eq!(res.status().as_u16(), 204);
+    assert_problem(list_of(app, t, &created).await, 404, "not_found").await;
+    let res = send_part(app, &parts[1], bytes(1000, 2)).await;
+    let status = res.status().as_u16();
+    assert!(
+        status == 404 || status == 612,
+        "a part of an aborted upload: {status}"
+    );
+}
+
+#[tokio::test]
+async fn cos_multipart_resumes_completes_and_reads_back() {
+    let cos = Emulator::cos();
+    let app = broker(Some(&cos), None).await;
+    let t = token("alice", &["user"]);
+    let (done, whole) = resumed_upload(&app, &t, "cosemu", &cos.base).await;
+    assert_eq!(
+        done["etag"].as_str().map(|e| e.ends_with("-4")),
+        Some(true),
+        "{done}"
+    );
+    assert_eq!(done["size"], whole.len());
+}
+
+#[tokio::test]
+async fn cos_multipart_over_max_size_or_aborted_is_gone() {
+    let cos = Emulator::cos();
+    let app = broker(Some(&cos), None).await;
+    let t = token("alice", &["user"]);
+    over_max_size_is_aborted(&app, &t, "cosemu").await;
+    abort_removes_the_upload(&app, &t, "cosemu").await;
+}
+
+#[tokio::test]
+async fn cos_part_urls_are_bound_to_their_length_and_expiry() {
+    let cos = Emulator::cos();
+    let app = broker(Some(&cos), None).await;
+    let t = token("alice", &["user"]);
+    // A declared size: each part's exact length is signed.
+    let size = MIB + 500;
+    let key = unique("mp/alice/sized-");
+    let created = create_upload(
+        &app,
+        &t,
+        json!({"store": "cosemu", "key": key, "size": size}),
+    )
+    .await;
+    let parts = signed_parts(&app, &t, &created, &[1]).await;
+    assert_eq!(parts[0]["headers"]["Content-Length"], size.to_string());
+    for len in [size - 1, size + 1] {
+        let res = app
+            .http
+            .put(parts[0]["url"].as_str().expect("url"))
+            .body(bytes(len, 1))
+            .send()
+            .await
+            .expect("PUT");
+        let (status, body) = text(res).await;
+        assert_eq!(status, 403, "{len} bytes: {body}");
+        assert!(body.contains("SignatureDoesNotMatch"), "{body}");
+    }
+    assert!(listed(&app, &t, &created).await.is_empty());
+    put_part(&app, &parts[0], bytes(size, 1)).await;
+
+    // A part URL signed for 1 second is refused by the emulator once expired.
+    let body = json!({"store": "cosemu", "key": key, "handle": created["handle"], "part_numbers": [1], "expires_in": 1});
+    let (status, short) = app
+        .post_json(
+            &format!("/v1/multipart/{}/parts", path_id(&created)),
+            &t,
+            &body,
+        )
+        .await;
+    assert_eq!(status, 200, "{short}");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let res = send_part(&app, &short["parts"][0], bytes(size, 1)).await;
+    let (status, body) = text(res).await;
+    assert_eq!(status, 403, "expired: {body}");
+    assert!(body.contains("expired"), "{body}");
+    let res = complete(
+        &app,
+        &t,
+        &created,
+        parts_of(&listed(&app, &t, &created).await),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn qiniu_multipart_resumes_completes_and_is_recorded_once_by_the_callback() {
+    let qiniu = Emulator::qiniu("qiniu");
+    let app = broker(None, Some(&qiniu)).await;
+    let redis = Services::redis_url();
+    let t = token("alice", &["user"]);
+    let (done, whole) = resumed_upload(&app, &t, "qnemu", &qiniu.base).await;
+    // Qiniu's hash of the object (under 4 MiB: one block), relayed from the broker's callback answer.
+    assert_eq!(done["etag"], qetag(&whole), "{done}");
+    let events = app.recorded_events(&redis).await;
+    assert_eq!(
+        events.len(),
+        1,
+        "recorded once, by the signed callback: {events:?}"
+    );
+    let e = &events[0];
+    assert_eq!(
+        (&e["provider"], &e["store"], &e["key"]),
+        (&json!("qiniu"), &json!("qnemu"), &done["key"])
+    );
+    assert_eq!(
+        (&e["etag"], &e["size"], &e["subject"]),
+        (&done["etag"], &json!(whole.len()), &json!("alice"))
+    );
+}
+
+#[tokio::test]
+async fn qiniu_part_requests_carry_one_token_for_the_whole_upload() {
+    let qiniu = Emulator::qiniu("qbox");
+    let app = broker(None, Some(&qiniu)).await;
+    let t = token("alice", &["user"]);
+    let key = unique("mp/alice/token-");
+    let created = create_upload(&app, &t, json!({"store": "qnemu", "key": key})).await;
+    let first = signed_parts(&app, &t, &created, &[1, 2]).await;
+    let second = signed_parts(&app, &t, &created, &[2]).await;
+    let auth = |p: &Value| {
+        p["headers"]["Authorization"]
+            .as_str()
+            .expect("UpToken")
+            .to_owned()
+    };
+    assert!(auth(&first[0]).starts_with("UpToken "), "{}", first[0]);
+    assert_eq!(
+        first[0]["headers"]["Content-Type"],
+        "application/octet-stream"
+    );
+    assert_eq!(auth(&first[0]), auth(&first[1]));
+    assert_eq!(
+        auth(&first[1]),
+        auth(&second[0]),
+        "byte-identical on every call"
+    );
+    assert_eq!(second[0]["url"], first[1]["url"]);
+    assert!(
+        first[0]["url"].as_str().is_some_and(|u| u.ends_with("/1")),
+        "{}",
+        first[0]
+    );
+    // A tampered token is refused by the emulator.
+    let mut forged = first[0].clone();
+    let token_text = auth(&first[0]);
+    let flipped = if token_text.ends_with('A') { "B" } else { "A" };
+    forged["headers"]["Authorization"] =
+        json!(format!("{}{flipped}", &token_text[..token_text.len() - 1]));
+    assert_eq!(
+        send_part(&app, &forged, bytes(10, 1))
+            .await
+            .status()
+            .as_u16(),
+        401
+    );
+
+    over_max_size_is_aborted(&app, &t, "qnemu").await;
+    abort_removes_the_upload(&app, &t, "qnemu").await;
+}
+
+#[tokio::test]
+async fn qiniu_parts_of_a_declared_size_are_held_to_their_lengths_and_expire_with_the_upload() {
+    let qiniu = Emulator::qiniu("qiniu");
+    let app = TestApp::spawn_with(AppOptions {
+        redis: true,
+        extra: format!(
+            "[multipart]\nhandle_ttl_seconds = 2\n\n[stores.qnemu]\nprovider = \"qiniu\"\nbucket = \"{QN_BUCKET}\"\n\
+             upload_url = \"{b}\"\nrs_host = \"{b}\"\ndownload_domain = \"{b}\"\naccess_key = \"{QN_AK}\"\n\
+             secret_key = \"{QN_SK}\"\ncallback = false\n",
+            b = qiniu.base
+        ),
+        ..Default::default()
+    })
+    .await;
+    let t = token("alice", &["user"]);
+    let size = MIB + 500;
+    let created = create_upload(
+        &app,
+        &t,
+        json!({"store": "qnemu", "key": unique("mp/alice/sized-"), "size": size}),
+    )
+    .await;
+    let parts = signed_parts(&app, &t, &created, &[1]).await;
+    // A Qiniu part request cannot pin a length: the emulator takes a wrong one, the broker refuses it at
+    // complete (the declared size fixes every part's length), and the upload stays resumable.
+    put_part(&app, &parts[0], bytes(size - 1, 1)).await;
+    let res = complete(
+        &app,
+        &t,
+        &created,
+        parts_of(&listed(&app, &t, &created).await),
+    )
+    .await;
+    let problem = assert_problem(res, 400, "invalid_request").await;
+    assert!(problem.to_string().contains("declared"), "{problem}");
+    put_part(&app, &parts[0], bytes(size, 1)).await;
+    assert_eq!(listed(&app, &t, &created).await[0].2, size as u64);
+    // The token's deadline is the upload's (the handle's) expiry: past it the emulator refuses the part.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let res = send_part(&app, &parts[0], bytes(size, 1)).await;
+    let (status, body) = text(res).await;
+    assert_eq!(status, 401, "expired token: {body}");
+    assert!(body.contains("expired"), "{body}");
 }

@@ -6,21 +6,16 @@
 //! Server-side calls sign what cos-python-sdk-v5 signs: `host`, `content-length` (also `0` on an empty POST or
 //! DELETE), `content-type`, the `x-cos-*` headers, and every query parameter.
 
-use std::fmt;
 use std::time::Duration;
 
 use quick_xml::escape::escape;
-use quick_xml::events::Event;
-use quick_xml::Reader;
-use reqwest::{Method, StatusCode};
-use serde::Deserialize;
+use reqwest::Method;
 
-use crate::providers::s3::{CompletedUpload, PartInfo};
-use crate::providers::types::{ProviderError, SignedUrl};
+use crate::providers::common::{send_bounded, Answer};
+use crate::providers::types::{CompletedUpload, PartInfo, ProviderError, SignedUrl};
+use crate::providers::xml;
 
-use super::presign::{encode_path, key_path};
-use super::sign::{sign_request_keyed, url_encode, SignableRequest};
-use super::{CosStore, SECURITY_TOKEN};
+use super::{CosCall, CosStore};
 
 /// Lifetime of a server-side call's signature: it is sent at once.
 const SERVER_CALL_SECONDS: i64 = 600;
@@ -33,37 +28,8 @@ const MAX_ANSWER_BYTES: usize = 4 << 20;
 const MAX_LIST_PAGES: usize = 100;
 /// Parts asked per ListParts page (the COS maximum).
 pub const LIST_PAGE_SIZE: u32 = 1000;
-/// Smallest part but the last (1 MiB), checked by COS only at Complete (`EntityTooSmall`).
-pub const MIN_PART_SIZE: u64 = 1 << 20;
-/// Largest part (5 GiB).
-pub const MAX_PART_SIZE: u64 = 5 << 30;
-/// Part numbers run 1..=10,000.
-pub const MAX_PARTS: u32 = 10_000;
-/// Longest COS error message passed on to the client.
-const MAX_MESSAGE_CHARS: usize = 200;
-
-/// A fully signed server-side request, built without I/O.
-pub struct CosCall {
-    pub method: Method,
-    /// Percent-encoded path and query, exactly as signed.
-    pub url: String,
-    /// Every header to send, `Authorization` last; `host` comes from the URL.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl fmt::Debug for CosCall {
-    /// Header names only: the values include the STS token.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("CosCall")
-            .field("method", &self.method)
-            .field("url", &self.url)
-            .field("headers", &names)
-            .field("body_len", &self.body.len())
-            .finish()
-    }
-}
+/// How errors name the provider.
+const VENDOR: &str = "COS";
 
 /// What an Initiate sets on the object-to-be.
 #[derive(Debug, Clone, Copy, Default)]
@@ -147,60 +113,6 @@ impl CosStore {
             method: "PUT",
             url,
             headers,
-        }
-    }
-
-    /// The object's plain, unsigned URL (the `location` of a completed upload).
-    pub fn object_url(&self, key: &str) -> String {
-        format!("{}{}", self.base_url, encode_path(&key_path(key)))
-    }
-
-    /// Signs `method /<key>?params` over `host`, `headers` and the STS token header; `Authorization` is added
-    /// last. Parameters go into the URL in the given order.
-    #[allow(clippy::too_many_arguments)]
-    fn signed_call(
-        &self,
-        method: Method,
-        key: &str,
-        params: &[(&str, &str)],
-        mut headers: Vec<(String, String)>,
-        body: Vec<u8>,
-        now: i64,
-        expires_at: i64,
-    ) -> CosCall {
-        let path = key_path(key);
-        if let Some(token) = &self.session_token {
-            headers.push((SECURITY_TOKEN.to_owned(), token.clone()));
-        }
-        let mut signed: Vec<(&str, &str)> = vec![("host", &self.host)];
-        signed.extend(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        let key_time = Self::window(now, expires_at);
-        let signature = sign_request_keyed(
-            &self.keyed_secret,
-            &key_time,
-            &SignableRequest {
-                method: method.as_str(),
-                path: &path,
-                headers: &signed,
-                params,
-            },
-        );
-        headers.push((
-            "Authorization".to_owned(),
-            signature.authorization(&self.secret_id, &key_time),
-        ));
-        let mut url = self.object_url(key);
-        for (i, (name, value)) in params.iter().enumerate() {
-            url.push(if i == 0 { '?' } else { '&' });
-            url.push_str(&url_encode(name));
-            url.push('=');
-            url.push_str(&url_encode(value));
-        }
-        CosCall {
-            method,
-            url,
-            headers,
-            body,
         }
     }
 
@@ -323,7 +235,7 @@ impl CosStore {
         let now = unix_now();
         let call = self.initiate_call(key, opts, now, now + SERVER_CALL_SECONDS);
         let body = success_body(execute(http, Op::Initiate, call).await?, Op::Initiate)?;
-        parse_initiate(&body)
+        xml::upload_id(VENDOR, Op::Initiate.name(), &body)
     }
 
     /// ListParts, following every page (`part-number-marker` = `NextPartNumberMarker` while `IsTruncated`).
@@ -346,7 +258,7 @@ impl CosStore {
                 now + SERVER_CALL_SECONDS,
             );
             let body = success_body(execute(http, Op::ListParts, call).await?, Op::ListParts)?;
-            let page = parse_parts_page(&body)?;
+            let page = xml::parts_page(VENDOR, &body)?;
             parts.extend(page.parts);
             match page.next_marker {
                 None => return Ok(parts),
@@ -375,7 +287,10 @@ impl CosStore {
         let now = unix_now();
         let call = self.complete_call(key, upload_id, parts, now, now + SERVER_CALL_SECONDS);
         let body = success_body(execute(http, Op::Complete, call).await?, Op::Complete)?;
-        parse_complete(&body)
+        Ok(CompletedUpload {
+            etag: xml::completed_etag(VENDOR, &body)?,
+            size: None,
+        })
     }
 
     /// AbortMultipartUpload; its parts are deleted.
@@ -416,7 +331,7 @@ pub enum Op {
 }
 
 impl Op {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Op::Initiate => "InitiateMultipartUpload",
             Op::ListParts => "ListParts",
@@ -426,174 +341,16 @@ impl Op {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct InitiateResult {
-    upload_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListPartsResult {
-    #[serde(default)]
-    is_truncated: bool,
-    next_part_number_marker: Option<String>,
-    #[serde(rename = "Part", default)]
-    parts: Vec<PartXml>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct PartXml {
-    part_number: u32,
-    #[serde(rename = "ETag")]
-    etag: String,
-    size: u64,
-}
-
-#[derive(Deserialize)]
-struct CompleteResult {
-    #[serde(rename = "ETag")]
-    etag: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ErrorXml {
-    code: Option<String>,
-    message: Option<String>,
-}
-
-/// One ListParts page; `next_marker` is set when more pages follow.
-#[derive(Debug, PartialEq, Eq)]
-pub struct PartsPage {
-    pub parts: Vec<PartInfo>,
-    pub next_marker: Option<u32>,
-}
-
-fn parse<'de, T: Deserialize<'de>>(op: Op, body: &'de [u8]) -> Result<T, ProviderError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| ProviderError::Upstream(format!("COS {}: answer is not UTF-8", op.name())))?;
-    // Complete's answer starts with the spaces COS sends while it merges.
-    quick_xml::de::from_str(text.trim_start())
-        .map_err(|e| ProviderError::Upstream(format!("COS {}: unexpected answer ({e})", op.name())))
-}
-
-/// The `UploadId` of an Initiate answer.
-pub fn parse_initiate(body: &[u8]) -> Result<String, ProviderError> {
-    let result: InitiateResult = parse(Op::Initiate, body)?;
-    if result.upload_id.is_empty() {
-        return Err(ProviderError::Upstream(
-            "COS InitiateMultipartUpload: empty UploadId".to_owned(),
-        ));
-    }
-    Ok(result.upload_id)
-}
-
-/// One ListParts page. A truncated page without a usable marker is an error rather than an endless loop.
-pub fn parse_parts_page(body: &[u8]) -> Result<PartsPage, ProviderError> {
-    let page: ListPartsResult = parse(Op::ListParts, body)?;
-    let next_marker = if page.is_truncated {
-        let marker = page
-            .next_part_number_marker
-            .as_deref()
-            .and_then(|m| m.trim().parse::<u32>().ok());
-        Some(marker.ok_or_else(|| {
-            ProviderError::Upstream("COS ListParts: truncated page without a marker".to_owned())
-        })?)
-    } else {
-        None
-    };
-    let parts = page
-        .parts
-        .into_iter()
-        .map(|p| PartInfo {
-            part_number: p.part_number,
-            etag: p.etag,
-            size: p.size,
-        })
-        .collect();
-    Ok(PartsPage { parts, next_marker })
-}
-
-/// A 200 Complete answer: the object's ETag (quotes stripped), or the error COS reports inside the 200.
-pub fn parse_complete(body: &[u8]) -> Result<CompletedUpload, ProviderError> {
-    if root_element(body).as_deref() == Some("Error") {
-        return Err(error_for(Op::Complete, 200, body));
-    }
-    let result: CompleteResult = parse(Op::Complete, body)?;
-    let etag = result
-        .etag
-        .map(|e| e.trim().trim_matches('"').to_owned())
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| {
-            ProviderError::Upstream(
-                "COS CompleteMultipartUpload: 200 without an ETag (the merge failed)".to_owned(),
-            )
-        })?;
-    Ok(CompletedUpload { etag, size: None })
-}
-
-/// Local name of the first element, past the declaration and leading whitespace.
-fn root_element(body: &[u8]) -> Option<String> {
-    let mut reader = Reader::from_reader(body);
-    loop {
-        match reader.read_event() {
-            Ok(Event::Start(e)) | Ok(Event::Empty(e)) => {
-                return Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
-            }
-            Ok(Event::Eof) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
-}
-
-/// Maps a COS error answer: no such upload → `NotFound`; the client's part list refused (`InvalidPart`,
-/// `InvalidPartOrder`, `EntityTooSmall`) → `BadRequest`; anything else → `Upstream` with status and code only.
-pub fn error_for(op: Op, status: u16, body: &[u8]) -> ProviderError {
-    let parsed: Option<ErrorXml> = std::str::from_utf8(body)
-        .ok()
-        .filter(|_| root_element(body).as_deref() == Some("Error"))
-        .and_then(|text| quick_xml::de::from_str(text.trim_start()).ok());
-    let code = parsed
-        .as_ref()
-        .and_then(|e| e.code.clone())
-        .unwrap_or_default();
-    let message = parsed.and_then(|e| e.message).unwrap_or_default();
-    match code.as_str() {
-        "NoSuchUpload" => ProviderError::NotFound,
-        "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" => {
-            let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
-            ProviderError::BadRequest(format!("{code}: {message}"))
-        }
-        // A missing bucket is the broker's misconfiguration, not a missing upload.
-        "NoSuchBucket" => ProviderError::Upstream(format!(
-            "COS {} failed: HTTP {status} NoSuchBucket",
-            op.name()
-        )),
-        _ if status == 404 => ProviderError::NotFound,
-        "" => ProviderError::Upstream(format!("COS {} failed: HTTP {status}", op.name())),
-        _ => {
-            let code: String = code
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .take(64)
-                .collect();
-            ProviderError::Upstream(format!("COS {} failed: HTTP {status} {code}", op.name()))
-        }
-    }
-}
-
-struct Answer {
-    status: StatusCode,
-    body: Vec<u8>,
-}
-
 fn success_body(answer: Answer, op: Op) -> Result<Vec<u8>, ProviderError> {
     if answer.status.is_success() {
         Ok(answer.body)
     } else {
-        Err(error_for(op, answer.status.as_u16(), &answer.body))
+        Err(xml::error_for(
+            VENDOR,
+            op.name(),
+            answer.status.as_u16(),
+            &answer.body,
+        ))
     }
 }
 
@@ -605,32 +362,12 @@ async fn execute(http: &reqwest::Client, op: Op, call: CosCall) -> Result<Answer
     if op == Op::Complete {
         request = request.timeout(COMPLETE_TIMEOUT);
     }
-    let mut response = request.send().await.map_err(|e| transport_error(op, e))?;
-    let status = response.status();
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(op, e))? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(ProviderError::Upstream(format!(
-                "COS {}: answer too large",
-                op.name()
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Answer { status, body })
-}
-
-/// A short, URL-free description: reqwest's own message includes the request URL.
-fn transport_error(op: Op, error: reqwest::Error) -> ProviderError {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    tracing::debug!(op = op.name(), error = %error.without_url(), "COS transport error");
-    ProviderError::Upstream(format!("COS {}: {what}", op.name()))
+    send_bounded(
+        request,
+        &format!("{VENDOR} {}", op.name()),
+        MAX_ANSWER_BYTES,
+    )
+    .await
 }
 
 fn unix_now() -> i64 {
@@ -638,5 +375,4 @@ fn unix_now() -> i64 {
 }
 
 #[cfg(test)]
-#[path = "multipart_tests.rs"]
 mod tests;

@@ -7,9 +7,10 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 
 use crate::providers::s3_like::{
-    self, execute, header_safe, strip_quotes, success_body, unix_now, xml, Answer, Outgoing,
+    self, execute, header_safe, strip_quotes, success_body, unix_now, Answer, Outgoing,
 };
 use crate::providers::types::{ObjectInfo, ProviderError};
+use crate::providers::xml;
 
 use super::sign::{HeaderSigned, Request};
 use super::OssStore;
@@ -21,7 +22,7 @@ const MAX_LIST_PAGES: usize = 100;
 const LIST_PAGE_SIZE: &str = "1000";
 
 /// One uploaded part, as ListParts reports it (the same shape as S3's).
-pub use crate::providers::s3::PartInfo;
+pub use crate::providers::types::PartInfo;
 
 /// What a CompleteMultipartUpload answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,7 +192,11 @@ impl OssStore {
         }
         let call = self.initiate_call(key, content_type, forbid_overwrite, unix_now());
         let op = "InitiateMultipartUpload";
-        xml::upload_id(OSS, &success_body(send(http, op, call).await?, OSS, op)?)
+        xml::upload_id(
+            OSS,
+            op,
+            &success_body(send(http, op, call).await?, OSS, op)?,
+        )
     }
 
     /// ListParts, following every page (`IsTruncated`, `NextPartNumberMarker`).

@@ -92,6 +92,7 @@ impl Provider for OssStore {
         grant: &UploadGrant<'_>,
         upload_id: &str,
         parts: &[PartRequest],
+        expires_at: i64,
     ) -> Result<Vec<SignedUrl>, ProviderError> {
         Ok(parts
             .iter()
@@ -102,7 +103,7 @@ impl Provider for OssStore {
                     p.part_number,
                     p.content_length,
                     grant.now,
-                    grant.expires_at,
+                    expires_at,
                 )
             })
             .collect())

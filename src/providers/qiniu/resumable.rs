@@ -10,9 +10,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::providers::common as text;
-use crate::providers::s3::{CompletedUpload, PartInfo};
-use crate::providers::types::{ProviderError, SignedUrl, UploadGrant};
+use crate::providers::common::{self as text, send_bounded, Answer};
+use crate::providers::types::{CompletedUpload, PartInfo, ProviderError, SignedUrl, UploadGrant};
 
 use super::signing::urlsafe_b64;
 use super::token::upload_token_keyed;
@@ -31,12 +30,6 @@ pub const LIST_PAGE_SIZE: u32 = 1000;
 const MAX_ERROR_CHARS: usize = 200;
 /// Fixed by the upload-part doc.
 const OCTET_STREAM: &str = "application/octet-stream";
-/// Smallest part but the last (1 MiB), checked by Qiniu only at complete.
-pub const MIN_PART_SIZE: u64 = 1 << 20;
-/// Largest part (1 GiB).
-pub const MAX_PART_SIZE: u64 = 1 << 30;
-/// Part numbers run 1..=10,000.
-pub const MAX_PARTS: u32 = 10_000;
 
 /// `EncodedObjectName`: urlsafe base64 of the key WITH `=` padding; `~` when there is no key (`None` or
 /// empty, as the Python SDK treats both). `=`, `-`, `_` and `~` are legal in a path segment, so it goes into
@@ -379,6 +372,9 @@ struct ListedPart {
     part_number: u32,
     etag: String,
     size: u64,
+    /// Unix seconds.
+    #[serde(rename = "putTime")]
+    put_time: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -427,6 +423,7 @@ pub fn parse_parts_page(body: &[u8]) -> Result<PartsPage, ProviderError> {
                 part_number: p.part_number,
                 etag: p.etag,
                 size: p.size,
+                last_modified: p.put_time.map(|t| t.saturating_mul(1000)),
             })
             .collect(),
         next_marker: (answer.part_number_marker != 0).then_some(answer.part_number_marker),
@@ -475,16 +472,11 @@ pub fn error_for(op: Op, status: u16, body: &[u8]) -> ProviderError {
     }
 }
 
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-}
-
 fn success_body(answer: Answer, op: Op) -> Result<Vec<u8>, ProviderError> {
-    if (200..300).contains(&answer.status) {
+    if answer.status.is_success() {
         Ok(answer.body)
     } else {
-        Err(error_for(op, answer.status, &answer.body))
+        Err(error_for(op, answer.status.as_u16(), &answer.body))
     }
 }
 
@@ -497,35 +489,8 @@ async fn execute(http: &reqwest::Client, op: Op, call: QiniuCall) -> Result<Answ
     if op == Op::Complete {
         request = request.timeout(COMPLETE_TIMEOUT);
     }
-    let mut response = request.send().await.map_err(|e| transport_error(op, e))?;
-    let status = response.status().as_u16();
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(op, e))? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(ProviderError::Upstream(format!(
-                "qiniu {}: answer too large",
-                op.name()
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Answer { status, body })
-}
-
-/// A short, URL-free description: reqwest's own message includes the URL (never the token, which is a
-/// header, but the key is the caller's business).
-fn transport_error(op: Op, error: reqwest::Error) -> ProviderError {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    tracing::debug!(op = op.name(), error = %error.without_url(), "qiniu transport error");
-    ProviderError::Upstream(format!("qiniu {}: {what}", op.name()))
+    send_bounded(request, &format!("qiniu {}", op.name()), MAX_ANSWER_BYTES).await
 }
 
 #[cfg(test)]
-#[path = "resumable_tests.rs"]
 mod tests;

@@ -6,9 +6,10 @@
 use reqwest::Method;
 
 use crate::providers::s3_like::{
-    self, execute, header_safe, strip_quotes, success_body, unix_now, xml, Answer, Outgoing,
+    self, execute, header_safe, strip_quotes, success_body, unix_now, Answer, Outgoing,
 };
 use crate::providers::types::{CompletedUpload, ObjectInfo, PartInfo, ProviderError};
+use crate::providers::xml;
 
 use super::sigv4::{
     canonical_query, hex_sha256, uri_encode, HeaderRequest, HeaderSigned, SigningTime,
@@ -158,7 +159,7 @@ impl S3Store {
         let call = self.create_call(key, content_type, unix_now());
         let op = "CreateMultipartUpload";
         let body = success_body(send(http, op, call).await?, S3, op)?;
-        xml::upload_id(S3, &body)
+        xml::upload_id(S3, op, &body)
     }
 
     /// ListParts, following every page (`max-parts=1000`, `part-number-marker`, `IsTruncated`).

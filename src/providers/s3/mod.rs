@@ -8,7 +8,6 @@ pub mod sigv4;
 #[cfg(test)]
 mod test_vectors;
 
-pub use crate::providers::types::{CompletedUpload, PartInfo};
 pub use sigv4::Credentials;
 
 /// How to reach one bucket.

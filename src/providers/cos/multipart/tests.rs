@@ -8,9 +8,11 @@ use md5::{Digest, Md5};
 use serde::Deserialize;
 
 use super::*;
-use crate::providers::cos::sign::{sha1_hex, sign_request, RequestSignature};
+use crate::providers::cos::presign::key_path;
+use crate::providers::cos::sign::{sha1_hex, sign_request, RequestSignature, SignableRequest};
 use crate::providers::cos::test_vectors::RequestVector;
 use crate::providers::cos::CosStoreConfig;
+use crate::providers::xml::{self, PartsPage};
 
 /// The SDK's frozen clock (`sdk.fixed_time`).
 const NOW: i64 = 1_700_000_000;
@@ -63,7 +65,7 @@ struct CompleteBodyVector {
 
 fn vectors() -> Vectors {
     let v: Vectors =
-        serde_json::from_str(include_str!("../../../tests/vectors/cos_multipart.json"))
+        serde_json::from_str(include_str!("../../../../tests/vectors/cos_multipart.json"))
             .expect("tests/vectors/cos_multipart.json parses");
     assert_eq!(v.sdk.fixed_time, NOW);
     v
@@ -480,17 +482,19 @@ fn initiate_answer_gives_the_upload_id() {
     let body = br#"<?xml version="1.0" encoding="UTF-8"?>
 <InitiateMultipartUploadResult><Bucket>examplebucket-1250000000</Bucket><Key>exampleobject</Key><UploadId>1585130821cbb7df1d11846c073ad648e8f33b087cec2381df437acdc833cf654b9ecc6361</UploadId></InitiateMultipartUploadResult>"#;
     assert_eq!(
-        parse_initiate(body).expect("parses"),
+        xml::upload_id("COS", "InitiateMultipartUpload", body).expect("parses"),
         "1585130821cbb7df1d11846c073ad648e8f33b087cec2381df437acdc833cf654b9ecc6361"
     );
     assert!(matches!(
-        parse_initiate(
+        xml::upload_id(
+            "COS",
+            "InitiateMultipartUpload",
             b"<InitiateMultipartUploadResult><UploadId></UploadId></InitiateMultipartUploadResult>"
         ),
         Err(ProviderError::Upstream(_))
     ));
     assert!(matches!(
-        parse_initiate(b"not xml"),
+        xml::upload_id("COS", "InitiateMultipartUpload", b"not xml"),
         Err(ProviderError::Upstream(_))
     ));
 }
@@ -511,7 +515,7 @@ const LIST_PAGE: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?>
 
 #[test]
 fn list_pages_give_parts_with_quoted_etags_and_the_next_marker() {
-    let page = parse_parts_page(LIST_PAGE).expect("parses");
+    let page = xml::parts_page("COS", LIST_PAGE).expect("parses");
     assert_eq!(
         page,
         PartsPage {
@@ -520,11 +524,13 @@ fn list_pages_give_parts_with_quoted_etags_and_the_next_marker() {
                     part_number: 1,
                     etag: "\"e1e5b4965bc7d30880ed6d226f78a539\"".to_owned(),
                     size: 1_048_576,
+                    last_modified: Some(1_585_130_845_000),
                 },
                 PartInfo {
                     part_number: 2,
                     etag: "\"fc392a65890e447ff4e2d256489a9773\"".to_owned(),
                     size: 1_048_576,
+                    last_modified: Some(1_585_130_846_000),
                 },
             ],
             next_marker: Some(2),
@@ -534,7 +540,7 @@ fn list_pages_give_parts_with_quoted_etags_and_the_next_marker() {
         .expect("utf-8")
         .replace("<IsTruncated>true", "<IsTruncated>false");
     assert_eq!(
-        parse_parts_page(last.as_bytes())
+        xml::parts_page("COS", last.as_bytes())
             .expect("parses")
             .next_marker,
         None
@@ -543,12 +549,14 @@ fn list_pages_give_parts_with_quoted_etags_and_the_next_marker() {
         .expect("utf-8")
         .replace("<NextPartNumberMarker>2</NextPartNumberMarker>", "");
     assert!(matches!(
-        parse_parts_page(no_marker.as_bytes()),
+        xml::parts_page("COS", no_marker.as_bytes()),
         Err(ProviderError::Upstream(_))
     ));
-    let empty =
-        parse_parts_page(b"<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>")
-            .expect("parses");
+    let empty = xml::parts_page(
+        "COS",
+        b"<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>",
+    )
+    .expect("parses");
     assert!(empty.parts.is_empty() && empty.next_marker.is_none());
 }
 
@@ -556,23 +564,20 @@ fn list_pages_give_parts_with_quoted_etags_and_the_next_marker() {
 fn complete_needs_an_etag_in_the_200_body() {
     let ok = b"      <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult><Location>examplebucket-1250000000.cos.ap-guangzhou.myqcloud.com/exampleobject</Location><Bucket>examplebucket-1250000000</Bucket><Key>exampleobject</Key><ETag>&quot;aa259a62513358f69e98e72e59856d88-2&quot;</ETag></CompleteMultipartUploadResult>";
     assert_eq!(
-        parse_complete(ok).expect("parses"),
-        CompletedUpload {
-            etag: "aa259a62513358f69e98e72e59856d88-2".to_owned(),
-            size: None
-        }
+        xml::completed_etag("COS", ok).expect("parses"),
+        "aa259a62513358f69e98e72e59856d88-2"
     );
     let merge_failed = b"   <CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key></CompleteMultipartUploadResult>";
-    match parse_complete(merge_failed) {
+    match xml::completed_etag("COS", merge_failed) {
         Err(ProviderError::Upstream(message)) => assert!(message.contains("ETag"), "{message}"),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        parse_complete(b"     "),
+        xml::completed_etag("COS", b"     "),
         Err(ProviderError::Upstream(_))
     ));
     let late_error = b"   <?xml version=\"1.0\"?><Error><Code>InvalidPart</Code><Message>part 2 missing</Message></Error>";
-    match parse_complete(late_error) {
+    match xml::completed_etag("COS", late_error) {
         Err(ProviderError::BadRequest(message)) => {
             assert_eq!(message, "InvalidPart: part 2 missing")
         }
@@ -587,26 +592,31 @@ fn cos_error(code: &str) -> Vec<u8> {
 #[test]
 fn cos_error_codes_are_mapped() {
     assert!(matches!(
-        error_for(Op::Complete, 404, &cos_error("NoSuchUpload")),
+        xml::error_for("COS", Op::Complete.name(), 404, &cos_error("NoSuchUpload")),
         ProviderError::NotFound
     ));
     assert!(matches!(
-        error_for(Op::Abort, 404, &cos_error("NoSuchUpload")),
+        xml::error_for("COS", Op::Abort.name(), 404, &cos_error("NoSuchUpload")),
         ProviderError::NotFound
     ));
     for code in ["InvalidPart", "InvalidPartOrder", "EntityTooSmall"] {
-        match error_for(Op::Complete, 400, &cos_error(code)) {
+        match xml::error_for("COS", Op::Complete.name(), 400, &cos_error(code)) {
             ProviderError::BadRequest(message) => assert_eq!(message, format!("{code}: why & how")),
             other => panic!("{code}: {other:?}"),
         }
     }
-    match error_for(Op::ListParts, 404, &cos_error("NoSuchBucket")) {
+    match xml::error_for("COS", Op::ListParts.name(), 404, &cos_error("NoSuchBucket")) {
         ProviderError::Upstream(message) => {
             assert_eq!(message, "COS ListParts failed: HTTP 404 NoSuchBucket")
         }
         other => panic!("{other:?}"),
     }
-    match error_for(Op::Initiate, 403, &cos_error("SignatureDoesNotMatch")) {
+    match xml::error_for(
+        "COS",
+        Op::Initiate.name(),
+        403,
+        &cos_error("SignatureDoesNotMatch"),
+    ) {
         ProviderError::Upstream(message) => assert_eq!(
             message,
             "COS InitiateMultipartUpload failed: HTTP 403 SignatureDoesNotMatch"
@@ -614,10 +624,10 @@ fn cos_error_codes_are_mapped() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        error_for(Op::Abort, 404, b""),
+        xml::error_for("COS", Op::Abort.name(), 404, b""),
         ProviderError::NotFound
     ));
-    match error_for(Op::Abort, 503, b"<html>busy</html>") {
+    match xml::error_for("COS", Op::Abort.name(), 503, b"<html>busy</html>") {
         ProviderError::Upstream(message) => {
             assert_eq!(message, "COS AbortMultipartUpload failed: HTTP 503")
         }
@@ -813,7 +823,7 @@ mod wire {
     }
 
     #[tokio::test]
-    async fn transport_failures_are_upstream_without_url_or_secret() {
+    async fn transport_failures_carry_no_url_or_secret() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
@@ -825,7 +835,7 @@ mod wire {
             .await
             .expect_err("nothing listens");
         let text = err.to_string();
-        assert!(matches!(err, ProviderError::Upstream(_)));
+        assert!(matches!(err, ProviderError::Transport { .. }));
         assert!(
             !text.contains("127.0.0.1") && !text.contains("secret") && !text.contains("SECRET"),
             "{text}"

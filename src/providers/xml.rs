@@ -1,12 +1,12 @@
-//! S3-shaped XML answers (quick-xml serde), which S3, S3-compatible servers and Aliyun OSS all give, and the mapping
-//! of their error codes to `ProviderError` (pure). `provider` (`S3`, `OSS`) labels the errors.
+//! S3-style XML answers of the multipart API (quick-xml serde) and the mapping of their error codes to
+//! `ProviderError` (pure). S3, COS and OSS answer in the same format; `vendor` names the provider in messages.
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde::Deserialize;
 
-use crate::providers::types::{PartInfo, ProviderError};
+use crate::providers::types::{rfc3339_millis, PartInfo, ProviderError};
 
-/// Longest error message passed on to the client; S3 and OSS messages are one sentence.
+/// Longest error message passed on to the client; S3 and COS messages are one sentence.
 const MAX_MESSAGE_CHARS: usize = 200;
 
 #[derive(Deserialize)]
@@ -33,6 +33,7 @@ struct PartXml {
     #[serde(rename = "ETag")]
     etag: String,
     size: u64,
+    last_modified: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -56,30 +57,31 @@ pub struct PartsPage {
 }
 
 fn parse<'de, T: Deserialize<'de>>(
-    provider: &str,
+    vendor: &str,
     op: &str,
     body: &'de [u8],
 ) -> Result<T, ProviderError> {
     let text = std::str::from_utf8(body)
-        .map_err(|_| ProviderError::Upstream(format!("{provider} {op}: answer is not UTF-8")))?;
-    quick_xml::de::from_str(text)
-        .map_err(|e| ProviderError::Upstream(format!("{provider} {op}: unexpected answer ({e})")))
+        .map_err(|_| ProviderError::Upstream(format!("{vendor} {op}: answer is not UTF-8")))?;
+    // A Complete answer starts with the spaces sent while the parts are merged.
+    quick_xml::de::from_str(text.trim_start())
+        .map_err(|e| ProviderError::Upstream(format!("{vendor} {op}: unexpected answer ({e})")))
 }
 
-/// The upload id of a CreateMultipartUpload (OSS: InitiateMultipartUpload) answer.
-pub fn upload_id(provider: &str, body: &[u8]) -> Result<String, ProviderError> {
-    let result: InitiateMultipartUploadResult = parse(provider, "CreateMultipartUpload", body)?;
+/// The upload id of a CreateMultipartUpload (Initiate) answer.
+pub fn upload_id(vendor: &str, op: &str, body: &[u8]) -> Result<String, ProviderError> {
+    let result: InitiateMultipartUploadResult = parse(vendor, op, body)?;
     if result.upload_id.is_empty() {
         return Err(ProviderError::Upstream(format!(
-            "{provider} CreateMultipartUpload: empty UploadId"
+            "{vendor} {op}: empty UploadId"
         )));
     }
     Ok(result.upload_id)
 }
 
 /// One ListParts page. A truncated page without a usable marker is an error rather than an endless loop.
-pub fn parts_page(provider: &str, body: &[u8]) -> Result<PartsPage, ProviderError> {
-    let page: ListPartsResult = parse(provider, "ListParts", body)?;
+pub fn parts_page(vendor: &str, body: &[u8]) -> Result<PartsPage, ProviderError> {
+    let page: ListPartsResult = parse(vendor, "ListParts", body)?;
     let next_marker = if page.is_truncated {
         let marker = page
             .next_part_number_marker
@@ -87,7 +89,7 @@ pub fn parts_page(provider: &str, body: &[u8]) -> Result<PartsPage, ProviderErro
             .and_then(|m| m.trim().parse::<u32>().ok());
         Some(marker.ok_or_else(|| {
             ProviderError::Upstream(format!(
-                "{provider} ListParts: truncated page without a marker"
+                "{vendor} ListParts: truncated page without a marker"
             ))
         })?)
     } else {
@@ -100,23 +102,30 @@ pub fn parts_page(provider: &str, body: &[u8]) -> Result<PartsPage, ProviderErro
             part_number: p.part_number,
             etag: p.etag,
             size: p.size,
+            last_modified: p.last_modified.as_deref().and_then(rfc3339_millis),
         })
         .collect();
     Ok(PartsPage { parts, next_marker })
 }
 
-/// The ETag of a CompleteMultipartUpload answer, or the error S3 reports inside a 200 answer.
-pub fn completed_etag(provider: &str, body: &[u8]) -> Result<String, ProviderError> {
-    // S3 sends 200 before the parts are assembled and reports a late failure as an <Error> body.
+/// The ETag of a CompleteMultipartUpload answer without its quotes, or the error reported inside a 200
+/// answer: S3 and COS answer 200 before the parts are merged, then report a late failure as an `<Error>`
+/// body, and a 200 without an ETag is a failed merge too (an `Upstream` error, 502).
+pub fn completed_etag(vendor: &str, body: &[u8]) -> Result<String, ProviderError> {
+    const OP: &str = "CompleteMultipartUpload";
     if root_element(body).as_deref() == Some("Error") {
-        return Err(error_for(provider, "CompleteMultipartUpload", 200, body));
+        return Err(error_for(vendor, OP, 200, body));
     }
-    let result: CompleteMultipartUploadResult = parse(provider, "CompleteMultipartUpload", body)?;
-    result.etag.filter(|e| !e.is_empty()).ok_or_else(|| {
-        ProviderError::Upstream(format!(
-            "{provider} CompleteMultipartUpload: answer without ETag"
-        ))
-    })
+    let result: CompleteMultipartUploadResult = parse(vendor, OP, body)?;
+    result
+        .etag
+        .map(|e| e.trim().trim_matches('"').to_owned())
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| {
+            ProviderError::Upstream(format!(
+                "{vendor} {OP}: 200 without an ETag (the merge failed)"
+            ))
+        })
 }
 
 /// Local name of the first element, skipping the declaration and the whitespace S3 sends while it works.
@@ -134,12 +143,12 @@ fn root_element(body: &[u8]) -> Option<String> {
 }
 
 /// Maps an error answer: missing upload/object → NotFound, the client's bad part list (or OSS's refusal to
-/// overwrite) → BadRequest, anything else → Upstream with the status and code only (never an unknown message).
-pub fn error_for(provider: &str, op: &str, status: u16, body: &[u8]) -> ProviderError {
+/// overwrite, `x-oss-forbid-overwrite`) → BadRequest, anything else → Upstream with the status and code only.
+pub fn error_for(vendor: &str, op: &str, status: u16, body: &[u8]) -> ProviderError {
     let parsed: Option<ErrorXml> = std::str::from_utf8(body)
         .ok()
         .filter(|_| root_element(body).as_deref() == Some("Error"))
-        .and_then(|text| quick_xml::de::from_str(text).ok());
+        .and_then(|text| quick_xml::de::from_str(text.trim_start()).ok());
     let code = parsed
         .as_ref()
         .and_then(|e| e.code.clone())
@@ -155,18 +164,18 @@ pub fn error_for(provider: &str, op: &str, status: u16, body: &[u8]) -> Provider
             ProviderError::BadRequest("FileAlreadyExists: the object exists".to_owned())
         }
         // A missing bucket is the broker's misconfiguration, not a missing object.
-        "NoSuchBucket" => ProviderError::Upstream(format!(
-            "{provider} {op} failed: HTTP {status} NoSuchBucket"
-        )),
+        "NoSuchBucket" => {
+            ProviderError::Upstream(format!("{vendor} {op} failed: HTTP {status} NoSuchBucket"))
+        }
         _ if status == 404 => ProviderError::NotFound,
-        "" => ProviderError::Upstream(format!("{provider} {op} failed: HTTP {status}")),
+        "" => ProviderError::Upstream(format!("{vendor} {op} failed: HTTP {status}")),
         _ => {
             let code: String = code
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .take(64)
                 .collect();
-            ProviderError::Upstream(format!("{provider} {op} failed: HTTP {status} {code}"))
+            ProviderError::Upstream(format!("{vendor} {op} failed: HTTP {status} {code}"))
         }
     }
 }

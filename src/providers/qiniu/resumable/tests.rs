@@ -13,7 +13,7 @@ use crate::providers::qiniu::token::{decode_verified_token, upload_token, PutPol
 use crate::providers::qiniu::QiniuStoreConfig;
 
 fn vectors() -> Value {
-    serde_json::from_str(include_str!("../../../tests/vectors/qiniu_v2.json"))
+    serde_json::from_str(include_str!("../../../../tests/vectors/qiniu_v2.json"))
         .expect("tests/vectors/qiniu_v2.json parses")
 }
 
@@ -499,7 +499,8 @@ fn answers_are_parsed() {
             parts: vec![PartInfo {
                 part_number: 1,
                 etag: "FpwvxMsg8TAaaw3SEcGeaaE5Jdvk".to_owned(),
-                size: 1_048_576
+                size: 1_048_576,
+                last_modified: Some(1_893_452_400_000),
             }],
             next_marker: Some(1000),
         }
@@ -762,7 +763,7 @@ mod wire {
             .await
             .expect_err("nothing listens");
         let text = err.to_string();
-        assert!(matches!(err, ProviderError::Upstream(_)));
+        assert!(matches!(err, ProviderError::Transport { .. }));
         assert!(
             !text.contains("127.0.0.1") && !text.contains("policy"),
             "{text}"
