@@ -7,7 +7,7 @@ use super::{callbacks, downloads, health, multipart, stores, uploads};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "presign-broker", description = "Direct-upload credentials for S3, Tencent COS and Qiniu"),
+    info(title = "presign-broker", description = "Direct-upload credentials for S3, Tencent COS, Qiniu and Aliyun OSS"),
     paths(
         health::healthz,
         health::readyz,

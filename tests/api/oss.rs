@@ -584,3 +584,45 @@ async fn a_forged_oss_callback_is_refused_and_nothing_is_recorded() {
         "nothing recorded"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_oss_wherever_providers_are_enumerated() {
+    fn descriptions<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match v {
+                        Value::String(text) if k == "description" => out.push(text),
+                        _ => descriptions(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| descriptions(v, out)),
+            _ => {}
+        }
+    }
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    let mut texts = Vec::new();
+    descriptions(&doc, &mut texts);
+    let enumerations: Vec<&str> = texts
+        .into_iter()
+        .filter(|t| {
+            let t = t.to_ascii_lowercase();
+            // A list of providers names Qiniu beside S3 or COS.
+            t.contains("qiniu") && (t.contains("cos") || t.contains("s3"))
+        })
+        .collect();
+    assert!(enumerations.len() >= 4, "{enumerations:?}");
+    for text in enumerations {
+        assert!(text.to_ascii_lowercase().contains("oss"), "{text}");
+    }
+}
