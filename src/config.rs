@@ -1129,6 +1129,22 @@ mod tests {
                 "default_expires_seconds",
             ),
             (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_secret = \"s\"\n",
+                "needs access_key_id",
+            ),
+            (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_id = \"a\"\naccess_key_secret = \"s\"\naccess_key_secret_env = \"S\"\n",
+                "only one of access_key_secret",
+            ),
+            (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_id = \"a\"\naccess_key_secret = \"s\"\noss_pub_key_url_pattern = \"(\"\n",
+                "oss_pub_key_url_pattern",
+            ),
+            (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_id = \"a\"\naccess_key_secret = \"s\"\nmax_expires_seconds = 700000\n",
+                "max_expires_seconds",
+            ),
+            (
                 "[stores.Bad]\nprovider = \"cos\"\nregion = \"r\"\nbucket = \"b-1\"\nsecret_id = \"a\"\nsecret_key = \"s\"\n",
                 "store name",
             ),
@@ -1142,6 +1158,44 @@ mod tests {
             );
             assert!(e.line >= 5, "{e} should point into the store table");
         }
+    }
+
+    #[test]
+    fn an_oss_store_takes_its_defaults_and_builds() {
+        let text = format!(
+            "{MIN}[stores.ali]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"examplebucket\"\n\
+             access_key_id = \"LTAI5t\"\naccess_key_secret = \"s\"\ncallback = true\n"
+        );
+        let c = parse(&text).expect("oss store");
+        let store = &c.stores["ali"];
+        match &store.provider {
+            ProviderConfig::Oss {
+                endpoint,
+                path_style,
+                security_token,
+                callback,
+                pub_key_url_pattern,
+                ..
+            } => {
+                assert_eq!(
+                    (endpoint, path_style, security_token.is_none(), callback),
+                    (&None, &false, true, &true)
+                );
+                assert_eq!(
+                    pub_key_url_pattern,
+                    crate::callbacks::oss::DEFAULT_PUB_KEY_URL_PATTERN
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let built = crate::providers::Store::build("ali", store).expect("builds");
+        assert_eq!(built.provider_name(), "oss");
+        assert!(built.callbacks.as_ref().is_some_and(|v| v.uses_ticket()));
+        // The virtual-hosted object URL from the region's default endpoint.
+        assert_eq!(
+            built.provider.location("a b.jpg").as_deref(),
+            Some("https://examplebucket.oss-cn-hangzhou.aliyuncs.com/a%20b.jpg")
+        );
     }
 
     #[test]

@@ -393,7 +393,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "AliyunOSS-emulator"
 
     def log_message(self, fmt, *args):
-        sys.stderr.write("oss-emulator: " + (fmt % args) + "\n")
+        # Method, path and status only: the query of a presigned URL carries its signature.
+        line, path = fmt % args, getattr(self, "path", "")
+        if path:
+            line = line.replace(path, urllib.parse.urlsplit(path).path)
+        sys.stderr.write("oss-emulator: " + line + "\n")
 
     @property
     def emu(self):
