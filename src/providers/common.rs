@@ -318,3 +318,44 @@ pub async fn send_bounded(
         body,
     })
 }
+
+/// ListParts pages followed at most: 10,000 parts are 10 pages of 1000; the margin covers smaller pages.
+const MAX_LIST_PAGES: usize = 100;
+
+/// Every part of a paged listing: `page(marker)` fetches one page (`None` = the first) and answers its parts and
+/// the next page's marker (`None` on the last). A marker that does not advance, or more pages than 10,000 parts
+/// can need, is an `Upstream` error (`what` names the call) rather than an endless loop.
+pub async fn all_pages<F, Fut>(
+    what: &str,
+    mut page: F,
+) -> Result<Vec<super::PartInfo>, super::ProviderError>
+where
+    F: FnMut(Option<u32>) -> Fut,
+    Fut: std::future::Future<
+        Output = Result<(Vec<super::PartInfo>, Option<u32>), super::ProviderError>,
+    >,
+{
+    let mut parts = Vec::new();
+    let mut marker = None;
+    for _ in 0..MAX_LIST_PAGES {
+        let (listed, next) = page(marker).await?;
+        parts.extend(listed);
+        match next {
+            None => return Ok(parts),
+            Some(next) if marker.is_some_and(|m| next <= m) => {
+                return Err(super::ProviderError::Upstream(format!(
+                    "{what}: page marker did not advance"
+                )));
+            }
+            Some(next) => marker = Some(next),
+        }
+    }
+    Err(super::ProviderError::Upstream(format!(
+        "{what}: too many pages"
+    )))
+}
+
+/// Visible ASCII and spaces: what an HTTP header value may hold without reqwest refusing it.
+pub fn is_header_value(value: &str) -> bool {
+    value.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+}

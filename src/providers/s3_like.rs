@@ -118,11 +118,6 @@ pub fn strip_quotes(etag: &str) -> String {
     etag.trim().trim_matches('"').to_owned()
 }
 
-/// Visible ASCII (and spaces) only: what an HTTP header value may carry without reqwest refusing it.
-pub fn header_safe(value: &str) -> bool {
-    value.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
-}
-
 /// Now, in Unix seconds: the signing time of server-side calls.
 pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()

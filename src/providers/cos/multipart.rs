@@ -1,7 +1,8 @@
 //! COS multipart upload (docs/PROVIDERS.md, Tencent COS): presigned UploadPart URLs for clients, and the
 //! server-side Initiate / ListParts / Complete / Abort calls. Each call is first built as a pure [`CosCall`]
-//! from (store, request, time), so the known-answer vectors pin it byte for byte; the answers are parsed by
-//! pure functions; the `async` methods only send and read.
+//! (`CosStore::signed_call`, shared with HEAD) from (store, request, time), so the known-answer vectors pin it
+//! byte for byte; the answers are S3-style XML, parsed by `providers::xml`; the `async` methods only send and
+//! read.
 //!
 //! Server-side calls sign what cos-python-sdk-v5 signs: `host`, `content-length` (also `0` on an empty POST or
 //! DELETE), `content-type`, the `x-cos-*` headers, and every query parameter.
@@ -11,7 +12,7 @@ use std::time::Duration;
 use quick_xml::escape::escape;
 use reqwest::Method;
 
-use crate::providers::common::{send_bounded, Answer};
+use crate::providers::common::{all_pages, is_header_value, send_bounded, Answer};
 use crate::providers::types::{CompletedUpload, PartInfo, ProviderError, SignedUrl};
 use crate::providers::xml;
 
@@ -24,8 +25,6 @@ const SERVER_CALL_SECONDS: i64 = 600;
 const COMPLETE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest answer read (a ListParts page of 1000 parts is about 250 KB).
 const MAX_ANSWER_BYTES: usize = 4 << 20;
-/// ListParts pages followed at most: 10,000 parts are 10 pages of 1000; the margin covers smaller pages.
-const MAX_LIST_PAGES: usize = 100;
 /// Parts asked per ListParts page (the COS maximum).
 pub const LIST_PAGE_SIZE: u32 = 1000;
 /// How errors name the provider.
@@ -245,34 +244,21 @@ impl CosStore {
         key: &str,
         upload_id: &str,
     ) -> Result<Vec<PartInfo>, ProviderError> {
-        let mut parts = Vec::new();
-        let mut marker = 0;
-        for _ in 0..MAX_LIST_PAGES {
+        all_pages("COS ListParts", |marker| async move {
             let now = unix_now();
             let call = self.list_parts_call(
                 key,
                 upload_id,
-                marker,
+                marker.unwrap_or(0),
                 LIST_PAGE_SIZE,
                 now,
                 now + SERVER_CALL_SECONDS,
             );
             let body = success_body(execute(http, Op::ListParts, call).await?, Op::ListParts)?;
             let page = xml::parts_page(VENDOR, &body)?;
-            parts.extend(page.parts);
-            match page.next_marker {
-                None => return Ok(parts),
-                Some(next) if next <= marker => {
-                    return Err(ProviderError::Upstream(
-                        "COS ListParts: page marker did not advance".to_owned(),
-                    ));
-                }
-                Some(next) => marker = next,
-            }
-        }
-        Err(ProviderError::Upstream(
-            "COS ListParts: too many pages".to_owned(),
-        ))
+            Ok((page.parts, page.next_marker))
+        })
+        .await
     }
 
     /// CompleteMultipartUpload with the client's (part number, ETag) list. COS answers 200 at once and
@@ -304,11 +290,6 @@ impl CosStore {
         let call = self.abort_call(key, upload_id, now, now + SERVER_CALL_SECONDS);
         success_body(execute(http, Op::Abort, call).await?, Op::Abort).map(|_| ())
     }
-}
-
-/// Visible ASCII and spaces: what an HTTP header value may hold without reqwest refusing it.
-fn is_header_value(value: &str) -> bool {
-    value.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
 }
 
 /// `x-cos-meta-` and a non-empty name of letters, digits, `-` and `_`.

@@ -6,8 +6,9 @@
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 
+use crate::providers::common::{all_pages, is_header_value};
 use crate::providers::s3_like::{
-    self, execute, header_safe, strip_quotes, success_body, unix_now, Answer, Outgoing,
+    self, execute, strip_quotes, success_body, unix_now, Answer, Outgoing,
 };
 use crate::providers::types::{ObjectInfo, ProviderError};
 use crate::providers::xml;
@@ -16,8 +17,6 @@ use super::sign::{HeaderSigned, Request};
 use super::OssStore;
 
 const OSS: &str = "OSS";
-/// ListParts pages followed at most (10,000 parts are 10 pages of 1000).
-const MAX_LIST_PAGES: usize = 100;
 /// Parts per ListParts page (the OSS maximum).
 const LIST_PAGE_SIZE: &str = "1000";
 
@@ -185,7 +184,7 @@ impl OssStore {
         content_type: Option<&str>,
         forbid_overwrite: bool,
     ) -> Result<String, ProviderError> {
-        if content_type.is_some_and(|t| !header_safe(t)) {
+        if content_type.is_some_and(|t| !is_header_value(t)) {
             return Err(ProviderError::BadRequest(
                 "content type must be printable ASCII".to_owned(),
             ));
@@ -206,26 +205,13 @@ impl OssStore {
         key: &str,
         upload_id: &str,
     ) -> Result<Vec<PartInfo>, ProviderError> {
-        let mut parts = Vec::new();
-        let mut marker = None;
-        for _ in 0..MAX_LIST_PAGES {
+        all_pages("OSS ListParts", |marker| async move {
             let call = self.list_parts_call(key, upload_id, marker, unix_now());
             let body = success_body(send(http, "ListParts", call).await?, OSS, "ListParts")?;
             let page = xml::parts_page(OSS, &body)?;
-            parts.extend(page.parts);
-            match page.next_marker {
-                None => return Ok(parts),
-                Some(next) if marker.is_some_and(|m| next <= m) => {
-                    return Err(ProviderError::Upstream(
-                        "OSS ListParts: page marker did not advance".to_owned(),
-                    ));
-                }
-                Some(next) => marker = Some(next),
-            }
-        }
-        Err(ProviderError::Upstream(
-            "OSS ListParts: too many pages".to_owned(),
-        ))
+            Ok((page.parts, page.next_marker))
+        })
+        .await
     }
 
     /// CompleteMultipartUpload. With `callback`, OSS calls the broker before answering and relays its answer

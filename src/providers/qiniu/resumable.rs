@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::providers::common::{self as text, send_bounded, Answer};
+use crate::providers::common::{self as text, all_pages, send_bounded, Answer};
 use crate::providers::types::{CompletedUpload, PartInfo, ProviderError, SignedUrl, UploadGrant};
 
 use super::signing::urlsafe_b64;
@@ -22,8 +22,6 @@ use super::{CallbackSpec, QiniuStore};
 const COMPLETE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest answer read (a list page of 1000 parts is about 150 KB).
 const MAX_ANSWER_BYTES: usize = 4 << 20;
-/// List pages followed at most: 10,000 parts are 10 pages of 1000.
-const MAX_LIST_PAGES: usize = 100;
 /// Parts asked per list page (the maximum).
 pub const LIST_PAGE_SIZE: u32 = 1000;
 /// Qiniu error text is cut to this many characters before it goes into an error.
@@ -280,26 +278,13 @@ impl QiniuStore {
         token: &str,
         upload_id: &str,
     ) -> Result<Vec<PartInfo>, ProviderError> {
-        let mut parts = Vec::new();
-        let mut marker = None;
-        for _ in 0..MAX_LIST_PAGES {
+        all_pages("qiniu list parts", |marker| async move {
             let call = self.list_parts_call(key, token, upload_id, LIST_PAGE_SIZE, marker);
             let body = success_body(execute(http, Op::ListParts, call).await?, Op::ListParts)?;
             let page = parse_parts_page(&body)?;
-            parts.extend(page.parts);
-            match page.next_marker {
-                None => return Ok(parts),
-                Some(next) if marker.is_some_and(|m| next <= m) => {
-                    return Err(ProviderError::Upstream(
-                        "qiniu list parts: page marker did not advance".to_owned(),
-                    ));
-                }
-                Some(next) => marker = Some(next),
-            }
-        }
-        Err(ProviderError::Upstream(
-            "qiniu list parts: too many pages".to_owned(),
-        ))
+            Ok((page.parts, page.next_marker))
+        })
+        .await
     }
 
     /// Completes the upload; the token's policy and callback apply now. Returns the object's hash and size

@@ -5,8 +5,9 @@
 //! the request. Errors never carry the URL, the signature or the secret.
 use reqwest::Method;
 
+use crate::providers::common::{all_pages, is_header_value};
 use crate::providers::s3_like::{
-    self, execute, header_safe, strip_quotes, success_body, unix_now, Answer, Outgoing,
+    self, execute, strip_quotes, success_body, unix_now, Answer, Outgoing,
 };
 use crate::providers::types::{CompletedUpload, ObjectInfo, PartInfo, ProviderError};
 use crate::providers::xml;
@@ -17,8 +18,6 @@ use super::sigv4::{
 use super::S3Store;
 
 const S3: &str = "S3";
-/// ListParts pages followed at most: 10,000 parts make 10 pages of 1000; the margin covers servers with smaller pages.
-const MAX_LIST_PAGES: usize = 100;
 /// Parts per ListParts page (the S3 maximum).
 const LIST_PAGE_SIZE: &str = "1000";
 
@@ -151,7 +150,7 @@ impl S3Store {
         content_type: Option<&str>,
     ) -> Result<String, ProviderError> {
         // HTTP header values must be visible ASCII; reject here instead of failing inside reqwest.
-        if content_type.is_some_and(|t| !header_safe(t)) {
+        if content_type.is_some_and(|t| !is_header_value(t)) {
             return Err(ProviderError::BadRequest(
                 "content type must be printable ASCII".to_owned(),
             ));
@@ -169,26 +168,13 @@ impl S3Store {
         key: &str,
         upload_id: &str,
     ) -> Result<Vec<PartInfo>, ProviderError> {
-        let mut parts = Vec::new();
-        let mut marker = None;
-        for _ in 0..MAX_LIST_PAGES {
+        all_pages("S3 ListParts", |marker| async move {
             let call = self.list_parts_call(key, upload_id, marker, unix_now());
             let body = success_body(send(http, "ListParts", call).await?, S3, "ListParts")?;
             let page = xml::parts_page(S3, &body)?;
-            parts.extend(page.parts);
-            match page.next_marker {
-                None => return Ok(parts),
-                Some(next) if marker.is_some_and(|m| next <= m) => {
-                    return Err(ProviderError::Upstream(
-                        "S3 ListParts: page marker did not advance".to_owned(),
-                    ));
-                }
-                Some(next) => marker = Some(next),
-            }
-        }
-        Err(ProviderError::Upstream(
-            "S3 ListParts: too many pages".to_owned(),
-        ))
+            Ok((page.parts, page.next_marker))
+        })
+        .await
     }
 
     /// CompleteMultipartUpload with the client's (part number, ETag) list, sent in ascending part order.

@@ -8,6 +8,7 @@ use md5::{Digest, Md5};
 use serde::Deserialize;
 
 use super::*;
+use crate::providers::common::is_header_value;
 use crate::providers::cos::presign::key_path;
 use crate::providers::cos::sign::{sha1_hex, sign_request, RequestSignature, SignableRequest};
 use crate::providers::cos::test_vectors::RequestVector;
