@@ -354,7 +354,7 @@ impl OssVerifier {
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(10))
             .build()
-            .map_err(|e| format!("oss_pub_key_url_pattern: HTTP client: {e}"))?;
+            .map_err(|e| format!("callback: the HTTP client fetching OSS keys: {e}"))?;
         Ok(Self {
             pub_key_url_pattern: regex::Regex::new(pub_key_url_pattern)
                 .map_err(|e| format!("oss_pub_key_url_pattern: {e}"))?,
