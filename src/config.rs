@@ -210,6 +210,17 @@ pub enum ProviderConfig {
         secret_key: Secret,
         callback: bool,
     },
+    Oss {
+        bucket: String,
+        region: String,
+        endpoint: Option<String>,
+        path_style: bool,
+        access_key_id: Secret,
+        access_key_secret: Secret,
+        security_token: Option<Secret>,
+        callback: bool,
+        pub_key_url_pattern: String,
+    },
 }
 
 impl ProviderConfig {
@@ -218,6 +229,7 @@ impl ProviderConfig {
             Self::S3 { .. } => "s3",
             Self::Cos { .. } => "cos",
             Self::Qiniu { .. } => "qiniu",
+            Self::Oss { .. } => "oss",
         }
     }
 }
@@ -352,6 +364,7 @@ enum StoreRaw {
     S3(S3Raw),
     Cos(CosRaw),
     Qiniu(QiniuRaw),
+    Oss(OssRaw),
 }
 
 #[derive(Deserialize)]
@@ -421,6 +434,30 @@ struct QiniuRaw {
     secret_key_file: Option<PathBuf>,
     #[serde(default)]
     callback: bool,
+    default_expires_seconds: Option<u64>,
+    max_expires_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OssRaw {
+    bucket: String,
+    region: String,
+    endpoint: Option<String>,
+    #[serde(default)]
+    path_style: bool,
+    access_key_id: Option<String>,
+    access_key_id_env: Option<String>,
+    access_key_id_file: Option<PathBuf>,
+    access_key_secret: Option<String>,
+    access_key_secret_env: Option<String>,
+    access_key_secret_file: Option<PathBuf>,
+    security_token: Option<String>,
+    security_token_env: Option<String>,
+    security_token_file: Option<PathBuf>,
+    #[serde(default)]
+    callback: bool,
+    oss_pub_key_url_pattern: Option<String>,
     default_expires_seconds: Option<u64>,
     max_expires_seconds: Option<u64>,
 }
@@ -862,6 +899,46 @@ fn build_store(store: StoreRaw) -> Result<StoreConfig, String> {
                 u64::MAX,
             )
         }
+        StoreRaw::Oss(o) => {
+            let pattern = o
+                .oss_pub_key_url_pattern
+                .unwrap_or_else(|| crate::callbacks::oss::DEFAULT_PUB_KEY_URL_PATTERN.to_string());
+            regex::Regex::new(&pattern).map_err(|e| format!("oss_pub_key_url_pattern: {e}"))?;
+            let p = ProviderConfig::Oss {
+                bucket: o.bucket,
+                region: o.region,
+                endpoint: o.endpoint,
+                path_style: o.path_style,
+                access_key_id: required(
+                    "access_key_id",
+                    secret(
+                        "access_key_id",
+                        o.access_key_id,
+                        o.access_key_id_env,
+                        o.access_key_id_file,
+                    )?,
+                )?,
+                access_key_secret: required(
+                    "access_key_secret",
+                    secret(
+                        "access_key_secret",
+                        o.access_key_secret,
+                        o.access_key_secret_env,
+                        o.access_key_secret_file,
+                    )?,
+                )?,
+                security_token: secret(
+                    "security_token",
+                    o.security_token,
+                    o.security_token_env,
+                    o.security_token_file,
+                )?,
+                callback: o.callback,
+                pub_key_url_pattern: pattern,
+            };
+            // OSS presigned URLs live at most 7 days (x-oss-expires).
+            (p, o.default_expires_seconds, o.max_expires_seconds, 604_800)
+        }
         StoreRaw::Qiniu(q) => {
             let p = ProviderConfig::Qiniu {
                 bucket: q.bucket,
@@ -1074,6 +1151,22 @@ mod tests {
                 "default_expires_seconds",
             ),
             (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_secret = \"s\"\n",
+                "needs access_key_id",
+            ),
+            (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_id = \"a\"\naccess_key_secret = \"s\"\naccess_key_secret_env = \"S\"\n",
+                "only one of access_key_secret",
+            ),
+            (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_id = \"a\"\naccess_key_secret = \"s\"\noss_pub_key_url_pattern = \"(\"\n",
+                "oss_pub_key_url_pattern",
+            ),
+            (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_id = \"a\"\naccess_key_secret = \"s\"\nmax_expires_seconds = 700000\n",
+                "max_expires_seconds",
+            ),
+            (
                 "[stores.Bad]\nprovider = \"cos\"\nregion = \"r\"\nbucket = \"b-1\"\nsecret_id = \"a\"\nsecret_key = \"s\"\n",
                 "store name",
             ),
@@ -1087,6 +1180,44 @@ mod tests {
             );
             assert!(e.line >= 5, "{e} should point into the store table");
         }
+    }
+
+    #[test]
+    fn an_oss_store_takes_its_defaults_and_builds() {
+        let text = format!(
+            "{MIN}[stores.ali]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"examplebucket\"\n\
+             access_key_id = \"LTAI5t\"\naccess_key_secret = \"s\"\ncallback = true\n"
+        );
+        let c = parse(&text).expect("oss store");
+        let store = &c.stores["ali"];
+        match &store.provider {
+            ProviderConfig::Oss {
+                endpoint,
+                path_style,
+                security_token,
+                callback,
+                pub_key_url_pattern,
+                ..
+            } => {
+                assert_eq!(
+                    (endpoint, path_style, security_token.is_none(), callback),
+                    (&None, &false, true, &true)
+                );
+                assert_eq!(
+                    pub_key_url_pattern,
+                    crate::callbacks::oss::DEFAULT_PUB_KEY_URL_PATTERN
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let built = crate::providers::Store::build("ali", store).expect("builds");
+        assert_eq!(built.provider_name(), "oss");
+        assert!(built.callbacks.as_ref().is_some_and(|v| v.uses_ticket()));
+        // The virtual-hosted object URL from the region's default endpoint.
+        assert_eq!(
+            built.provider.location("a b.jpg").as_deref(),
+            Some("https://examplebucket.oss-cn-hangzhou.aliyuncs.com/a%20b.jpg")
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! refused when tampered, expired, over-size, of the wrong type or for the wrong key; the emulator's RSA-MD5
 //! callbacks verified by the broker's verifier, and a forged one refused.
 //!
-//! Starts its own emulator through `tests/emulators/oss/run.sh serve --port 0` (which creates the Python venv
+//! Starts its own emulator through `tests/emulators/run.sh oss 0 DIR` (which creates the one emulator venv
 //! under `${PB_SERVICES_DIR:-.test-services}` on first use).
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -38,8 +38,8 @@ impl Drop for Emulator {
 fn start_emulator(extra: &[&str]) -> Emulator {
     let data = tempfile::tempdir().expect("tempdir");
     let root = env!("CARGO_MANIFEST_DIR");
-    let mut child = Command::new(format!("{root}/tests/emulators/oss/run.sh"))
-        .args(["serve", "--port", "0", "--data-dir"])
+    let mut child = Command::new(format!("{root}/tests/emulators/run.sh"))
+        .args(["oss", "0"])
         .arg(data.path())
         .args(extra)
         .stdout(Stdio::piped())
@@ -48,10 +48,11 @@ fn start_emulator(extra: &[&str]) -> Emulator {
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
-        .expect("READY line");
+        .expect("ready line");
     let port = line
-        .strip_prefix("READY ")
-        .and_then(|p| p.trim().parse().ok())
+        .trim_end()
+        .strip_prefix("ready on http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("emulator did not start: {line:?}"));
     Emulator {
         child,
@@ -210,7 +211,7 @@ async fn callback_receiver(received: Arc<Mutex<Vec<Received>>>) -> u16 {
                 .expect("lock")
                 .push((target.clone(), headers.clone(), body.clone()));
             let (status, answer) = match verdict {
-                Some(fields) => ("200 OK", fields.answer_json()),
+                Some(fields) => ("200 OK", fields.answer_json().to_string()),
                 None => (
                     "401 Unauthorized",
                     "{\"error\":\"signature_invalid\"}".to_owned(),

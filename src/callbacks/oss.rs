@@ -11,8 +11,8 @@
 //! URL's query (signed) and the idempotency key are what stop replays.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -24,6 +24,7 @@ use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use url::Url;
 
+use super::key_cache::{FetchFailure, KeyCache};
 use super::sns::allowed_cert_url;
 
 /// Where OSS publishes its callback keys (`http://` and `https://` both occur in real callbacks).
@@ -34,8 +35,6 @@ const MIN_RSA_BITS: usize = 512;
 const DEFAULT_CAPACITY: usize = 16;
 /// How long [`PubKeyCache::default`] trusts a fetched key.
 const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Per-request timeout of a key fetch, on top of the client's own.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// A PEM public key is a few hundred bytes.
 const MAX_KEY_BYTES: usize = 16 * 1024;
 /// Longest base64 `authorization` accepted (a 4096-bit signature is 684 characters).
@@ -225,31 +224,30 @@ impl CallbackBody {
     }
 
     /// The JSON OSS relays to the uploader: `{"key","etag","size","bucket"}`.
-    pub fn answer_json(&self) -> String {
+    pub fn answer_json(&self) -> serde_json::Value {
         serde_json::json!({
             "key": self.key,
             "etag": self.etag,
             "size": self.size,
             "bucket": self.bucket,
         })
-        .to_string()
     }
 }
 
-struct Cached {
-    key: Arc<OssPublicKey>,
-    fetched_at: Instant,
+impl From<FetchFailure> for OssCallbackError {
+    fn from(failure: FetchFailure) -> Self {
+        match failure {
+            FetchFailure::NotAllowed => OssCallbackError::KeyUrlNotAllowed,
+            FetchFailure::Fetch(m) => OssCallbackError::KeyFetch(m),
+            FetchFailure::TooLarge => OssCallbackError::KeyFetch("key too large".into()),
+        }
+    }
 }
 
-/// Bounded cache of callback keys by normalized URL. Failures are never cached.
-///
-/// Give it a client that does not follow redirects (`reqwest::redirect::Policy::none()`); a redirected fetch is
-/// refused anyway.
-pub struct PubKeyCache {
-    entries: Mutex<HashMap<String, Cached>>,
-    capacity: usize,
-    ttl: Duration,
-}
+/// Bounded cache of callback keys by normalized URL (see [`KeyCache`]; give it a client that does not follow
+/// redirects). Failures are never cached.
+#[derive(Debug)]
+pub struct PubKeyCache(KeyCache<OssPublicKey>);
 
 impl Default for PubKeyCache {
     fn default() -> Self {
@@ -257,110 +255,30 @@ impl Default for PubKeyCache {
     }
 }
 
-impl std::fmt::Debug for PubKeyCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PubKeyCache")
-            .field("entries", &self.lock().len())
-            .field("capacity", &self.capacity)
-            .field("ttl", &self.ttl)
-            .finish()
-    }
-}
-
 impl PubKeyCache {
     /// A cache of at most `capacity` keys (at least 1), each trusted for `ttl`.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
-            ttl,
-        }
+        Self(KeyCache::new(capacity, ttl))
     }
 
-    /// The key at `url` (from [`pub_key_url`]): from the cache when fresh, else fetched with `http`.
+    /// The key at `url` (from [`pub_key_url`]): from the cache when fresh, else fetched with `http`. The URL is
+    /// re-checked against `pattern`, so a caller cannot skip the allow-list by building the Url itself.
     pub async fn get(
         &self,
         http: &reqwest::Client,
         url: &Url,
         pattern: &Regex,
     ) -> Result<Arc<OssPublicKey>, OssCallbackError> {
-        // Re-checked here so a caller cannot skip the allow-list by building the Url itself.
-        let url =
-            allowed_cert_url(url.as_str(), pattern).ok_or(OssCallbackError::KeyUrlNotAllowed)?;
-        if let Some(key) = self.lookup(url.as_str()) {
-            return Ok(key);
-        }
-        let key = Arc::new(fetch_key(http, &url, pattern).await?);
-        self.insert(url.as_str(), Arc::clone(&key));
-        Ok(key)
+        self.0
+            .get(
+                http,
+                url.as_str(),
+                pattern,
+                MAX_KEY_BYTES,
+                OssPublicKey::from_pem,
+            )
+            .await
     }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Cached>> {
-        // Inserts are single calls, so a poisoned map is still consistent.
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn lookup(&self, url: &str) -> Option<Arc<OssPublicKey>> {
-        let entries = self.lock();
-        let cached = entries.get(url)?;
-        (cached.fetched_at.elapsed() < self.ttl).then(|| Arc::clone(&cached.key))
-    }
-
-    fn insert(&self, url: &str, key: Arc<OssPublicKey>) {
-        let mut entries = self.lock();
-        if !entries.contains_key(url) && entries.len() >= self.capacity {
-            entries.retain(|_, cached| cached.fetched_at.elapsed() < self.ttl);
-            if entries.len() >= self.capacity {
-                let oldest = entries
-                    .iter()
-                    .min_by_key(|(_, cached)| cached.fetched_at)
-                    .map(|(u, _)| u.clone());
-                if let Some(oldest) = oldest {
-                    entries.remove(&oldest);
-                }
-            }
-        }
-        entries.insert(
-            url.to_owned(),
-            Cached {
-                key,
-                fetched_at: Instant::now(),
-            },
-        );
-    }
-}
-
-async fn fetch_key(
-    http: &reqwest::Client,
-    url: &Url,
-    pattern: &Regex,
-) -> Result<OssPublicKey, OssCallbackError> {
-    let fetch_error = |e: reqwest::Error| OssCallbackError::KeyFetch(e.without_url().to_string());
-    let mut response = http
-        .get(url.clone())
-        .timeout(FETCH_TIMEOUT)
-        .send()
-        .await
-        .map_err(fetch_error)?;
-    if allowed_cert_url(response.url().as_str(), pattern).is_none() {
-        return Err(OssCallbackError::KeyUrlNotAllowed);
-    }
-    if !response.status().is_success() {
-        return Err(OssCallbackError::KeyFetch(format!(
-            "status {}",
-            response.status().as_u16()
-        )));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(fetch_error)? {
-        if body.len() + chunk.len() > MAX_KEY_BYTES {
-            return Err(OssCallbackError::KeyFetch("key too large".into()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    OssPublicKey::from_pem(&body)
 }
 
 #[cfg(test)]

@@ -243,6 +243,44 @@ pub fn transport_error(what: &str, error: reqwest::Error) -> super::ProviderErro
     }
 }
 
+/// An access key id is `/`-joined with the scope in a V4 credential, so a `/` or a blank would corrupt it; the
+/// secret must not be empty. `what` names the provider's fields in the error (never the values).
+pub fn check_key_pair(what: (&str, &str), access_key: &str, secret: &str) -> Result<(), String> {
+    if access_key.is_empty()
+        || !access_key
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/')
+    {
+        return Err(format!(
+            "{}: must be non-empty printable ASCII without '/'",
+            what.0
+        ));
+    }
+    if secret.is_empty() {
+        return Err(format!("{}: must not be empty", what.1));
+    }
+    Ok(())
+}
+
+/// A region id of a credential scope: non-empty, letters, digits, `-` and the bytes of `extra`.
+pub fn valid_region(region: &str, extra: &[u8]) -> bool {
+    !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || extra.contains(&b))
+}
+
+/// A bucket name that can be a DNS label: 3-63 lowercase letters, digits, `-` and the bytes of `extra`, not
+/// starting or ending with `-` or `.`.
+pub fn valid_dns_bucket(bucket: &str, extra: &[u8]) -> bool {
+    (3..=63).contains(&bucket.len())
+        && !bucket.starts_with(['.', '-'])
+        && !bucket.ends_with(['.', '-'])
+        && bucket.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || extra.contains(&b)
+        })
+}
+
 /// A provider's answer to a server-side call, its body read in full.
 pub struct Answer {
     pub status: reqwest::StatusCode,

@@ -12,6 +12,7 @@ pub(crate) mod loopback;
 pub mod oss;
 pub mod qiniu;
 pub mod s3;
+pub mod s3_like;
 pub mod store;
 pub mod types;
 pub mod xml;
@@ -87,7 +88,7 @@ pub enum Capability {
 /// `max_size`, overwrite, callback URL, expiry): providers whose part or completion requests carry a token with
 /// those constraints (Qiniu's `UpToken`, OSS's callback) build it from the grant.
 pub trait Provider: Send + Sync {
-    /// `s3`, `cos`, `qiniu` (the `provider` of answers, metrics labels).
+    /// `s3`, `cos`, `qiniu`, `oss` (the `provider` of answers, metrics labels).
     fn name(&self) -> &'static str;
 
     /// `Ok` when the provider can do `capability`, else the reason as `Unsupported`.

@@ -1,8 +1,9 @@
 //! A configured store: a bucket, its provider, its expiry bounds and how its callbacks are verified.
-use crate::callbacks::{CallbackVerifier, QiniuVerifier, S3Verifier};
+use crate::callbacks::{CallbackVerifier, OssVerifier, QiniuVerifier, S3Verifier};
 use crate::config::{ProviderConfig, StoreConfig};
 
 use super::cos::{CosStore, CosStoreConfig};
+use super::oss::{OssStore, OssStoreConfig};
 use super::qiniu::{QiniuStore, QiniuStoreConfig};
 use super::s3::{Credentials, S3Store, S3StoreConfig};
 use super::Provider;
@@ -95,6 +96,35 @@ impl Store {
                 });
                 (bucket, Box::new(store), callbacks)
             }
+            ProviderConfig::Oss {
+                bucket,
+                region,
+                endpoint,
+                path_style,
+                access_key_id,
+                access_key_secret,
+                security_token,
+                callback,
+                pub_key_url_pattern,
+            } => {
+                let store = OssStore::new(OssStoreConfig {
+                    endpoint: endpoint.clone(),
+                    region: region.clone(),
+                    bucket: bucket.clone(),
+                    path_style: *path_style,
+                    credentials: Credentials {
+                        access_key: access_key_id.expose().to_string(),
+                        secret_key: access_key_secret.expose().to_string(),
+                        session_token: security_token.as_ref().map(|t| t.expose().to_string()),
+                    },
+                })?;
+                let callbacks = match callback {
+                    true => Some(Box::new(OssVerifier::new(pub_key_url_pattern)?)
+                        as Box<dyn CallbackVerifier>),
+                    false => None,
+                };
+                (bucket, Box::new(store), callbacks)
+            }
         };
         Ok(Self {
             name: name.to_string(),
@@ -106,7 +136,7 @@ impl Store {
         })
     }
 
-    /// `s3`, `cos`, `qiniu`.
+    /// `s3`, `cos`, `qiniu`, `oss`.
     pub fn provider_name(&self) -> &'static str {
         self.provider.name()
     }

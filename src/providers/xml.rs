@@ -1,5 +1,5 @@
 //! S3-style XML answers of the multipart API (quick-xml serde) and the mapping of their error codes to
-//! `ProviderError` (pure). S3 and COS answer in the same format; `vendor` names the provider in messages.
+//! `ProviderError` (pure). S3, COS and OSS answer in the same format; `vendor` names the provider in messages.
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde::Deserialize;
@@ -142,8 +142,8 @@ fn root_element(body: &[u8]) -> Option<String> {
     }
 }
 
-/// Maps an error answer: missing upload/object → NotFound, the client's bad part list → BadRequest,
-/// anything else → Upstream with the status and code only.
+/// Maps an error answer: missing upload/object → NotFound, the client's bad part list (or OSS's refusal to
+/// overwrite, `x-oss-forbid-overwrite`) → BadRequest, anything else → Upstream with the status and code only.
 pub fn error_for(vendor: &str, op: &str, status: u16, body: &[u8]) -> ProviderError {
     let parsed: Option<ErrorXml> = std::str::from_utf8(body)
         .ok()
@@ -159,6 +159,9 @@ pub fn error_for(vendor: &str, op: &str, status: u16, body: &[u8]) -> ProviderEr
         "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" => {
             let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
             ProviderError::BadRequest(format!("{code}: {message}"))
+        }
+        "FileAlreadyExists" => {
+            ProviderError::BadRequest("FileAlreadyExists: the object exists".to_owned())
         }
         // A missing bucket is the broker's misconfiguration, not a missing object.
         "NoSuchBucket" => {

@@ -251,7 +251,7 @@ pub struct CreateMultipart {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MultipartCreated {
     pub store: String,
-    /// `s3`, `cos`, `qiniu`.
+    /// `s3`, `cos`, `qiniu`, `oss`.
     pub provider: &'static str,
     pub key: String,
     pub upload_id: String,

@@ -8,7 +8,7 @@ use crate::problem_docs::ProblemResponses;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "presign-broker", description = "Direct-upload credentials for S3, Tencent COS and Qiniu"),
+    info(title = "presign-broker", description = "Direct-upload credentials for S3, Tencent COS, Qiniu and Aliyun OSS"),
     paths(
         health::healthz,
         health::readyz,

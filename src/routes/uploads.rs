@@ -44,7 +44,7 @@ pub struct UploadRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadCredential {
     pub store: String,
-    /// `s3`, `cos` or `qiniu`.
+    /// `s3`, `cos`, `qiniu` or `oss`.
     pub provider: &'static str,
     pub key: String,
     pub method: UploadMethod,

@@ -166,7 +166,7 @@ async fn broker(cos: Option<&Emulator>, qiniu: Option<&Emulator>) -> TestApp {
 }
 
 /// A download URL from `/v1/downloads` (`expires_in` when given).
-async fn download_url(
+pub(crate) async fn download_url(
     app: &TestApp,
     t: &str,
     store: &str,
@@ -183,7 +183,7 @@ async fn download_url(
     d["url"].as_str().expect("url").to_string()
 }
 
-async fn get(app: &TestApp, url: &str) -> (u16, Vec<u8>) {
+pub(crate) async fn get(app: &TestApp, url: &str) -> (u16, Vec<u8>) {
     let res = app.http.get(url).send().await.expect("GET");
     (
         res.status().as_u16(),
@@ -192,16 +192,16 @@ async fn get(app: &TestApp, url: &str) -> (u16, Vec<u8>) {
 }
 
 /// Downloads through a fresh `/v1/downloads` URL.
-async fn download(app: &TestApp, t: &str, store: &str, key: &str) -> (u16, Vec<u8>) {
+pub(crate) async fn download(app: &TestApp, t: &str, store: &str, key: &str) -> (u16, Vec<u8>) {
     get(app, &download_url(app, t, store, key, None).await).await
 }
 
-async fn text(res: reqwest::Response) -> (u16, String) {
+pub(crate) async fn text(res: reqwest::Response) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap_or_default())
 }
 
 /// `url` with the first character after `param=` changed.
-fn flip_after(url: &str, param: &str) -> String {
+pub(crate) fn flip_after(url: &str, param: &str) -> String {
     let at = url
         .find(param)
         .unwrap_or_else(|| panic!("{param} in {url}"))
@@ -224,7 +224,7 @@ fn qetag(data: &[u8]) -> String {
     URL_SAFE.encode(raw)
 }
 
-async fn confirm(app: &TestApp, t: &str, store: &str, key: &str) -> reqwest::Response {
+pub(crate) async fn confirm(app: &TestApp, t: &str, store: &str, key: &str) -> reqwest::Response {
     app.post(
         "/v1/uploads/confirm",
         t,

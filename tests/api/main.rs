@@ -9,6 +9,7 @@ mod fuzz_corpus;
 mod hardening;
 mod helpers;
 mod operations;
+mod oss;
 mod policy;
 mod readme;
 mod redis_topologies;

@@ -364,7 +364,7 @@ pub(crate) fn path_id(created: &Value) -> String {
     .collect()
 }
 
-fn handle(created: &Value) -> String {
+pub(crate) fn handle(created: &Value) -> String {
     created["handle"].as_str().expect("handle").to_string()
 }
 
@@ -395,7 +395,7 @@ pub(crate) async fn send_part(app: &TestApp, part: &Value, data: Vec<u8>) -> req
     req.send().await.expect("part PUT")
 }
 
-async fn put_part(app: &TestApp, part: &Value, data: Vec<u8>) -> String {
+pub(crate) async fn put_part(app: &TestApp, part: &Value, data: Vec<u8>) -> String {
     let res = send_part(app, part, data).await;
     assert_eq!(res.status().as_u16(), 200, "part upload");
     res.headers()["etag"].to_str().expect("etag").to_string()

@@ -10,9 +10,6 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-# The OSS emulator has its own venv and self-tests (tests/emulators/oss/run.sh test).
-collect_ignore = ["oss"]
-
 
 class Emulator:
     def __init__(self, script, data_dir, args):

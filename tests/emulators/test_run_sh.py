@@ -52,3 +52,20 @@ def test_run_sh_cos_and_qiniu(tmp_path):
         assert info.status_code == 200 and ret["key"] == "k"
     finally:
         stop(proc)
+
+
+def test_run_sh_oss(tmp_path):
+    proc, url = start("oss", tmp_path / "oss", {"OSS_EMU_REGION": "cn-shanghai"})
+    try:
+        r = requests.get(url + "/pb-test/k")
+        assert r.status_code == 403 and b"<Code>AccessDenied</Code>" in r.content  # anonymous
+        import alibabacloud_oss_v2 as oss
+
+        cfg = oss.config.load_default()
+        cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
+            "PBTESTOSSACCESSKEY01", "pbtest/oss+secret0000000000000000")
+        cfg.region, cfg.endpoint, cfg.use_path_style = "cn-shanghai", url, True
+        oss.Client(cfg).put_object(oss.PutObjectRequest(bucket="pb-test", key="k", body=b"v"))
+    finally:
+        stop(proc)
+    assert (tmp_path / "oss" / "objects").is_dir()

@@ -3,19 +3,20 @@
 //! Each call is first built as a pure [`SignedCall`] (tests compare it with the vectors), then sent. The senders
 //! set no timeout of their own: the caller's shared `reqwest::Client` must have `connect_timeout` and `timeout`.
 //! Errors never carry the URL, the signature or the secret.
-use quick_xml::escape::partial_escape;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 
+use crate::providers::common::{all_pages, is_header_value};
+use crate::providers::s3_like::{
+    self, execute, strip_quotes, success_body, unix_now, Answer, Outgoing,
+};
 use crate::providers::types::{ObjectInfo, ProviderError};
+use crate::providers::xml;
 
 use super::sign::{HeaderSigned, Request};
-use super::{xml, OssStore};
+use super::OssStore;
 
-/// Largest OSS answer read (a ListParts page of 1000 parts is about 250 KB; a callback answer is < 3 MB).
-const MAX_ANSWER_BYTES: usize = 4 << 20;
-/// ListParts pages followed at most (10,000 parts are 10 pages of 1000).
-const MAX_LIST_PAGES: usize = 100;
+const OSS: &str = "OSS";
 /// Parts per ListParts page (the OSS maximum).
 const LIST_PAGE_SIZE: &str = "1000";
 
@@ -44,17 +45,6 @@ pub struct SignedCall {
     pub body: Vec<u8>,
     /// Canonical request, string to sign, signature; `authorization` is the `Authorization` header.
     pub signing: HeaderSigned,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-/// Visible ASCII (and spaces) only: what an HTTP header value may carry without reqwest refusing it.
-fn header_safe(value: &str) -> bool {
-    value.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
 }
 
 impl OssStore {
@@ -194,14 +184,18 @@ impl OssStore {
         content_type: Option<&str>,
         forbid_overwrite: bool,
     ) -> Result<String, ProviderError> {
-        if content_type.is_some_and(|t| !header_safe(t)) {
+        if content_type.is_some_and(|t| !is_header_value(t)) {
             return Err(ProviderError::BadRequest(
                 "content type must be printable ASCII".to_owned(),
             ));
         }
         let call = self.initiate_call(key, content_type, forbid_overwrite, unix_now());
         let op = "InitiateMultipartUpload";
-        xml::upload_id(&success_body(execute(http, op, call).await?, op)?)
+        xml::upload_id(
+            OSS,
+            op,
+            &success_body(send(http, op, call).await?, OSS, op)?,
+        )
     }
 
     /// ListParts, following every page (`IsTruncated`, `NextPartNumberMarker`).
@@ -211,28 +205,13 @@ impl OssStore {
         key: &str,
         upload_id: &str,
     ) -> Result<Vec<PartInfo>, ProviderError> {
-        let mut parts = Vec::new();
-        let mut marker = None;
-        for _ in 0..MAX_LIST_PAGES {
+        all_pages("OSS ListParts", |marker| async move {
             let call = self.list_parts_call(key, upload_id, marker, unix_now());
-            let page = xml::parts_page(&success_body(
-                execute(http, "ListParts", call).await?,
-                "ListParts",
-            )?)?;
-            parts.extend(page.parts);
-            match page.next_marker {
-                None => return Ok(parts),
-                Some(next) if marker.is_some_and(|m| next <= m) => {
-                    return Err(ProviderError::Upstream(
-                        "OSS ListParts: page marker did not advance".to_owned(),
-                    ));
-                }
-                Some(next) => marker = Some(next),
-            }
-        }
-        Err(ProviderError::Upstream(
-            "OSS ListParts: too many pages".to_owned(),
-        ))
+            let body = success_body(send(http, "ListParts", call).await?, OSS, "ListParts")?;
+            let page = xml::parts_page(OSS, &body)?;
+            Ok((page.parts, page.next_marker))
+        })
+        .await
     }
 
     /// CompleteMultipartUpload. With `callback`, OSS calls the broker before answering and relays its answer
@@ -255,7 +234,7 @@ impl OssStore {
             forbid_overwrite,
             unix_now(),
         );
-        let answer = execute(http, op, call).await?;
+        let answer = send(http, op, call).await?;
         complete_answer(
             callback.is_some(),
             answer.status,
@@ -273,7 +252,7 @@ impl OssStore {
     ) -> Result<(), ProviderError> {
         let op = "AbortMultipartUpload";
         let call = self.abort_call(key, upload_id, unix_now());
-        success_body(execute(http, op, call).await?, op).map(|_| ())
+        success_body(send(http, op, call).await?, OSS, op).map(|_| ())
     }
 
     /// HeadObject: size, ETag (quotes stripped), content type and version id.
@@ -282,27 +261,16 @@ impl OssStore {
         http: &reqwest::Client,
         key: &str,
     ) -> Result<ObjectInfo, ProviderError> {
-        let answer = execute(http, "HeadObject", self.head_call(key, unix_now())).await?;
+        let answer = send(http, "HeadObject", self.head_call(key, unix_now())).await?;
         let headers = answer.headers.clone();
-        success_body(answer, "HeadObject")?;
+        success_body(answer, OSS, "HeadObject")?;
         object_info(&headers)
     }
 }
 
-/// The Complete body: parts ascending (OSS answers InvalidPartOrder otherwise), ETags with their quotes; only
-/// `<`, `>` and `&` are escaped, so client input cannot inject elements.
+/// The Complete body (no namespace): see [`s3_like::complete_body`].
 pub fn complete_body(parts: &[(u32, String)]) -> String {
-    let mut sorted: Vec<&(u32, String)> = parts.iter().collect();
-    sorted.sort_by_key(|(number, _)| *number);
-    let mut body = String::from("<CompleteMultipartUpload>");
-    for (number, etag) in sorted {
-        body.push_str(&format!(
-            "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",
-            partial_escape(etag.as_str())
-        ));
-    }
-    body.push_str("</CompleteMultipartUpload>");
-    body
+    s3_like::complete_body(parts, None)
 }
 
 /// Interprets a Complete answer (pure, for tests).
@@ -315,7 +283,7 @@ fn complete_answer(
     let op = "CompleteMultipartUpload";
     // 203 is OSS's "object stored, callback failed" (CallbackFailed); never report that as success.
     if status == StatusCode::NON_AUTHORITATIVE_INFORMATION || !status.is_success() {
-        return Err(xml::error_for(op, status.as_u16(), &body));
+        return Err(xml::error_for(OSS, op, status.as_u16(), &body));
     }
     let header_etag = headers
         .get("etag")
@@ -328,7 +296,7 @@ fn complete_answer(
             callback_answer: Some(body),
         });
     }
-    let etag = strip_quotes(&xml::completed_etag(&body)?);
+    let etag = strip_quotes(&xml::completed_etag(OSS, &body)?);
     Ok(CompletedUpload {
         etag: Some(etag),
         callback_answer: None,
@@ -337,89 +305,18 @@ fn complete_answer(
 
 /// ObjectInfo from HeadObject's headers.
 pub fn object_info(headers: &HeaderMap) -> Result<ObjectInfo, ProviderError> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+    s3_like::object_info(headers, OSS, "x-oss-version-id")
+}
+
+async fn send(http: &reqwest::Client, op: &str, call: SignedCall) -> Result<Answer, ProviderError> {
+    let outgoing = Outgoing {
+        method: call.method,
+        url: call.url,
+        authorization: &call.signing.authorization,
+        headers: &call.headers,
+        body: call.body,
     };
-    let size = text("content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| {
-            ProviderError::Upstream("OSS HeadObject: answer without Content-Length".to_owned())
-        })?;
-    let etag = text("etag")
-        .map(|e| strip_quotes(&e))
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| ProviderError::Upstream("OSS HeadObject: answer without ETag".to_owned()))?;
-    Ok(ObjectInfo {
-        size,
-        etag,
-        content_type: text("content-type"),
-        version_id: text("x-oss-version-id"),
-    })
-}
-
-fn strip_quotes(etag: &str) -> String {
-    etag.trim().trim_matches('"').to_owned()
-}
-
-fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-fn success_body(answer: Answer, op: &str) -> Result<Vec<u8>, ProviderError> {
-    if answer.status.is_success() {
-        Ok(answer.body)
-    } else {
-        Err(xml::error_for(op, answer.status.as_u16(), &answer.body))
-    }
-}
-
-async fn execute(
-    http: &reqwest::Client,
-    op: &str,
-    call: SignedCall,
-) -> Result<Answer, ProviderError> {
-    let mut request = http
-        .request(call.method, call.url)
-        .header("authorization", call.signing.authorization);
-    for (name, value) in &call.headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
-    if !call.body.is_empty() {
-        request = request.body(call.body);
-    }
-    let mut response = request.send().await.map_err(|e| transport_error(op, e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(op, e))? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(ProviderError::Upstream(format!(
-                "OSS {op}: answer too large"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
-}
-
-/// A short, URL-free description: reqwest's own message includes the request URL.
-fn transport_error(op: &str, error: reqwest::Error) -> ProviderError {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    tracing::debug!(op, error = %error.without_url(), "OSS transport error");
-    ProviderError::Upstream(format!("OSS {op}: {what}"))
+    execute(http, OSS, op, outgoing).await
 }
 
 #[cfg(test)]

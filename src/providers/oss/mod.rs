@@ -7,15 +7,15 @@ pub mod callback;
 pub mod client;
 pub mod post_policy;
 mod presign;
+mod provider;
 pub mod sign;
-mod xml;
 
 #[cfg(test)]
 mod test_vectors;
 #[cfg(test)]
 mod tests;
 
-use url::{Host, Url};
+use super::common;
 
 pub use client::{CompletedUpload, PartInfo, SignedCall};
 pub use sign::{Credentials, Signer};
@@ -57,79 +57,41 @@ impl OssStore {
     /// Validates the configuration; the error names the offending setting.
     pub fn new(cfg: OssStoreConfig) -> Result<OssStore, String> {
         let region = cfg.region.strip_prefix("oss-").unwrap_or(&cfg.region);
-        let region_ok = !region.is_empty()
-            && region
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !region_ok {
+        if !common::valid_region(region, b"") {
             return Err(format!(
                 "oss region {:?}: use letters, digits and '-'",
                 cfg.region
             ));
         }
-        let ak = &cfg.credentials.access_key;
-        // The access key is `/`-joined with the scope in the credential, so a `/` or blank would corrupt it.
-        if ak.is_empty() || !ak.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
-            return Err(
-                "oss access key id: must be non-empty printable ASCII without '/'".to_owned(),
-            );
-        }
-        if cfg.credentials.secret_key.is_empty() {
-            return Err("oss access key secret: must not be empty".to_owned());
-        }
+        common::check_key_pair(
+            ("oss access key id", "oss access key secret"),
+            &cfg.credentials.access_key,
+            &cfg.credentials.secret_key,
+        )?;
         // OSS bucket names: 3-63 lowercase letters, digits and '-', not starting or ending with '-'.
-        let bucket = &cfg.bucket;
-        let bucket_ok = (3..=63).contains(&bucket.len())
-            && !bucket.starts_with('-')
-            && !bucket.ends_with('-')
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !bucket_ok {
+        if !common::valid_dns_bucket(&cfg.bucket, b"") {
             return Err(format!(
-                "oss bucket {bucket:?}: 3-63 lowercase letters, digits and '-'"
+                "oss bucket {:?}: 3-63 lowercase letters, digits and '-'",
+                cfg.bucket
             ));
         }
         let endpoint = cfg
             .endpoint
             .clone()
             .unwrap_or_else(|| format!("https://oss-{region}.aliyuncs.com"));
-        let url = Url::parse(&endpoint).map_err(|e| format!("oss endpoint {endpoint:?}: {e}"))?;
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(format!(
-                "oss endpoint {endpoint:?}: scheme must be http or https"
-            ));
-        }
-        if !url.username().is_empty()
-            || url.password().is_some()
-            || url.path() != "/"
-            || url.query().is_some()
-            || url.fragment().is_some()
-        {
-            return Err(format!(
-                "oss endpoint {endpoint:?}: must be scheme://host[:port] only"
-            ));
-        }
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| format!("oss endpoint {endpoint:?}: no host"))?;
-        if !cfg.path_style && !matches!(url.host(), Some(Host::Domain(_))) {
+        let origin = common::parse_origin("oss endpoint", &endpoint)?;
+        if !cfg.path_style && !origin.is_domain {
             return Err(format!(
                 "oss endpoint {endpoint:?}: virtual-hosted style needs a DNS name (set path_style)"
             ));
         }
-        let host = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        };
         let object_host = if cfg.path_style {
-            host
+            origin.host
         } else {
-            format!("{}.{host}", cfg.bucket)
+            format!("{}.{}", cfg.bucket, origin.host)
         };
         Ok(OssStore {
-            scheme: url.scheme().to_owned(),
+            scheme: origin.scheme,
             object_host,
             bucket: cfg.bucket,
             path_style: cfg.path_style,

@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::providers::common as text;
-use crate::providers::s3::sigv4::{uri_encode, MAX_EXPIRES_SECONDS};
+use crate::providers::s3::sigv4::{derive_key, uri_encode, KeyChain, MAX_EXPIRES_SECONDS};
 pub use crate::providers::s3::sigv4::{Credentials, SigningTime, UNSIGNED_PAYLOAD};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -27,19 +27,15 @@ pub const PRODUCT: &str = "oss";
 /// Longest `x-oss-expires` OSS accepts (7 days).
 pub const MAX_EXPIRES: i64 = MAX_EXPIRES_SECONDS;
 
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this never fails.
-    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
+/// OSS V4's key-chain constants (the chain itself is SigV4's).
+pub const ALIYUN_V4: KeyChain = KeyChain {
+    prefix: "aliyun_v4",
+    terminator: "aliyun_v4_request",
+};
 
 /// SigningKey = HMAC chain over (`"aliyun_v4"` + secret, `yyyymmdd`, region, `"oss"`, `"aliyun_v4_request"`).
 pub fn derive_signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
-    let k_date = hmac(format!("aliyun_v4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_product = hmac(&k_region, PRODUCT.as_bytes());
-    hmac(&k_product, b"aliyun_v4_request")
+    derive_key(ALIYUN_V4, secret, date, region, PRODUCT)
 }
 
 /// Whether OSS signs header `lower` without being told: `x-oss-*`, `content-type`, `content-md5`.

@@ -4,8 +4,9 @@ use base64::Engine;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::sign::{Credentials, Request, Signer};
-use super::{callback, client, xml, OssStore, OssStoreConfig};
+use super::{callback, client, OssStore, OssStoreConfig};
 use crate::providers::types::{DownloadOptions, ProviderError, UploadGrant};
+use crate::providers::xml;
 
 const NOW: i64 = 1_700_000_000;
 
@@ -359,39 +360,44 @@ fn server_side_calls_are_built_as_signed() {
 #[test]
 fn xml_answers_parse() {
     assert_eq!(
-        xml::upload_id(b"<?xml version=\"1.0\"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>0004B98</UploadId></InitiateMultipartUploadResult>").ok(),
+        xml::upload_id("OSS", "InitiateMultipartUpload", b"<?xml version=\"1.0\"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>0004B98</UploadId></InitiateMultipartUploadResult>").ok(),
         Some("0004B98".to_owned())
     );
     assert!(xml::upload_id(
+        "OSS",
+        "InitiateMultipartUpload",
         b"<InitiateMultipartUploadResult><UploadId></UploadId></InitiateMultipartUploadResult>"
     )
     .is_err());
-    let page = xml::parts_page(b"<ListPartsResult><IsTruncated>true</IsTruncated><NextPartNumberMarker>2</NextPartNumberMarker><Part><PartNumber>1</PartNumber><ETag>\"E1\"</ETag><Size>102400</Size></Part><Part><PartNumber>2</PartNumber><ETag>\"E2\"</ETag><Size>5</Size></Part></ListPartsResult>").expect("page");
+    let page = xml::parts_page("OSS", b"<ListPartsResult><IsTruncated>true</IsTruncated><NextPartNumberMarker>2</NextPartNumberMarker><Part><PartNumber>1</PartNumber><ETag>\"E1\"</ETag><Size>102400</Size></Part><Part><PartNumber>2</PartNumber><ETag>\"E2\"</ETag><Size>5</Size></Part></ListPartsResult>").expect("page");
     assert_eq!(page.next_marker, Some(2));
     assert_eq!(page.parts.len(), 2);
     assert_eq!(page.parts[0].etag, "\"E1\"");
-    assert!(
-        xml::parts_page(b"<ListPartsResult><IsTruncated>true</IsTruncated></ListPartsResult>")
-            .is_err()
-    );
-    let last =
-        xml::parts_page(b"<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>")
-            .expect("page");
+    assert!(xml::parts_page(
+        "OSS",
+        b"<ListPartsResult><IsTruncated>true</IsTruncated></ListPartsResult>"
+    )
+    .is_err());
+    let last = xml::parts_page(
+        "OSS",
+        b"<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>",
+    )
+    .expect("page");
     assert_eq!(last.next_marker, None);
     assert_eq!(
         xml::completed_etag(
+            "OSS",
             b"<CompleteMultipartUploadResult><ETag>\"X-2\"</ETag></CompleteMultipartUploadResult>"
         )
         .ok(),
-        Some("\"X-2\"".to_owned())
+        Some("X-2".to_owned())
     );
 }
 
 #[test]
 fn errors_map_to_provider_errors() {
     let err = |code: &str, status: u16| {
-        xml::error_for(
-            "Op",
+        xml::error_for("OSS", "Op",
             status,
             format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>msg</Message><RequestId>1</RequestId></Error>").as_bytes(),
         )
@@ -419,11 +425,11 @@ fn errors_map_to_provider_errors() {
         ProviderError::Upstream(_)
     ));
     assert!(matches!(
-        xml::error_for("Op", 404, b""),
+        xml::error_for("OSS", "Op", 404, b""),
         ProviderError::NotFound
     ));
     assert!(matches!(
-        xml::error_for("Op", 500, b"<html>"),
+        xml::error_for("OSS", "Op", 500, b"<html>"),
         ProviderError::Upstream(_)
     ));
 }

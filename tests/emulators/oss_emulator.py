@@ -1,14 +1,13 @@
 """Aliyun OSS emulator for presign-broker's end-to-end tests (loopback only).
 
-CLI:
-    python emulator.py --port PORT --data-dir DIR [--host 127.0.0.1] [--region cn-hangzhou]
-                       [--access-key-id AK] [--access-key-secret SK] [--security-token TOKEN]
-                       [--max-body BYTES] [--callback-timeout SECONDS]
-    (or tests/emulators/oss/run.sh serve ...; `run.sh test` runs the self-tests)
+CLI (through tests/emulators/run.sh, which owns the venv):
+    tests/emulators/run.sh oss PORT DATA_DIR [--region cn-hangzhou] [--access-key-id AK] [--access-key-secret SK]
+                           [--security-token TOKEN] [--max-body BYTES] [--callback-timeout SECONDS]
+    (options fall back to OSS_EMU_REGION, OSS_EMU_ACCESS_KEY_ID, OSS_EMU_ACCESS_KEY_SECRET, OSS_EMU_SECURITY_TOKEN)
 
     Defaults: region cn-hangzhou, AK `PBTESTOSSACCESSKEY01`, SK `pbtest/oss+secret0000000000000000`, no STS token,
     --max-body 268435456. Requests are path-style: http://127.0.0.1:PORT/<bucket>/<key>; any bucket name is accepted
-    (buckets spring into existence). Prints `READY <port>` on stdout once listening.
+    (buckets spring into existence). Prints `ready on http://127.0.0.1:PORT` once listening (PORT 0 = a free port).
 
     Emulator-only routes (paths starting with /__emulator/, which no bucket name can):
       GET /__emulator/health                  200 "ok"
@@ -54,6 +53,7 @@ import urllib.request
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+import emu_common as common
 from alibabacloud_oss_v2.signer import SignerV4
 from alibabacloud_oss_v2.types import Credentials, HttpRequest, SigningContext
 
@@ -104,6 +104,7 @@ class Emulator:
         self.region = args.region
         self.ak, self.sk, self.token = args.access_key_id, args.access_key_secret, args.security_token
         self.max_body = args.max_body
+        self.max_form = args.max_form_bytes
         self.callback_timeout = args.callback_timeout
         self.data = os.path.abspath(args.data_dir)
         os.makedirs(os.path.join(self.data, "objects"), exist_ok=True)
@@ -295,6 +296,9 @@ class Emulator:
             template = cb["callbackBody"]
         except (ValueError, KeyError, TypeError):
             raise OssError(400, "InvalidArgument", "The callback configuration is not json format.")
+        if not common.loopback_only(url):
+            # The emulator never calls anything but loopback; a real OSS would try the URL.
+            return 203, error_xml("CallbackFailed", "Error status : -1. not a loopback URL"), "application/xml"
         body_type = cb.get("callbackBodyType", "application/x-www-form-urlencoded")
         variables = {}
         if var_b64:
@@ -389,7 +393,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "AliyunOSS-emulator"
 
     def log_message(self, fmt, *args):
-        sys.stderr.write("oss-emulator: " + (fmt % args) + "\n")
+        # Method, path and status only: the query of a presigned URL carries its signature.
+        line, path = fmt % args, getattr(self, "path", "")
+        if path:
+            line = line.replace(path, urllib.parse.urlsplit(path).path)
+        sys.stderr.write("oss-emulator: " + line + "\n")
 
     @property
     def emu(self):
@@ -528,7 +536,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             length = int(headers.get("content-length", ""))
         except ValueError:
             raise OssError(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
-        if length > min(MAX_FORM, self.emu.max_body):
+        if length > min(self.emu.max_form, self.emu.max_body):
             raise OssError(400, "EntityTooLarge", "form too large for the emulator")
         self.body_read = True
         body = self.rfile.read(length)
@@ -683,29 +691,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Aliyun OSS emulator (V4 signatures checked by alibabacloud-oss-v2)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--region", default="cn-hangzhou")
-    p.add_argument("--access-key-id", default="PBTESTOSSACCESSKEY01")
-    p.add_argument("--access-key-secret", default="pbtest/oss+secret0000000000000000")
-    p.add_argument("--security-token", default=None)
-    p.add_argument("--max-body", type=int, default=256 << 20)
-    p.add_argument("--callback-timeout", type=float, default=5.0)
+    p = common.base_arguments(
+        "Aliyun OSS emulator (V4 signatures checked by alibabacloud-oss-v2)",
+        "OSS_EMU_",
+        {
+            "region": ("REGION", "cn-hangzhou", "region of the credential scope"),
+            "access-key-id": ("ACCESS_KEY_ID", "PBTESTOSSACCESSKEY01", "AccessKey id"),
+            "access-key-secret": ("ACCESS_KEY_SECRET", "pbtest/oss+secret0000000000000000", "AccessKey secret"),
+            "security-token": ("SECURITY_TOKEN", None, "STS token every request must carry (none by default)"),
+        },
+    )
+    p.add_argument("--max-body", type=int, default=256 << 20, help="largest object or part body")
+    p.add_argument("--callback-timeout", type=float, default=5.0, help="seconds to wait for a callback answer")
     args = p.parse_args(argv)
-    if args.host not in ("127.0.0.1", "::1", "localhost"):
-        p.error("the emulator listens on loopback only")
-    server = http.server.ThreadingHTTPServer((args.host, args.port), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.emulator = Emulator(args)
     port = server.server_address[1]
     server.emulator.base_url = f"http://127.0.0.1:{port}"
-    print(f"READY {port}", flush=True)
+    print(f"ready on http://127.0.0.1:{port}", flush=True)
     try:
-        server.serve_forever()
+        server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
+    finally:
+        server.server_close()
 
 
 if __name__ == "__main__":

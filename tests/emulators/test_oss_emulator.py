@@ -1,15 +1,12 @@
 """Self-tests of the OSS emulator: correct requests (built with alibabacloud-oss-v2's own presigner, signer and client,
 never with the broker's Rust code) are accepted; tampered, expired, over-size, wrong-type and wrong-key ones are
-refused. Run: tests/emulators/oss/run.sh test
+refused. Run: tests/emulators/run.sh test
 """
 import base64
 import datetime
 import http.server
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -24,19 +21,11 @@ from alibabacloud_oss_v2.signer import SignerV4
 from alibabacloud_oss_v2.types import Credentials, HttpRequest, SigningContext
 
 AK, SK, REGION, BUCKET = "PBTESTOSSACCESSKEY01", "pbtest/oss+secret0000000000000000", "cn-hangzhou", "pb-test"
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    data = tempfile.mkdtemp(prefix="oss-emu-")
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "emulator.py"), "--port", "0", "--data-dir", data],
-                            stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert line.startswith("READY "), line
-    yield f"http://127.0.0.1:{int(line.split()[1])}"
-    proc.terminate()
-    proc.wait(10)
+def emulator(start_emulator):
+    return start_emulator("oss_emulator.py").url
 
 
 def client(endpoint, secret=SK):
@@ -293,21 +282,15 @@ def test_callbacks_are_signed_and_relayed(emulator, receiver):
     assert (r.status_code, code(r)) == (203, "CallbackFailed")
 
 
-def test_sts_token_is_required_and_checked(tmp_path):
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "emulator.py"), "--port", "0", "--data-dir",
-                             str(tmp_path), "--security-token", "STS+/token=="], stdout=subprocess.PIPE, text=True)
-    try:
-        endpoint = f"http://127.0.0.1:{int(proc.stdout.readline().split()[1])}"
-        cfg = oss.config.load_default()
-        cfg.region, cfg.endpoint, cfg.use_path_style = REGION, endpoint, True
-        cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(AK, SK, "STS+/token==")
-        sts = oss.Client(cfg)
-        sts.put_object(oss.PutObjectRequest(bucket=BUCKET, key="sts.txt", body=b"x"))
-        url = sts.presign(oss.GetObjectRequest(bucket=BUCKET, key="sts.txt")).url
-        assert "x-oss-security-token=STS%2B%2Ftoken%3D%3D" in url
-        assert requests.get(url).content == b"x"
-        r = requests.get(client(endpoint).presign(oss.GetObjectRequest(bucket=BUCKET, key="sts.txt")).url)
-        assert (r.status_code, code(r)) == (403, "InvalidSecurityToken")
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def test_sts_token_is_required_and_checked(start_emulator):
+    endpoint = start_emulator("oss_emulator.py", "--security-token", "STS+/token==").url
+    cfg = oss.config.load_default()
+    cfg.region, cfg.endpoint, cfg.use_path_style = REGION, endpoint, True
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(AK, SK, "STS+/token==")
+    sts = oss.Client(cfg)
+    sts.put_object(oss.PutObjectRequest(bucket=BUCKET, key="sts.txt", body=b"x"))
+    url = sts.presign(oss.GetObjectRequest(bucket=BUCKET, key="sts.txt")).url
+    assert "x-oss-security-token=STS%2B%2Ftoken%3D%3D" in url
+    assert requests.get(url).content == b"x"
+    r = requests.get(client(endpoint).presign(oss.GetObjectRequest(bucket=BUCKET, key="sts.txt")).url)
+    assert (r.status_code, code(r)) == (403, "InvalidSecurityToken")
