@@ -1,0 +1,90 @@
+// A loopback HTTP proxy in front of SeaweedFS that injects faults into part uploads (PUT ?partNumber=&uploadId=).
+// The broker's store endpoint points at it, so presigned URLs name it as their host and it forwards the Host
+// header untouched: SigV4 signatures still verify upstream.
+import http from "node:http";
+
+const isPart = (req) => req.method === "PUT" && /[?&]partNumber=\d+/.test(req.url) && /[?&]uploadId=/.test(req.url);
+const partNumber = (req) => Number((/[?&]partNumber=(\d+)/.exec(req.url) || [])[1]);
+
+export async function startFaultProxy(upstream) {
+  const up = new URL(upstream);
+  const faults = []; // {when(req), action: "status"|"cut"|"delay", status?, afterBytes?, delayMs?, times}
+  const stats = { partPuts: 0, partOk: 0, partOkNumbers: [], faultsFired: [] };
+  const sockets = new Set();
+
+  const server = http.createServer((req, res) => {
+    const part = isPart(req);
+    if (part) stats.partPuts++;
+    const f = part ? faults.find((x) => x.times > 0 && (!x.when || x.when(req))) : undefined;
+    if (f && f.action !== "delay") {
+      f.times--;
+      stats.faultsFired.push({ action: f.action, status: f.status, partNumber: partNumber(req) });
+    }
+    if (f && f.action === "status") {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(f.status, { "content-type": "application/xml" });
+        res.end(`<?xml version="1.0"?><Error><Code>${f.status === 403 ? "AccessDenied" : "SlowDown"}</Code><Message>injected</Message></Error>`);
+      });
+      return;
+    }
+    if (f && f.action === "cut") {
+      let seen = 0;
+      req.on("data", (c) => {
+        seen += c.length;
+        if (seen >= (f.afterBytes ?? 1)) req.socket.destroy();
+      });
+      return;
+    }
+    const forward = () => {
+      if (req.destroyed || res.destroyed) return;
+      const out = http.request(
+        { host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          if (part && r.statusCode >= 200 && r.statusCode < 300) {
+            stats.partOk++;
+            stats.partOkNumbers.push(partNumber(req));
+          }
+          res.writeHead(r.statusCode, r.headers);
+          r.pipe(res);
+        },
+      );
+      out.on("error", () => res.destroy());
+      // A client that goes away mid-body must not leave a complete part behind.
+      req.on("aborted", () => out.destroy());
+      res.on("close", () => {
+        if (!res.writableFinished) out.destroy();
+      });
+      req.pipe(out);
+    };
+    if (f && f.action === "delay") {
+      if (f.times !== Infinity) f.times--;
+      req.pause();
+      setTimeout(forward, f.delayMs);
+    } else {
+      forward();
+    }
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const port = server.address().port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    faults,
+    stats,
+    reset() {
+      faults.length = 0;
+      stats.partPuts = 0;
+      stats.partOk = 0;
+      stats.partOkNumbers = [];
+      stats.faultsFired = [];
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
