@@ -268,7 +268,7 @@ export function createClient(options: ClientOptions, defaultAdapter?: () => Adap
         throw new UploadError(`the file needs ${plan.length} parts, over the ${created.max_parts} its rule allows`, 413);
       }
       await st.setItem(sk, JSON.stringify(state));
-      emit({ type: "created", uploadId: state.uploadId, key: state.key, partSize, parts: plan.length });
+      emit({ type: "created", uploadId: state.uploadId, key: state.key, handle: state.handle, partSize, parts: plan.length });
     }
     const s = state;
 

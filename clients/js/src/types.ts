@@ -102,7 +102,7 @@ export interface Progress {
 
 /** Things that happened during an upload, for logs and tests. */
 export type UploadEvent =
-  | { type: "created"; uploadId: string; key: string; partSize: number; parts: number }
+  | { type: "created"; uploadId: string; key: string; handle?: string; partSize: number; parts: number }
   | { type: "resumed"; uploadId: string; key: string; listed: number; remaining: number }
   | { type: "restart"; reason: string }
   | { type: "sign"; partNumbers: number[] }

@@ -8,7 +8,7 @@ const partNumber = (req) => Number((/[?&]partNumber=(\d+)/.exec(req.url) || [])[
 
 export async function startFaultProxy(upstream) {
   const up = new URL(upstream);
-  const faults = []; // {when(req), action: "status"|"cut"|"delay", status?, afterBytes?, delayMs?, times}
+  const faults = []; // {when(req), action: "status"|"cut"|"delay" (of the answer), status?, afterBytes?, delayMs?, times}
   const stats = { partPuts: 0, partOk: 0, partOkNumbers: [], faultsFired: [] };
   const sockets = new Set();
 
@@ -45,8 +45,15 @@ export async function startFaultProxy(upstream) {
             stats.partOk++;
             stats.partOkNumbers.push(partNumber(req));
           }
-          res.writeHead(r.statusCode, r.headers);
-          r.pipe(res);
+          const reply = () => {
+            if (res.destroyed) return r.resume();
+            res.writeHead(r.statusCode, r.headers);
+            r.pipe(res);
+          };
+          // "delay" holds the answer, not the request: the provider sees the URL at once (expiry is judged on
+          // arrival), the client waits.
+          if (delayMs) setTimeout(reply, delayMs);
+          else reply();
         },
       );
       out.on("error", () => res.destroy());
@@ -57,13 +64,12 @@ export async function startFaultProxy(upstream) {
       });
       req.pipe(out);
     };
+    let delayMs = 0;
     if (f && f.action === "delay") {
       if (f.times !== Infinity) f.times--;
-      req.pause();
-      setTimeout(forward, f.delayMs);
-    } else {
-      forward();
+      delayMs = f.delayMs;
     }
+    forward();
   });
   server.on("connection", (s) => {
     sockets.add(s);
