@@ -357,6 +357,14 @@ export function createClient(options: ClientOptions, defaultAdapter?: () => Adap
 
     async function sendPart(p: PlannedPart): Promise<void> {
       const body = await source.read(p.offset, p.length);
+      try {
+        await sendBody(p, body);
+      } finally {
+        if (source.release) source.release(body);
+      }
+    }
+
+    async function sendBody(p: PlannedPart, body: unknown): Promise<void> {
       let resigned = 0;
       for (let attempt = 0; ; ) {
         if (cancel.aborted) throw abortError(cancel.reason);

@@ -25,3 +25,31 @@ declare module "node:os" {
   export function homedir(): string;
 }
 declare const process: { pid: number };
+declare module "node:http" {
+  interface IncomingMessage {
+    statusCode?: number;
+    headers: Record<string, string | string[] | undefined>;
+    on(ev: "data", fn: (c: Uint8Array) => void): this;
+    on(ev: "end" | "aborted", fn: () => void): this;
+    on(ev: "error", fn: (e: Error) => void): this;
+  }
+  interface ClientRequest {
+    on(ev: "response", fn: (r: IncomingMessage) => void): this;
+    on(ev: "error", fn: (e: Error) => void): this;
+    on(ev: "drain", fn: () => void): this;
+    once(ev: "drain", fn: () => void): this;
+    setTimeout(ms: number, fn: () => void): this;
+    write(chunk: Uint8Array | string): boolean;
+    end(chunk?: Uint8Array | string): this;
+    destroy(e?: Error): this;
+  }
+  class Agent {
+    constructor(o?: { keepAlive?: boolean; maxSockets?: number });
+  }
+  function request(url: string, o: { method: string; headers: Record<string, string>; agent?: Agent }): ClientRequest;
+}
+declare module "node:https" {
+  import { Agent as HttpAgent, ClientRequest } from "node:http";
+  class Agent extends HttpAgent {}
+  function request(url: string, o: { method: string; headers: Record<string, string>; agent?: Agent }): ClientRequest;
+}

@@ -41,6 +41,8 @@ export interface FileSource {
   fingerprint: string;
   /** Bytes [offset, offset+length) as the platform's request body type (Buffer, ArrayBuffer, Blob). */
   read(offset: number, length: number): Promise<unknown>;
+  /** Called when a body from `read` is no longer needed, so its memory can be reused for the next part. */
+  release?(body: unknown): void;
   close(): Promise<void>;
 }
 

@@ -4,12 +4,81 @@ import * as fsp from "node:fs/promises";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as os from "node:os";
+import * as http from "node:http";
+import * as https from "node:https";
 import { NetworkError } from "../errors.js";
 import type { Adapter, FileSource, FormPost, HttpRequest, HttpResponse, StateStorage } from "../types.js";
 
 export interface NodeAdapterOptions {
   /** Resume state file (default `~/.presign-broker/uploads.json`). */
   stateFile?: string;
+}
+
+const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+const CHUNK = 256 * 1024;
+
+/**
+ * A request with a string or byte body over node:http(s): the body is written from the caller's buffer as is (fetch
+ * copies a BufferSource body, a part-sized garbage buffer per part) and its progress is reported per chunk.
+ */
+function sendHttp(r: HttpRequest): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const body = typeof r.body === "string" ? new TextEncoder().encode(r.body) : (r.body as Uint8Array | undefined);
+    const headers: Record<string, string> = { ...r.headers };
+    for (const k of Object.keys(headers)) if (/^content-length$/i.test(k)) delete headers[k];
+    if (body) headers["content-length"] = String(body.byteLength);
+    const tls = r.url.startsWith("https:");
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      off();
+      req.destroy();
+      reject(new NetworkError(`${r.method} failed: ${why}`));
+    };
+    const req = (tls ? https.request : http.request)(r.url, { method: r.method, headers, agent: tls ? agents.https : agents.http });
+    const off = r.cancel ? r.cancel.onAbort(() => fail("aborted")) : () => {};
+    if (r.timeoutMs) req.setTimeout(r.timeoutMs, () => fail(`timeout after ${r.timeoutMs} ms`));
+    req.on("error", (e: Error & { code?: string }) => fail(e.code || e.message));
+    req.on("response", (res) => {
+      const chunks: Uint8Array[] = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("error", (e: Error & { code?: string }) => fail(e.code || e.message));
+      res.on("aborted", () => fail("response cut"));
+      res.on("end", () => {
+        if (settled) return;
+        settled = true;
+        off();
+        let n = 0;
+        for (const c of chunks) n += c.byteLength;
+        const all = new Uint8Array(n);
+        n = 0;
+        for (const c of chunks) (all.set(c, n), (n += c.byteLength));
+        const hs = res.headers;
+        resolve({
+          status: res.statusCode ?? 0,
+          text: new TextDecoder().decode(all),
+          header: (name) => {
+            const v = hs[name.toLowerCase()];
+            return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+          },
+        });
+      });
+    });
+    if (!body) return void req.end();
+    let sent = 0;
+    const pump = () => {
+      while (sent < body.byteLength && !settled) {
+        const chunk = body.subarray(sent, Math.min(sent + CHUNK, body.byteLength));
+        sent += chunk.byteLength;
+        const more = req.write(chunk);
+        if (r.onUploadProgress) r.onUploadProgress(sent);
+        if (!more) return void req.once("drain", pump);
+      }
+      if (!settled) req.end();
+    };
+    pump();
+  });
 }
 
 /** Headers fetch computes itself from the body and URL. */
@@ -49,12 +118,16 @@ export function nodeAdapter(o: NodeAdapterOptions = {}): Adapter {
       const fh = await fsp.open(abs, "r");
       const st = await fh.stat();
       const name = (typeof file === "object" && (file as { name?: string }).name) || path.basename(abs);
+      // Part buffers are reused (at most one per part in flight) rather than left to the GC, which lets
+      // hundreds of MiB of finished parts pile up on a fast link.
+      const free: Uint8Array[] = [];
       return {
         size: st.size,
         name,
         fingerprint: `node:${abs}:${st.size}:${st.mtimeMs}`,
         async read(offset, length) {
-          const buf = new Uint8Array(length);
+          const pooled = free.pop();
+          const buf = pooled && pooled.buffer.byteLength === length ? pooled : new Uint8Array(length);
           let got = 0;
           while (got < length) {
             const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
@@ -63,10 +136,13 @@ export function nodeAdapter(o: NodeAdapterOptions = {}): Adapter {
           }
           return buf;
         },
+        release(body) {
+          if (body instanceof Uint8Array && free.length < 16) free.push(body);
+        },
         close: () => fh.close(),
       };
     },
-    request: (r) => send(r.url, r, r),
+    request: sendHttp,
     async formPost(p: FormPost): Promise<HttpResponse> {
       const form = new FormData();
       for (const [k, v] of Object.entries(p.fields)) form.append(k, v);
