@@ -73,6 +73,7 @@ const QN_CALLBACK_URL: &str =
 
 fn grant(content_types: &[String]) -> UploadGrant<'_> {
     UploadGrant {
+        callback_url: None,
         key: KEY,
         content_type: Some(CONTENT_TYPE),
         content_types,

@@ -35,6 +35,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub redis: Option<RedisConfig>,
     pub callbacks: CallbacksConfig,
+    pub multipart: MultipartConfig,
     pub policies: PoliciesConfig,
     pub stores: BTreeMap<String, StoreConfig>,
     pub rate_limit: Option<RateLimitConfig>,
@@ -115,6 +116,26 @@ pub struct RedisConfig {
 pub struct CallbacksConfig {
     /// HMAC key of callback tickets; `None` = a random one per process (dev only).
     pub ticket_secret: Option<Secret>,
+}
+
+/// `[multipart]`: how long a multipart `handle` stays valid (docs/API.md "Multipart uploads").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultipartConfig {
+    #[serde(default = "default_handle_ttl")]
+    pub handle_ttl_seconds: u64,
+}
+
+fn default_handle_ttl() -> u64 {
+    crate::handle::DEFAULT_HANDLE_TTL_SECONDS
+}
+
+impl Default for MultipartConfig {
+    fn default() -> Self {
+        Self {
+            handle_ttl_seconds: default_handle_ttl(),
+        }
+    }
 }
 
 /// Token bucket per JWT subject: `per_subject` requests per period, bursts up to `burst`.
@@ -208,6 +229,7 @@ struct Raw {
     auth: Spanned<AuthRaw>,
     redis: Option<Spanned<RedisRaw>>,
     callbacks: Option<Spanned<CallbacksRaw>>,
+    multipart: Option<Spanned<MultipartConfig>>,
     policies: Option<Spanned<PoliciesRaw>>,
     #[serde(default)]
     stores: BTreeMap<String, Spanned<StoreRaw>>,
@@ -436,6 +458,13 @@ impl Config {
             cb.ticket_secret_file,
         )
         .map_err(|m| at(cb_span, format!("[callbacks] {m}")))?;
+        let (multipart_span, multipart) = split(raw.multipart);
+        if multipart.handle_ttl_seconds == 0 {
+            return Err(at(
+                multipart_span,
+                "[multipart] handle_ttl_seconds: must be at least 1".into(),
+            ));
+        }
         let policies = split(raw.policies).1;
         let policies = PoliciesConfig {
             dir: resolve_path(policies.dir.unwrap_or_else(|| PathBuf::from("policies"))),
@@ -468,6 +497,7 @@ impl Config {
             auth,
             redis,
             callbacks: CallbacksConfig { ticket_secret },
+            multipart,
             policies,
             stores,
             rate_limit,

@@ -145,6 +145,7 @@ impl From<ProviderError> for ApiError {
             ProviderError::NotFound => Self::NotFound("the object or upload does not exist".into()),
             ProviderError::BadRequest(m) => Self::InvalidRequest(m),
             ProviderError::Upstream(m) => Self::Upstream(m),
+            ProviderError::Unsupported(m) => Self::Unsupported(m),
         }
     }
 }

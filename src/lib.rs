@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod handle;
 pub mod middleware;
 pub mod policy;
 pub mod providers;
@@ -208,6 +209,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         limiter,
         http,
         metrics: telemetry::metrics_handle(),
+        handle_key: handle::HandleKey::derive(&ticket_key),
         ticket_key,
         shutting_down: AtomicBool::new(false),
     })

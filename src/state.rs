@@ -30,6 +30,8 @@ pub struct AppState {
     pub sns_http: reqwest::Client,
     /// HMAC key of callback tickets.
     pub ticket_key: Vec<u8>,
+    /// MAC key of multipart handles, derived from the ticket key.
+    pub handle_key: crate::handle::HandleKey,
     pub shutting_down: AtomicBool,
 }
 

@@ -75,6 +75,13 @@ pub fn normalize_etag(raw: &str) -> Option<String> {
 
 /// Parses a MinIO or SeaweedFS webhook body, telling the two formats apart by their top-level fields.
 pub fn parse_webhook(body: &[u8]) -> Result<Vec<ObjectCreated>, EventError> {
+    parse_webhook_with_source(body).map(|(_, objects)| objects)
+}
+
+/// [`parse_webhook`], also naming the format it parsed: `seaweedfs-webhook` or `minio-webhook`.
+pub fn parse_webhook_with_source(
+    body: &[u8],
+) -> Result<(&'static str, Vec<ObjectCreated>), EventError> {
     #[derive(Deserialize)]
     struct Probe {
         event_type: Option<IgnoredAny>,
@@ -89,12 +96,14 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<ObjectCreated>, EventError> {
             event_type: Some(_),
             records: None,
             event_name: None,
-        } => parse_seaweedfs_event(body),
+        } => parse_seaweedfs_event(body).map(|o| ("seaweedfs-webhook", o)),
         Probe {
             event_type: None,
             records,
             event_name,
-        } if records.is_some() || event_name.is_some() => parse_s3_event_records(body),
+        } if records.is_some() || event_name.is_some() => {
+            parse_s3_event_records(body).map(|o| ("minio-webhook", o))
+        }
         _ => Err(EventError::UnknownFormat),
     }
 }

@@ -1,12 +1,11 @@
-//! A configured store: its provider's signer plus the broker-side settings (expiry bounds, callbacks).
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
-use crate::config::{ProviderConfig, S3CallbackConfig, StoreConfig};
+//! A configured store: a bucket, its provider, its expiry bounds and how its callbacks are verified.
+use crate::callbacks::{CallbackVerifier, QiniuVerifier, S3Verifier};
+use crate::config::{ProviderConfig, StoreConfig};
 
 use super::cos::{CosStore, CosStoreConfig};
 use super::qiniu::{QiniuStore, QiniuStoreConfig};
 use super::s3::{Credentials, S3Store, S3StoreConfig};
+use super::Provider;
 
 /// Largest object a single POST/PUT may carry when the rule sets no `max_size` (S3's and COS's own cap).
 pub const DEFAULT_MAX_UPLOAD_SIZE: u64 = 5 << 30;
@@ -16,70 +15,19 @@ pub struct Store {
     pub bucket: String,
     pub default_expires_seconds: u64,
     pub max_expires_seconds: u64,
-    pub backend: Backend,
-}
-
-pub enum Backend {
-    S3 {
-        store: S3Store,
-        callback: Option<S3Callbacks>,
-    },
-    Cos(CosStore),
-    Qiniu {
-        store: QiniuStore,
-        callback: bool,
-    },
-}
-
-/// How an S3-family store's callbacks are checked: a webhook bearer token and/or SNS topics.
-pub struct S3Callbacks {
-    webhook_token: Option<Vec<u8>>,
-    pub sns_topic_arns: Vec<String>,
-    pub sns_cert_url_pattern: regex::Regex,
-}
-
-const TOKEN_COMPARE_KEY: &[u8] = b"presign-broker webhook token comparison";
-
-impl S3Callbacks {
-    fn new(c: &S3CallbackConfig) -> Result<Self, String> {
-        Ok(Self {
-            webhook_token: c
-                .webhook_token
-                .as_ref()
-                .map(|t| token_digest(t.expose().as_bytes())),
-            sns_topic_arns: c.sns_topic_arns.clone(),
-            sns_cert_url_pattern: regex::Regex::new(&c.sns_cert_url_pattern)
-                .map_err(|e| format!("callback.sns_cert_url_pattern: {e}"))?,
-        })
-    }
-
-    pub fn accepts_webhooks(&self) -> bool {
-        self.webhook_token.is_some()
-    }
-
-    /// Constant-time comparison of a presented bearer token with the configured one.
-    pub fn webhook_token_matches(&self, presented: &[u8]) -> bool {
-        let Some(expected) = &self.webhook_token else {
-            return false;
-        };
-        let mut mac = Hmac::<Sha256>::new_from_slice(TOKEN_COMPARE_KEY)
-            .unwrap_or_else(|_| unreachable!("any key length"));
-        mac.update(presented);
-        mac.verify_slice(expected).is_ok()
-    }
-}
-
-/// Both sides go through the same HMAC, so the comparison time says nothing about the token.
-fn token_digest(token: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(TOKEN_COMPARE_KEY)
-        .unwrap_or_else(|_| unreachable!("any key length"));
-    mac.update(token);
-    mac.finalize().into_bytes().to_vec()
+    pub provider: Box<dyn Provider>,
+    /// `None`: the store takes no callbacks (404).
+    pub callbacks: Option<Box<dyn CallbackVerifier>>,
 }
 
 impl Store {
+    /// The one place a provider configuration becomes a provider (and a callback verifier).
     pub fn build(name: &str, config: &StoreConfig) -> Result<Self, String> {
-        let (bucket, backend) = match &config.provider {
+        let (bucket, provider, callbacks): (
+            &String,
+            Box<dyn Provider>,
+            Option<Box<dyn CallbackVerifier>>,
+        ) = match &config.provider {
             ProviderConfig::S3 {
                 endpoint,
                 region,
@@ -101,8 +49,11 @@ impl Store {
                         session_token: session_token.as_ref().map(|t| t.expose().to_string()),
                     },
                 })?;
-                let callback = callback.as_ref().map(S3Callbacks::new).transpose()?;
-                (bucket, Backend::S3 { store, callback })
+                let callbacks = match callback {
+                    Some(c) => Some(Box::new(S3Verifier::new(c)?) as Box<dyn CallbackVerifier>),
+                    None => None,
+                };
+                (bucket, Box::new(store), callbacks)
             }
             ProviderConfig::Cos {
                 bucket,
@@ -120,7 +71,7 @@ impl Store {
                     session_token: session_token.as_ref().map(|t| t.expose().to_string()),
                     endpoint: endpoint.clone(),
                 })?;
-                (bucket, Backend::Cos(store))
+                (bucket, Box::new(store), None)
             }
             ProviderConfig::Qiniu {
                 bucket,
@@ -139,13 +90,10 @@ impl Store {
                     secret_key: secret_key.expose().to_string(),
                     rs_host: rs_host.clone(),
                 })?;
-                (
-                    bucket,
-                    Backend::Qiniu {
-                        store,
-                        callback: *callback,
-                    },
-                )
+                let callbacks = callback.then(|| {
+                    Box::new(QiniuVerifier::new(store.clone())) as Box<dyn CallbackVerifier>
+                });
+                (bucket, Box::new(store), callbacks)
             }
         };
         Ok(Self {
@@ -153,24 +101,30 @@ impl Store {
             bucket: bucket.clone(),
             default_expires_seconds: config.default_expires_seconds,
             max_expires_seconds: config.max_expires_seconds,
-            backend,
+            provider,
+            callbacks,
         })
     }
 
-    pub fn provider(&self) -> &'static str {
-        match self.backend {
-            Backend::S3 { .. } => "s3",
-            Backend::Cos(_) => "cos",
-            Backend::Qiniu { .. } => "qiniu",
-        }
+    /// `s3`, `cos`, `qiniu`.
+    pub fn provider_name(&self) -> &'static str {
+        self.provider.name()
     }
 
-    /// The S3 signer and client, for the calls only S3-compatible stores offer (multipart).
-    pub fn s3(&self) -> Option<&S3Store> {
-        match &self.backend {
-            Backend::S3 { store, .. } => Some(store),
-            _ => None,
-        }
+    /// The callback URL (with a ticket binding store, key and subject) a credential must carry, for stores
+    /// whose callbacks are verified through a ticket.
+    pub fn callback_url(
+        &self,
+        public_url: &str,
+        ticket_key: &[u8],
+        key: &str,
+        subject: &str,
+    ) -> Option<String> {
+        let verifier = self.callbacks.as_ref()?;
+        verifier.uses_ticket().then(|| {
+            let ticket = crate::ticket::issue(ticket_key, &self.name, key, subject);
+            format!("{public_url}/v1/callbacks/{}?t={ticket}", self.name)
+        })
     }
 
     /// The expiry actually granted: the request (or the store default), capped by the rule and the store.

@@ -21,6 +21,8 @@ pub struct UploadGrant<'a> {
     pub now: i64,
     /// Unix seconds, when the credential stops working.
     pub expires_at: i64,
+    /// Where the provider should send a signed upload callback (ticket included), for stores that take one.
+    pub callback_url: Option<&'a str>,
 }
 
 /// A credential for an HTML-form (`multipart/form-data`) POST upload.
@@ -68,4 +70,27 @@ pub enum ProviderError {
     /// The provider answered with an error or could not be reached.
     #[error("{0}")]
     Upstream(String),
+    /// The provider cannot do this (PUT on Qiniu, ...): 422 `unsupported`.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// One uploaded part, as the provider lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    /// 1..=10000.
+    pub part_number: u32,
+    /// As returned, with its quotes (`"5d41..."`): the form a completion expects back.
+    pub etag: String,
+    /// Bytes in the part.
+    pub size: u64,
+}
+
+/// The object a multipart completion made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedUpload {
+    /// ETag with the surrounding quotes stripped, as in `ObjectInfo`.
+    pub etag: String,
+    /// When the provider's answer carries it (S3's does not; the listed parts give it).
+    pub size: Option<u64>,
 }

@@ -8,7 +8,7 @@ use super::authorize::{authorize, checked_key, Ask};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
 use crate::policy::Action;
-use crate::providers::{Backend, DownloadOptions};
+use crate::providers::{Capability, DownloadOptions};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -92,21 +92,11 @@ pub async fn create_download(
         response_content_disposition: req.response_content_disposition.as_deref(),
         response_content_type: req.response_content_type.as_deref(),
     };
-    let signed = match &store.backend {
-        Backend::S3 { store, .. } => store.presigned_get(&req.key, &opts, now, expires_at),
-        Backend::Cos(store) => store.presigned_get(&req.key, &opts, now, expires_at),
-        Backend::Qiniu { store, .. } => {
-            if opts.response_content_disposition.is_some() || opts.response_content_type.is_some() {
-                return Err(ApiError::Unsupported(
-                    "Qiniu private URLs take no response_* overrides".into(),
-                ));
-            }
-            store
-                .private_download_url(&req.key, now, expires_at)
-                .map_err(ApiError::Unsupported)?
-        }
-    };
-    metrics::counter!("credentials_issued_total", "provider" => store.provider(), "kind" => "download").increment(1);
+    store.provider.require(Capability::PresignedGet)?;
+    let signed = store
+        .provider
+        .presigned_get(&req.key, &opts, now, expires_at)?;
+    metrics::counter!("credentials_issued_total", "provider" => store.provider_name(), "kind" => "download").increment(1);
     Ok(HttpResponse::Ok().json(DownloadUrl {
         store: store.name.clone(),
         key: req.key,

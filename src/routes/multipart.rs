@@ -1,36 +1,54 @@
-//! Multipart uploads on S3-compatible stores. The broker keeps no state: every call re-checks the policy.
+//! Multipart uploads, for every provider through [`crate::providers::Provider`]. The broker keeps no state: the
+//! `handle` answered at create binds the upload's limits, and every call re-checks the policy's scope
+//! (docs/API.md "Multipart uploads").
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::authorize::{authorize, checked_key, resolve_key, Ask};
+use super::fields::Fields;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
+use crate::handle::HandleClaims;
 use crate::policy::{Action, Rule};
-use crate::providers::s3::S3Store;
-use crate::providers::store::Store;
+use crate::providers::{Capability, PartInfo, PartLimits, PartRequest, Store, UploadGrant};
 use crate::state::AppState;
 
 const MIB: u64 = 1 << 20;
-/// S3's smallest part (all but the last).
-pub const MIN_PART_SIZE: u64 = 5 * MIB;
-/// S3's largest part number.
-pub const MAX_PARTS: u64 = 10_000;
+/// The part size a phone can hold in memory, used unless the size needs larger parts to fit.
+pub const DEFAULT_PART_SIZE: u64 = 8 * MIB;
 /// Largest multipart object when the rule sets no `max_size` (S3's object limit).
 pub const DEFAULT_MAX_MULTIPART_SIZE: u64 = 5 << 40;
 /// Part URLs signed per call.
 pub const MAX_PART_NUMBERS_PER_CALL: usize = 1_000;
 
-/// A part size of whole MiB, at least 5 MiB, so that `size` fits in 10,000 parts.
-pub fn part_size_for(size: u64) -> u64 {
-    let needed = size.div_ceil(MAX_PARTS).max(MIN_PART_SIZE);
-    needed.div_ceil(MIB) * MIB
+/// Whole MiB, at least the provider's minimum and [`DEFAULT_PART_SIZE`], large enough for `size` to fit in the
+/// provider's part count, at most its largest part.
+pub fn part_size_for(limits: PartLimits, size: u64) -> u64 {
+    let needed = size
+        .div_ceil(u64::from(limits.max_parts))
+        .max(DEFAULT_PART_SIZE)
+        .max(limits.min_part_size);
+    (needed.div_ceil(MIB) * MIB).min(limits.max_part_size)
 }
 
-/// Every part but the last is at least 5 MiB, so more parts than this would exceed `max_size`.
-pub fn max_parts_for(max_size: u64) -> u32 {
-    (max_size / MIN_PART_SIZE + 1).min(MAX_PARTS) as u32
+/// `min(provider max parts, ceil(max_size / part_size))`, at least 1.
+pub fn max_parts_for(limits: PartLimits, max_size: u64, part_size: u64) -> u32 {
+    let parts = max_size.div_ceil(part_size.max(1)).max(1);
+    parts.min(u64::from(limits.max_parts)) as u32
+}
+
+/// Parts a declared `size` needs (an empty object is one empty part).
+fn declared_parts(size: u64, part_size: u64) -> u32 {
+    size.div_ceil(part_size.max(1))
+        .clamp(1, u64::from(u32::MAX)) as u32
+}
+
+/// The exact length of part `n` of a declared `size`: `part_size`, the remainder for the last.
+fn part_length(size: u64, part_size: u64, n: u32) -> u64 {
+    let before = u64::from(n - 1).saturating_mul(part_size);
+    size.saturating_sub(before).min(part_size)
 }
 
 fn rule_max_size(rule: &Rule) -> u64 {
@@ -46,51 +64,142 @@ fn valid_upload_id(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn s3_store<'a>(state: &'a AppState, name: &str) -> Result<(&'a Store, &'a S3Store), ApiError> {
-    let store = state.store(name)?;
-    let s3 = store.s3().ok_or_else(|| {
-        ApiError::Unsupported(format!(
-            "store {name:?} ({}) has no multipart API here",
-            store.provider()
-        ))
-    })?;
-    Ok((store, s3))
-}
-
-/// What every call on an existing upload checks first: a sane id, an S3 store, and the policy scope for
-/// the key (no size or type: those were fixed at create). The rule's limits come along.
-struct UploadScope<'a> {
+/// What every call on an existing upload establishes first: a sane id, a store that can do multipart, a
+/// handle that verifies and names this store, key, upload and caller, and the policy's scope for the key.
+struct Upload<'a> {
     store: &'a Store,
-    s3: &'a S3Store,
-    max_size: u64,
-    max_expires: Option<u64>,
+    claims: HandleClaims,
+    rule_max_expires: Option<u64>,
+    overwrite: bool,
 }
 
-fn upload_scope<'a>(
+fn open_upload<'a>(
     state: &'a AppState,
     caller: &Caller,
     upload_id: &str,
     store: &str,
     key: &str,
-) -> Result<UploadScope<'a>, ApiError> {
+    handle: Option<&str>,
+) -> Result<Upload<'a>, ApiError> {
     valid_upload_id(upload_id)?;
-    let (store_ref, s3) = s3_store(state, store)?;
+    let store_ref = state.store(store)?;
+    store_ref.provider.require(Capability::Multipart)?;
     checked_key(key)?;
+    let handle = handle.ok_or_else(|| {
+        ApiError::InvalidRequest("handle is required (as answered by POST /v1/multipart)".into())
+    })?;
+    let claims = state
+        .handle_key
+        .open(handle)
+        .map_err(|why| ApiError::PolicyDenied(format!("multipart handle: {why}")))?;
+    if claims.exp <= Utc::now().timestamp() {
+        return Err(ApiError::PolicyDenied(
+            "multipart handle: expired; start a new upload".into(),
+        ));
+    }
+    if claims.store != store
+        || claims.key != key
+        || claims.upload_id != upload_id
+        || claims.sub != caller.claims.sub
+    {
+        return Err(ApiError::PolicyDenied(
+            "multipart handle: issued for another store, key, upload or subject".into(),
+        ));
+    }
+    // Scope and deny rules are re-checked, so revoking a permission stops an upload; the limits stay the handle's.
     let policies = state.policies.load();
     let ask = Ask {
         store,
         action: Action::Multipart,
         key,
-        content_type: None,
+        content_type: claims.content_type.as_deref(),
         size: None,
     };
     let rule = authorize(&policies, caller, &ask, false)?;
-    Ok(UploadScope {
+    Ok(Upload {
         store: store_ref,
-        s3,
-        max_size: rule_max_size(rule),
-        max_expires: rule.max_expires,
+        rule_max_expires: rule.max_expires,
+        overwrite: rule.overwrite,
+        claims,
     })
+}
+
+impl Upload<'_> {
+    /// The grant the upload was created under, for providers whose requests carry its constraints.
+    fn grant<'g>(
+        &'g self,
+        callback_url: Option<&'g str>,
+        now: i64,
+        expires_at: i64,
+    ) -> UploadGrant<'g> {
+        UploadGrant {
+            key: &self.claims.key,
+            content_type: self.claims.content_type.as_deref(),
+            content_types: &[],
+            size: self.claims.size,
+            max_size: self.claims.max_size,
+            overwrite: self.overwrite,
+            subject: &self.claims.sub,
+            now,
+            expires_at,
+            callback_url,
+        }
+    }
+
+    fn callback_url(&self, state: &AppState) -> Option<String> {
+        self.store.callback_url(
+            &state.config.server.public_url,
+            &state.ticket_key,
+            &self.claims.key,
+            &self.claims.sub,
+        )
+    }
+}
+
+/// The client's part list checked against the listed parts: the same numbers and ETags (quotes ignored),
+/// strictly ascending. Returns the parts to complete with (as listed) and their total, or 413 when the total
+/// is over `max_size` (checked arithmetic: an overflowing sum is over any limit).
+fn checked_parts(
+    client: &[(u32, String)],
+    listed: &[PartInfo],
+    max_size: u64,
+) -> Result<(Vec<(u32, String)>, u64), ApiError> {
+    let unquote = |e: &str| e.trim().trim_matches('"').to_owned();
+    if client.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(ApiError::InvalidRequest(
+            "parts must be in strictly ascending part_number order".into(),
+        ));
+    }
+    let total = listed
+        .iter()
+        .try_fold(0u64, |sum, p| sum.checked_add(p.size));
+    match total {
+        Some(total) if total <= max_size => {}
+        _ => {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the uploaded parts total more than the allowed {max_size} bytes; the upload was aborted"
+            )))
+        }
+    }
+    let same = client.len() == listed.len()
+        && client
+            .iter()
+            .zip(listed)
+            .all(|((n, e), p)| *n == p.part_number && unquote(e) == unquote(&p.etag));
+    if !same {
+        return Err(ApiError::InvalidRequest(
+            "parts must name exactly the uploaded parts (numbers and ETags, as GET .../parts lists them)"
+                .into(),
+        ));
+    }
+    let total = total.unwrap_or_default();
+    Ok((
+        listed
+            .iter()
+            .map(|p| (p.part_number, p.etag.clone()))
+            .collect(),
+        total,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -102,23 +211,29 @@ pub struct CreateMultipart {
     /// Client file name, for rules with a `key_template`.
     pub filename: Option<String>,
     pub content_type: Option<String>,
-    /// Declared total size; chooses the part size.
+    /// Declared total size: chooses the part size, and bounds the part numbers and each part's signed length.
     pub size: Option<u64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MultipartCreated {
     pub store: String,
+    /// `s3`, `cos`, `qiniu`.
+    pub provider: &'static str,
     pub key: String,
     pub upload_id: String,
-    /// Bytes per part (all but the last).
+    /// Opaque; send it back on every later call of this upload.
+    pub handle: String,
+    /// Bytes per part (every part but the last is exactly this).
     pub part_size: u64,
-    /// Highest part number the rule's `max_size` allows.
+    /// `min(10000, ceil(max_size / part_size))`.
     pub max_parts: u32,
+    /// When the handle stops working.
+    pub expires_at: DateTime<Utc>,
 }
 
-/// Start a multipart upload (server-side CreateMultipartUpload).
-#[utoipa::path(request_body = CreateMultipart, responses((status = 200, body = MultipartCreated)), security(("bearer" = [])), tag = "multipart")]
+/// Start a multipart upload (the provider's Initiate) and answer its handle.
+#[utoipa::path(request_body = CreateMultipart, responses((status = 200, body = MultipartCreated), (status = 422, description = "unsupported: the store's provider has no multipart here")), security(("bearer" = [])), tag = "multipart")]
 #[post("/v1/multipart")]
 pub async fn create(
     state: web::Data<AppState>,
@@ -126,7 +241,8 @@ pub async fn create(
     body: ApiJson<CreateMultipart>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.0;
-    let (store, s3) = s3_store(&state, &req.store)?;
+    let store = state.store(&req.store)?;
+    store.provider.require(Capability::Multipart)?;
     let policies = state.policies.load();
     let key = resolve_key(
         &policies,
@@ -143,16 +259,66 @@ pub async fn create(
         content_type: req.content_type.as_deref(),
         size: req.size,
     };
-    let max_size = rule_max_size(authorize(&policies, &caller, &ask, true)?);
-    let upload_id = s3
-        .create_multipart_upload(&state.http, &key, req.content_type.as_deref())
+    let rule = authorize(&policies, &caller, &ask, true)?;
+    let max_size = rule_max_size(rule);
+    let limits = store.provider.part_limits();
+    let part_size = part_size_for(limits, req.size.unwrap_or(max_size).min(max_size));
+    let max_parts = max_parts_for(limits, max_size, part_size);
+    if req
+        .size
+        .is_some_and(|s| declared_parts(s, part_size) > max_parts)
+    {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "size needs more than the provider's {max_parts} parts"
+        )));
+    }
+    let now = Utc::now().timestamp();
+    let exp = now.saturating_add(
+        i64::try_from(state.config.multipart.handle_ttl_seconds).unwrap_or(i64::MAX),
+    );
+    let callback_url = store.callback_url(
+        &state.config.server.public_url,
+        &state.ticket_key,
+        &key,
+        &caller.claims.sub,
+    );
+    let grant = UploadGrant {
+        key: &key,
+        content_type: req.content_type.as_deref(),
+        content_types: &rule.content_type_texts,
+        size: req.size,
+        max_size,
+        overwrite: rule.overwrite,
+        subject: &caller.claims.sub,
+        now,
+        expires_at: exp,
+        callback_url: callback_url.as_deref(),
+    };
+    let upload_id = store
+        .provider
+        .initiate_multipart(&state.http, &grant)
         .await?;
+    let handle = state.handle_key.issue(&HandleClaims {
+        store: store.name.clone(),
+        key: key.clone(),
+        upload_id: upload_id.clone(),
+        sub: caller.claims.sub.clone(),
+        max_size,
+        content_type: req.content_type.clone(),
+        part_size,
+        size: req.size,
+        max_parts,
+        exp,
+    });
     Ok(HttpResponse::Ok().json(MultipartCreated {
         store: store.name.clone(),
+        provider: store.provider_name(),
         key,
         upload_id,
-        part_size: part_size_for(req.size.unwrap_or(max_size).min(max_size)),
-        max_parts: max_parts_for(max_size),
+        handle,
+        part_size,
+        max_parts,
+        expires_at: DateTime::from_timestamp(exp, 0).unwrap_or_default(),
     }))
 }
 
@@ -161,7 +327,9 @@ pub async fn create(
 pub struct SignParts {
     pub store: String,
     pub key: String,
-    /// 1..=1000 part numbers, each 1..=max_parts.
+    /// As answered by `POST /v1/multipart`.
+    pub handle: Option<String>,
+    /// 1..=1000 part numbers, each 1..=max_parts (1..=ceil(size / part_size) when `size` was declared).
     pub part_numbers: Vec<u32>,
     pub expires_in: Option<u64>,
 }
@@ -172,6 +340,9 @@ pub struct PartUrl {
     /// Always `PUT`.
     pub method: &'static str,
     pub url: String,
+    /// Headers to send exactly (`Content-Length` when the part's length is signed; `Authorization` for Qiniu).
+    #[schema(value_type = std::collections::HashMap<String, String>)]
+    pub headers: Fields,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -180,7 +351,7 @@ pub struct PartUrls {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Presign UploadPart URLs for a batch of part numbers.
+/// Presign one upload request per part number.
 #[utoipa::path(request_body = SignParts, params(("upload_id" = String, Path,)), responses((status = 200, body = PartUrls)), security(("bearer" = [])), tag = "multipart")]
 #[post("/v1/multipart/{upload_id}/parts")]
 pub async fn sign_parts(
@@ -190,8 +361,19 @@ pub async fn sign_parts(
     body: ApiJson<SignParts>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.0;
-    let scope = upload_scope(&state, &caller, &upload_id, &req.store, &req.key)?;
-    let max_parts = max_parts_for(scope.max_size);
+    let upload = open_upload(
+        &state,
+        &caller,
+        &upload_id,
+        &req.store,
+        &req.key,
+        req.handle.as_deref(),
+    )?;
+    let claims = &upload.claims;
+    let highest = match claims.size {
+        Some(size) => declared_parts(size, claims.part_size).min(claims.max_parts),
+        None => claims.max_parts,
+    };
     if req.part_numbers.is_empty() || req.part_numbers.len() > MAX_PART_NUMBERS_PER_CALL {
         return Err(ApiError::InvalidRequest(format!(
             "part_numbers must hold 1..={MAX_PART_NUMBERS_PER_CALL} numbers"
@@ -200,10 +382,10 @@ pub async fn sign_parts(
     if let Some(n) = req
         .part_numbers
         .iter()
-        .find(|n| !(1..=max_parts).contains(*n))
+        .find(|n| !(1..=highest).contains(*n))
     {
         return Err(ApiError::InvalidRequest(format!(
-            "part number {n} is outside 1..={max_parts}"
+            "part number {n} is outside 1..={highest}"
         )));
     }
     if req.expires_in == Some(0) {
@@ -212,27 +394,38 @@ pub async fn sign_parts(
         ));
     }
     let now = Utc::now().timestamp();
-    let expires_at = now
-        + scope
+    let expires_at = (now
+        + upload
             .store
-            .effective_expiry(req.expires_in, scope.max_expires) as i64;
-    // One batch: the URLs share everything but `partNumber`, so the shared work is done once.
-    let urls =
-        scope
-            .s3
-            .presigned_upload_parts(&req.key, &upload_id, &req.part_numbers, now, expires_at);
-    let parts = req
+            .effective_expiry(req.expires_in, upload.rule_max_expires) as i64)
+        .min(claims.exp);
+    let requests: Vec<PartRequest> = req
         .part_numbers
         .iter()
-        .zip(urls)
-        .map(|(&n, url)| PartUrl {
+        .map(|&n| PartRequest {
             part_number: n,
-            method: "PUT",
-            url,
+            content_length: claims.size.map(|s| part_length(s, claims.part_size, n)),
         })
         .collect();
-    metrics::counter!("credentials_issued_total", "provider" => "s3", "kind" => "part")
-        .increment(req.part_numbers.len() as u64);
+    let callback_url = upload.callback_url(&state);
+    let grant = upload.grant(callback_url.as_deref(), now, expires_at);
+    let signed = upload
+        .store
+        .provider
+        .sign_parts(&grant, &upload_id, &requests)?;
+    let parts: Vec<PartUrl> = req
+        .part_numbers
+        .iter()
+        .zip(signed)
+        .map(|(&n, s)| PartUrl {
+            part_number: n,
+            method: s.method,
+            url: s.url,
+            headers: Fields(s.headers),
+        })
+        .collect();
+    metrics::counter!("credentials_issued_total", "provider" => upload.store.provider_name(), "kind" => "part")
+        .increment(parts.len() as u64);
     Ok(HttpResponse::Ok().json(PartUrls {
         parts,
         expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or_default(),
@@ -241,15 +434,17 @@ pub async fn sign_parts(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct StoreKey {
+pub struct UploadQuery {
     pub store: String,
     pub key: String,
+    /// As answered by `POST /v1/multipart`.
+    pub handle: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ListedPart {
     pub part_number: u32,
-    /// As S3 returns it, with quotes.
+    /// As the provider returns it, with quotes.
     pub etag: String,
     pub size: u64,
 }
@@ -259,19 +454,30 @@ pub struct ListedParts {
     pub parts: Vec<ListedPart>,
 }
 
-/// List the uploaded parts (every page of ListParts), so a client can resume.
-#[utoipa::path(params(("upload_id" = String, Path,), StoreKey), responses((status = 200, body = ListedParts)), security(("bearer" = [])), tag = "multipart")]
+/// List the uploaded parts (every page), so a client can resume.
+#[utoipa::path(params(("upload_id" = String, Path,), UploadQuery), responses((status = 200, body = ListedParts)), security(("bearer" = [])), tag = "multipart")]
 #[get("/v1/multipart/{upload_id}/parts")]
 pub async fn list_parts(
     state: web::Data<AppState>,
     caller: Caller,
     upload_id: web::Path<String>,
-    query: web::Query<StoreKey>,
+    query: web::Query<UploadQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = upload_scope(&state, &caller, &upload_id, &query.store, &query.key)?;
-    let parts = scope
-        .s3
-        .list_parts(&state.http, &query.key, &upload_id)
+    let upload = open_upload(
+        &state,
+        &caller,
+        &upload_id,
+        &query.store,
+        &query.key,
+        query.handle.as_deref(),
+    )?;
+    let now = Utc::now().timestamp();
+    let callback_url = upload.callback_url(&state);
+    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
+    let parts = upload
+        .store
+        .provider
+        .list_parts(&state.http, &grant, &upload_id)
         .await?
         .into_iter()
         .map(|p| ListedPart {
@@ -295,6 +501,9 @@ pub struct CompletedPart {
 pub struct CompleteMultipart {
     pub store: String,
     pub key: String,
+    /// As answered by `POST /v1/multipart`.
+    pub handle: Option<String>,
+    /// Exactly the uploaded parts, ascending.
     pub parts: Vec<CompletedPart>,
 }
 
@@ -304,10 +513,12 @@ pub struct MultipartCompleted {
     pub key: String,
     pub etag: String,
     pub size: u64,
+    /// The object's plain, unsigned URL.
+    pub location: Option<String>,
 }
 
-/// Complete the upload; over the rule's `max_size` it is aborted instead (413).
-#[utoipa::path(request_body = CompleteMultipart, params(("upload_id" = String, Path,)), responses((status = 200, body = MultipartCompleted), (status = 413, description = "parts exceed max_size; upload aborted")), security(("bearer" = [])), tag = "multipart")]
+/// Complete the upload; over the handle's `max_size` it is aborted instead (413).
+#[utoipa::path(request_body = CompleteMultipart, params(("upload_id" = String, Path,)), responses((status = 200, body = MultipartCompleted), (status = 400, description = "the part list does not name exactly the uploaded parts"), (status = 413, description = "parts exceed max_size; upload aborted")), security(("bearer" = [])), tag = "multipart")]
 #[post("/v1/multipart/{upload_id}/complete")]
 pub async fn complete(
     state: web::Data<AppState>,
@@ -316,59 +527,76 @@ pub async fn complete(
     body: ApiJson<CompleteMultipart>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.0;
-    let UploadScope {
-        store,
-        s3,
-        max_size,
-        ..
-    } = upload_scope(&state, &caller, &upload_id, &req.store, &req.key)?;
-    if req.parts.is_empty() || req.parts.len() > MAX_PARTS as usize {
+    let upload = open_upload(
+        &state,
+        &caller,
+        &upload_id,
+        &req.store,
+        &req.key,
+        req.handle.as_deref(),
+    )?;
+    let max_parts = upload.claims.max_parts as usize;
+    if req.parts.is_empty() || req.parts.len() > max_parts {
         return Err(ApiError::InvalidRequest(format!(
-            "parts must hold 1..={MAX_PARTS} entries"
+            "parts must hold 1..={max_parts} entries"
         )));
     }
-    let listed = s3.list_parts(&state.http, &req.key, &upload_id).await?;
-    let total: u64 = listed.iter().map(|p| p.size).sum();
-    if total > max_size {
-        s3.abort_multipart_upload(&state.http, &req.key, &upload_id)
-            .await?;
-        return Err(ApiError::PayloadTooLarge(format!(
-            "the uploaded parts total {total} bytes, over the allowed {max_size}; the upload was aborted"
-        )));
-    }
-    let parts: Vec<(u32, String)> = req
+    let now = Utc::now().timestamp();
+    let callback_url = upload.callback_url(&state);
+    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
+    let provider = &upload.store.provider;
+    let listed = provider.list_parts(&state.http, &grant, &upload_id).await?;
+    let client: Vec<(u32, String)> = req
         .parts
         .into_iter()
         .map(|p| (p.part_number, p.etag))
         .collect();
-    let size = parts
-        .iter()
-        .filter_map(|(n, _)| listed.iter().find(|p| p.part_number == *n).map(|p| p.size))
-        .sum();
-    let done = s3
-        .complete_multipart_upload(&state.http, &req.key, &upload_id, &parts)
+    let (parts, size) = match checked_parts(&client, &listed, upload.claims.max_size) {
+        Ok(checked) => checked,
+        Err(too_large @ ApiError::PayloadTooLarge(_)) => {
+            provider
+                .abort_multipart(&state.http, &grant, &upload_id)
+                .await?;
+            return Err(too_large);
+        }
+        Err(e) => return Err(e),
+    };
+    let done = provider
+        .complete_multipart(&state.http, &grant, &upload_id, &parts)
         .await?;
     Ok(HttpResponse::Ok().json(MultipartCompleted {
-        store: store.name.clone(),
+        store: upload.store.name.clone(),
+        location: provider.location(&req.key),
         key: req.key,
         etag: done.etag,
-        size,
+        size: done.size.unwrap_or(size),
     }))
 }
 
-/// Abort the upload (AbortMultipartUpload); 204.
-#[utoipa::path(params(("upload_id" = String, Path,), StoreKey), responses((status = 204, description = "aborted")), security(("bearer" = [])), tag = "multipart")]
+/// Abort the upload (the provider's Abort); 204.
+#[utoipa::path(params(("upload_id" = String, Path,), UploadQuery), responses((status = 204, description = "aborted")), security(("bearer" = [])), tag = "multipart")]
 #[delete("/v1/multipart/{upload_id}")]
 pub async fn abort(
     state: web::Data<AppState>,
     caller: Caller,
     upload_id: web::Path<String>,
-    query: web::Query<StoreKey>,
+    query: web::Query<UploadQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = upload_scope(&state, &caller, &upload_id, &query.store, &query.key)?;
-    scope
-        .s3
-        .abort_multipart_upload(&state.http, &query.key, &upload_id)
+    let upload = open_upload(
+        &state,
+        &caller,
+        &upload_id,
+        &query.store,
+        &query.key,
+        query.handle.as_deref(),
+    )?;
+    let now = Utc::now().timestamp();
+    let callback_url = upload.callback_url(&state);
+    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
+    upload
+        .store
+        .provider
+        .abort_multipart(&state.http, &grant, &upload_id)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -377,24 +605,93 @@ pub async fn abort(
 mod tests {
     use super::*;
 
+    const S3: PartLimits = PartLimits::S3;
+
     #[test]
-    fn part_sizes_fit_ten_thousand_parts() {
-        assert_eq!(part_size_for(0), MIN_PART_SIZE);
-        assert_eq!(part_size_for(10 * MIB), MIN_PART_SIZE);
+    fn part_sizes_are_8_mib_unless_the_size_needs_more() {
+        assert_eq!(part_size_for(S3, 0), 8 * MIB);
+        assert_eq!(part_size_for(S3, 10 * MIB), 8 * MIB);
+        assert_eq!(part_size_for(PartLimits::OSS, 1), 8 * MIB);
         let big = 100 << 30; // 100 GiB
-        let ps = part_size_for(big);
-        assert!(ps >= MIN_PART_SIZE && ps.is_multiple_of(MIB));
-        assert!(big.div_ceil(ps) <= MAX_PARTS);
+        let ps = part_size_for(S3, big);
+        assert!(ps >= 8 * MIB && ps.is_multiple_of(MIB));
+        assert!(big.div_ceil(ps) <= 10_000);
         assert!(
-            big.div_ceil(ps - MIB) > MAX_PARTS,
+            big.div_ceil(ps - MIB) > 10_000,
             "part size is the smallest whole MiB that fits"
+        );
+        // Never above the provider's largest part.
+        assert_eq!(part_size_for(PartLimits::QINIU, 50 << 40), 1 << 30);
+    }
+
+    #[test]
+    fn max_parts_is_min_of_ten_thousand_and_ceil_max_size_over_part_size() {
+        // Issue 10 #12: a 20 MiB rule with 5 MiB parts allows 4, not 5.
+        assert_eq!(max_parts_for(S3, 20 * MIB, 5 * MIB), 4);
+        assert_eq!(max_parts_for(S3, 20 * MIB + 1, 5 * MIB), 5);
+        assert_eq!(max_parts_for(S3, 20 * MIB, 8 * MIB), 3);
+        assert_eq!(max_parts_for(S3, 1, 8 * MIB), 1);
+        assert_eq!(
+            max_parts_for(S3, DEFAULT_MAX_MULTIPART_SIZE, 8 * MIB),
+            10_000
         );
     }
 
     #[test]
-    fn max_parts_follow_max_size() {
-        assert_eq!(max_parts_for(MIN_PART_SIZE - 1), 1);
-        assert_eq!(max_parts_for(20 * MIB), 5);
-        assert_eq!(max_parts_for(DEFAULT_MAX_MULTIPART_SIZE), 10_000);
+    fn declared_sizes_fix_every_part_length() {
+        assert_eq!(declared_parts(0, 8), 1);
+        assert_eq!(declared_parts(17, 8), 3);
+        assert_eq!(
+            (1..=3).map(|n| part_length(17, 8, n)).collect::<Vec<_>>(),
+            [8, 8, 1]
+        );
+        assert_eq!(part_length(16, 8, 2), 8);
+        assert_eq!(part_length(0, 8, 1), 0);
+    }
+
+    fn listed(parts: &[(u32, &str, u64)]) -> Vec<PartInfo> {
+        parts
+            .iter()
+            .map(|&(n, e, s)| PartInfo {
+                part_number: n,
+                etag: format!("\"{e}\""),
+                size: s,
+            })
+            .collect()
+    }
+
+    fn client(parts: &[(u32, &str)]) -> Vec<(u32, String)> {
+        parts.iter().map(|&(n, e)| (n, e.to_owned())).collect()
+    }
+
+    #[test]
+    fn the_client_list_must_equal_the_listed_parts() {
+        let l = listed(&[(1, "a", 5), (2, "b", 3)]);
+        let (parts, total) =
+            checked_parts(&client(&[(1, "\"a\""), (2, "b")]), &l, 8).expect("equal lists");
+        assert_eq!(parts, vec![(1, "\"a\"".into()), (2, "\"b\"".into())]);
+        assert_eq!(total, 8);
+        for bad in [
+            client(&[(1, "a")]),                     // a part left out
+            client(&[(1, "a"), (2, "x")]),           // another ETag
+            client(&[(1, "a"), (3, "b")]),           // another number
+            client(&[(1, "a"), (2, "b"), (3, "c")]), // a part never uploaded
+            client(&[(2, "b"), (1, "a")]),           // descending
+            client(&[(1, "a"), (1, "a")]),           // repeated
+        ] {
+            let e = checked_parts(&bad, &l, 8).expect_err("refused");
+            assert_eq!(e.code(), "invalid_request", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_total_that_overflows_is_over_any_limit() {
+        // Issue 10 #7: [u64::MAX, 2] wrapped to 1 with an unchecked sum.
+        let l = listed(&[(1, "a", u64::MAX), (2, "b", 2)]);
+        let e = checked_parts(&client(&[(1, "a"), (2, "b")]), &l, u64::MAX).expect_err("too large");
+        assert_eq!(e.code(), "payload_too_large");
+        let l = listed(&[(1, "a", 5), (2, "b", 4)]);
+        let e = checked_parts(&client(&[(1, "a"), (2, "b")]), &l, 8).expect_err("too large");
+        assert_eq!(e.code(), "payload_too_large");
     }
 }

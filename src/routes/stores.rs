@@ -31,7 +31,7 @@ pub async fn list_stores(state: web::Data<AppState>, _caller: Caller) -> HttpRes
         .values()
         .map(|s| StoreInfo {
             name: s.name.clone(),
-            provider: s.provider(),
+            provider: s.provider_name(),
         })
         .collect();
     HttpResponse::Ok().json(StoreList { stores })

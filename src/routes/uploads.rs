@@ -9,9 +9,8 @@ use super::fields::Fields;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
 use crate::policy::{Action, Decision, Denial, Request};
-use crate::providers::qiniu::CallbackSpec;
 use crate::providers::store::DEFAULT_MAX_UPLOAD_SIZE;
-use crate::providers::{Backend, FormUpload, ObjectInfo, SignedUrl, UploadGrant};
+use crate::providers::{Capability, FormUpload, ObjectInfo, SignedUrl, UploadGrant};
 use crate::state::AppState;
 use crate::store::{Recorded, UploadEvent};
 
@@ -66,7 +65,7 @@ pub struct UploadCredential {
     request_body = UploadRequest,
     responses(
         (status = 200, body = UploadCredential),
-        (status = 400, description = "invalid_request / invalid_key"),
+        (status = 400, description = "invalid_request / invalid_key (a PUT without size under a max_size rule)"),
         (status = 401, description = "unauthenticated"),
         (status = 403, description = "policy_denied"),
         (status = 404, description = "unknown_store"),
@@ -85,11 +84,11 @@ pub async fn create_upload(
 ) -> Result<HttpResponse, ApiError> {
     let req = body.0;
     let store = state.store(&req.store)?;
-    if req.method == UploadMethod::Put && matches!(store.backend, Backend::Qiniu { .. }) {
-        return Err(ApiError::Unsupported(
-            "Qiniu uploads are form POSTs; use method POST".into(),
-        ));
-    }
+    let capability = match req.method {
+        UploadMethod::Post => Capability::FormUpload,
+        UploadMethod::Put => Capability::PresignedPut,
+    };
+    store.provider.require(capability)?;
     if req.expires_in == Some(0) {
         return Err(ApiError::InvalidRequest(
             "expires_in must be at least 1 second".into(),
@@ -112,10 +111,22 @@ pub async fn create_upload(
         size: req.size,
     };
     let rule = authorize(&policies, &caller, &ask, true)?;
+    // Without a signed content-length nothing would cap a PUT (docs/API.md "Direct upload credentials").
+    if req.method == UploadMethod::Put && rule.max_size.is_some() && req.size.is_none() {
+        return Err(ApiError::InvalidRequest(
+            "size is required for a PUT credential when the rule sets a max_size".into(),
+        ));
+    }
     let now = Utc::now();
     let expires_in = store.effective_expiry(req.expires_in, rule.max_expires);
     let expires_at = now.timestamp() + expires_in as i64;
     let max_size = rule.max_size.unwrap_or(DEFAULT_MAX_UPLOAD_SIZE);
+    let callback_url = store.callback_url(
+        &state.config.server.public_url,
+        &state.ticket_key,
+        &key,
+        &caller.claims.sub,
+    );
     let grant = UploadGrant {
         key: &key,
         content_type: req.content_type.as_deref(),
@@ -126,43 +137,22 @@ pub async fn create_upload(
         subject: &caller.claims.sub,
         now: now.timestamp(),
         expires_at,
+        callback_url: callback_url.as_deref(),
     };
-    let (url, fields, headers) = match (&store.backend, req.method) {
-        (Backend::S3 { store, .. }, UploadMethod::Post) => form(store.form_upload(&grant)),
-        (Backend::S3 { store, .. }, UploadMethod::Put) => put(store.presigned_put(&grant)),
-        (Backend::Cos(store), UploadMethod::Post) => form(store.form_upload(&grant)),
-        (Backend::Cos(store), UploadMethod::Put) => put(store.presigned_put(&grant)),
-        (
-            Backend::Qiniu {
-                store: qiniu,
-                callback,
-            },
-            _,
-        ) => {
-            let url = callback.then(|| {
-                let ticket =
-                    crate::ticket::issue(&state.ticket_key, &store.name, &key, &caller.claims.sub);
-                format!(
-                    "{}/v1/callbacks/{}?t={ticket}",
-                    state.config.server.public_url, store.name
-                )
-            });
-            form(qiniu.form_upload(
-                &grant,
-                url.as_deref().map(|url| CallbackSpec { url }).as_ref(),
-            ))
-        }
+    let (url, fields, headers) = match req.method {
+        UploadMethod::Post => form(store.provider.form_upload(&grant)?),
+        UploadMethod::Put => put(store.provider.presigned_put(&grant)?),
     };
     let kind = if req.method == UploadMethod::Post {
         "form"
     } else {
         "put"
     };
-    metrics::counter!("credentials_issued_total", "provider" => store.provider(), "kind" => kind)
+    metrics::counter!("credentials_issued_total", "provider" => store.provider_name(), "kind" => kind)
         .increment(1);
     Ok(HttpResponse::Ok().json(UploadCredential {
         store: store.name.clone(),
-        provider: store.provider(),
+        provider: store.provider_name(),
         key,
         method: req.method,
         url,
@@ -230,15 +220,7 @@ pub async fn confirm_upload(
         size: None,
     };
     authorize(&policies, &caller, &ask, false)?;
-    let mut info: ObjectInfo = match &store.backend {
-        Backend::S3 { store, .. } => store.head_object(&state.http, &req.key).await?,
-        Backend::Cos(store) => store.head_object(&state.http, &req.key).await?,
-        Backend::Qiniu { store, .. } => store.stat(&state.http, &req.key).await?,
-    };
-    // The same ETag spelling as the callbacks give, so both share one idempotency key (Qiniu hashes are not hex).
-    if !matches!(store.backend, Backend::Qiniu { .. }) {
-        info.etag = crate::callbacks::normalize_etag(&info.etag).unwrap_or(info.etag);
-    }
+    let info: ObjectInfo = store.provider.stat(&state.http, &req.key).await?;
     let measured = Request {
         claims: &caller.claims,
         store: &req.store,
@@ -269,7 +251,7 @@ pub async fn confirm_upload(
     }
     let event = UploadEvent {
         id: ulid::Ulid::new().to_string(),
-        provider: store.provider().to_string(),
+        provider: store.provider_name().to_string(),
         store: store.name.clone(),
         bucket: store.bucket.clone(),
         key: req.key.clone(),

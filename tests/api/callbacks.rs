@@ -669,7 +669,7 @@ async fn seaweedfs_posts_real_events_which_are_recorded_once_and_shared_with_con
         .post_json(
             &format!("/v1/multipart/{enc}/parts"),
             &t,
-            &json!({"store": "seaweed", "key": mkey, "part_numbers": [1, 2]}),
+            &json!({"store": "seaweed", "key": mkey, "handle": created["handle"], "part_numbers": [1, 2]}),
         )
         .await;
     let mut parts = Vec::new();
@@ -695,7 +695,7 @@ async fn seaweedfs_posts_real_events_which_are_recorded_once_and_shared_with_con
         .post_json(
             &format!("/v1/multipart/{enc}/complete"),
             &t,
-            &json!({"store": "seaweed", "key": mkey, "parts": parts}),
+            &json!({"store": "seaweed", "key": mkey, "handle": created["handle"], "parts": parts}),
         )
         .await;
     assert_eq!(status, 200, "{done}");

@@ -3,6 +3,7 @@
 mod head;
 pub mod post_policy;
 pub mod presign;
+mod provider;
 pub mod sign;
 #[cfg(test)]
 mod test_vectors;

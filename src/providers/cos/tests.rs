@@ -48,6 +48,7 @@ fn grant<'a>(
     expires_at: i64,
 ) -> UploadGrant<'a> {
     UploadGrant {
+        callback_url: None,
         key,
         content_type,
         content_types: &[],

@@ -2,6 +2,7 @@
 //! callback verification. Everything but `stat` is pure.
 
 pub mod callback;
+mod provider;
 mod signing;
 mod stat;
 pub mod token;

@@ -25,6 +25,7 @@ fn store() -> QiniuStore {
 
 fn grant<'a>(key: &'a str, content_types: &'a [String]) -> UploadGrant<'a> {
     UploadGrant {
+        callback_url: None,
         key,
         content_type: Some("image/jpeg"),
         content_types,

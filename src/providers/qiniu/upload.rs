@@ -71,6 +71,7 @@ mod tests {
 
     fn grant<'a>(key: &'a str, content_types: &'a [String]) -> UploadGrant<'a> {
         UploadGrant {
+            callback_url: None,
             key,
             content_type: None,
             content_types,
@@ -118,6 +119,7 @@ mod tests {
     #[test]
     fn return_body_without_callback_and_no_mime_limit_when_anything_goes() {
         let g = UploadGrant {
+            callback_url: None,
             overwrite: true,
             ..grant("a", &[])
         };
@@ -138,6 +140,7 @@ mod tests {
         let types = vec!["image/*".to_owned()];
         let declared = |content_type, types| {
             let g = UploadGrant {
+                callback_url: None,
                 content_type: Some(content_type),
                 ..grant("k", types)
             };
@@ -163,6 +166,7 @@ mod tests {
     #[test]
     fn subject_cannot_inject_variables_or_fields() {
         let g = UploadGrant {
+            callback_url: None,
             subject: "a b&sub=root$(etag)+é",
             ..grant("k", &[])
         };

@@ -7,7 +7,7 @@ use quick_xml::escape::partial_escape;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 
-use crate::providers::types::{ObjectInfo, ProviderError};
+use crate::providers::types::{CompletedUpload, ObjectInfo, PartInfo, ProviderError};
 
 use super::sigv4::{
     canonical_query, hex_sha256, uri_encode, HeaderRequest, HeaderSigned, SigningTime,
@@ -20,26 +20,6 @@ const MAX_ANSWER_BYTES: usize = 4 << 20;
 const MAX_LIST_PAGES: usize = 100;
 /// Parts per ListParts page (the S3 maximum).
 const LIST_PAGE_SIZE: &str = "1000";
-
-/// One uploaded part, as ListParts reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartInfo {
-    /// 1..=10000.
-    pub part_number: u32,
-    /// As returned, with its quotes (`"5d41..."`): the form CompleteMultipartUpload expects back.
-    pub etag: String,
-    /// Bytes in the part.
-    pub size: u64,
-}
-
-/// The object a CompleteMultipartUpload made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompletedUpload {
-    /// ETag (`md5-of-md5s-N`) with the surrounding quotes stripped, as in `ObjectInfo`.
-    pub etag: String,
-    /// S3's Complete answer carries no size, so this is `None`; ListParts or `head_object` give it.
-    pub size: Option<u64>,
-}
 
 /// A fully signed request, built without I/O so tests can compare it with the vectors.
 /// No `Debug`: its headers hold the session token.

@@ -2,6 +2,7 @@
 pub mod client;
 pub mod post_policy;
 mod presign;
+mod provider;
 pub mod sigv4;
 mod xml;
 
@@ -10,7 +11,7 @@ mod test_vectors;
 
 use url::{Host, Url};
 
-pub use client::{CompletedUpload, PartInfo};
+pub use crate::providers::types::{CompletedUpload, PartInfo};
 pub use sigv4::Credentials;
 
 /// How to reach one bucket.
@@ -94,7 +95,7 @@ impl S3Store {
     }
 
     /// (`host` header value, raw unencoded path) of an object.
-    fn object_location(&self, key: &str) -> (&str, String) {
+    pub(crate) fn object_location(&self, key: &str) -> (&str, String) {
         let path = if self.path_style {
             let mut path = String::with_capacity(self.bucket.len() + key.len() + 2);
             path.push('/');

@@ -100,6 +100,20 @@ impl S3Store {
         now: i64,
         expires_at: i64,
     ) -> Vec<String> {
+        self.presigned_upload_parts_signing(key, upload_id, part_numbers, &[], now, expires_at)
+    }
+
+    /// [`S3Store::presigned_upload_parts`] with extra signed `headers` (lowercase names), e.g. every part's
+    /// exact `content-length`, so the URLs admit no other body size.
+    pub fn presigned_upload_parts_signing(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_numbers: &[u32],
+        headers: &[(&str, &str)],
+        now: i64,
+        expires_at: i64,
+    ) -> Vec<String> {
         let (host, path) = self.object_location(key);
         let numbers: Vec<String> = part_numbers.iter().map(u32::to_string).collect();
         self.signer.presign_urls_varying(
@@ -109,7 +123,7 @@ impl S3Store {
                 host,
                 path: &path,
                 query: &[("partNumber", ""), ("uploadId", upload_id)],
-                headers: &[],
+                headers,
                 payload_hash: UNSIGNED_PAYLOAD,
                 now,
                 expires: expires_at.saturating_sub(now),

@@ -18,6 +18,7 @@ fn config(endpoint: Option<&str>, bucket: &str, path_style: bool) -> S3StoreConf
 
 fn grant<'a>(key: &'a str, content_type: Option<&'a str>, size: Option<u64>) -> UploadGrant<'a> {
     UploadGrant {
+        callback_url: None,
         key,
         content_type,
         content_types: &[],

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::providers::types::ProviderError;
 
-use super::client::PartInfo;
+use crate::providers::types::PartInfo;
 
 /// Longest S3 error message passed on to the client; S3 messages are one sentence.
 const MAX_MESSAGE_CHARS: usize = 200;
