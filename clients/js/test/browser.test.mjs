@@ -106,6 +106,7 @@ test("a large Blob: Blob.slice parts by XHR with byte progress; paused, then res
   assert.equal(first.saved, 1, "resume state in localStorage");
   const created = first.events.find((e) => e.type === "created");
 
+  await stack.proxy.idle();
   stack.proxy.reset();
   const second = await page.evaluate(async () => {
     const events = [];

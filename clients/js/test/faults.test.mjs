@@ -128,6 +128,7 @@ test("a saved upload that is gone at the provider (aborted elsewhere) starts ove
   const saved = JSON.parse(await import("node:fs/promises").then((m) => m.readFile(join(dir, "state.json"), "utf8")));
   const st = JSON.parse(Object.entries(saved).find(([k]) => k.includes("gone.bin"))[1]);
   const q = `store=proxied&key=${encodeURIComponent(st.key)}${st.handle ? `&handle=${encodeURIComponent(st.handle)}` : ""}`;
+  await stack.proxy.idle();
   const del = await stack.call("DELETE", `/v1/multipart/${encodeURIComponent(st.uploadId)}?${q}`);
   assert.equal(del.status, 204);
   stack.proxy.reset();

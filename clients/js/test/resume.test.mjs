@@ -42,21 +42,21 @@ function runChild(args, onEvent = () => {}) {
 }
 
 test("killed mid-upload, restarted: only the missing parts are sent again", async () => {
-  const size = 61 * MIB + 999;
+  const size = 101 * MIB + 999;
   const file = join(dir, "resume.bin");
   const sha = generateFile(file, size, 31);
   const args = { baseUrl: stack.url, token: stack.token, file, store: "proxied", key: "client/alice/resume.bin", stateFile: join(dir, "state.json"), concurrency: 3 };
   // Slow answers so the kill lands with parts in flight.
   stack.proxy.faults.push({ action: "delay", delayMs: 250, times: Infinity });
 
-  const first = await runChild(args, (e, all) => (all.filter((x) => x.type === "part").length === 4 ? "kill" : undefined));
+  const first = await runChild(args, (e, all) => (all.filter((x) => x.type === "part").length === 3 ? "kill" : undefined));
   assert.equal(first.signal, "SIGKILL", `killed (${first.stderr})`);
   const created = first.events.find((e) => e.type === "created");
   assert.ok(created);
   const ackedBeforeKill = first.events.filter((e) => e.type === "part").length;
 
   // What the provider holds now: the parts acknowledged, plus any whose answer the kill cut off.
-  await new Promise((r) => setTimeout(r, 500));
+  await stack.proxy.idle();
   const saved = JSON.parse(readFileSync(args.stateFile, "utf8"));
   const st = JSON.parse(Object.values(saved)[0]);
   assert.equal(st.uploadId, created.uploadId, "the state file names the upload");

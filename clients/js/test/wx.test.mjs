@@ -66,6 +66,7 @@ test("a large file: parts read with readFileSync(path, undefined, position, leng
   assert.equal(Object.keys(saved).length, 1, "state in wx storage");
 
   // "The app restarts": a new wx, same storage and file.
+  await stack.proxy.idle();
   stack.proxy.reset();
   const wx2 = createWx({ storageFile });
   const ev2 = [];

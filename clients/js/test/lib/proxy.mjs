@@ -11,6 +11,8 @@ export async function startFaultProxy(upstream) {
   const faults = []; // {when(req), action: "status"|"cut"|"delay" (of the answer), status?, afterBytes?, delayMs?, times}
   const stats = { partPuts: 0, partOk: 0, partOkNumbers: [], faultsFired: [] };
   const sockets = new Set();
+  let upstreamBusy = 0;
+  const idleWaiters = [];
 
   const server = http.createServer((req, res) => {
     const part = isPart(req);
@@ -38,15 +40,24 @@ export async function startFaultProxy(upstream) {
     }
     const forward = () => {
       if (req.destroyed || res.destroyed) return;
+      upstreamBusy++;
+      let settled = false;
+      const settle = () => {
+        if (settled) return;
+        settled = true;
+        upstreamBusy--;
+        if (upstreamBusy === 0) for (const w of idleWaiters.splice(0)) w();
+      };
       const out = http.request(
         { host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers },
         (r) => {
+          settle();
           if (part && r.statusCode >= 200 && r.statusCode < 300) {
             stats.partOk++;
             stats.partOkNumbers.push(partNumber(req));
           }
           const reply = () => {
-            if (res.destroyed) return r.resume();
+            if (res.destroyed) return void r.resume();
             res.writeHead(r.statusCode, r.headers);
             r.pipe(res);
           };
@@ -56,11 +67,15 @@ export async function startFaultProxy(upstream) {
           else reply();
         },
       );
-      out.on("error", () => res.destroy());
-      // A client that goes away mid-body must not leave a complete part behind.
+      out.on("error", () => (settle(), res.destroy()));
+      out.on("close", settle);
+      // A client that goes away mid-body leaves no part behind; one that goes away after sending the whole body
+      // (waiting for the answer) still gets its part stored, as over a real network, and `idle()` waits for it.
+      let bodySent = false;
+      req.on("end", () => (bodySent = true));
       req.on("aborted", () => out.destroy());
       res.on("close", () => {
-        if (!res.writableFinished) out.destroy();
+        if (!res.writableFinished && !bodySent) out.destroy();
       });
       req.pipe(out);
     };
@@ -81,6 +96,14 @@ export async function startFaultProxy(upstream) {
     url: `http://127.0.0.1:${port}`,
     faults,
     stats,
+    /**
+     * Resolves when no request is pending upstream. A paused or killed client's last requests can still land at
+     * the provider after it is gone; tests wait for them so a resume never races them (SeaweedFS then lists the
+     * same part number twice, see clients/js/README.md).
+     */
+    idle() {
+      return upstreamBusy === 0 ? Promise.resolve() : new Promise((r) => idleWaiters.push(r));
+    },
     reset() {
       faults.length = 0;
       stats.partPuts = 0;

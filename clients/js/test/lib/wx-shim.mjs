@@ -23,6 +23,8 @@ export function createWx({ storageFile }) {
       if (data !== undefined && !(data instanceof ArrayBuffer) && typeof data !== "string") {
         throw new TypeError("shim: wx.request data must be a string or ArrayBuffer here");
       }
+      // Like the real runtime, the length comes from `data`, whatever a header said.
+      header = Object.fromEntries(Object.entries(header).filter(([k]) => k.toLowerCase() !== "content-length"));
       const u = new URL(url);
       const req = http.request(
         { host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: { ...header, ...(body !== undefined ? { "content-length": Buffer.byteLength(body) } : {}) }, timeout },
