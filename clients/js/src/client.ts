@@ -262,6 +262,8 @@ export function createClient(options: ClientOptions, defaultAdapter?: () => Adap
         ...(created.handle !== undefined ? { handle: created.handle } : {}),
         partSize, size: source.size, fingerprint: source.fingerprint, done: [], createdAt: Date.now(),
       };
+      const exp = created.expires_at ? Date.parse(created.expires_at) : NaN;
+      if (Number.isFinite(exp)) state.expiresAt = exp;
       plan = planParts(source.size, partSize);
       if (created.max_parts && plan.length > created.max_parts) {
         await abortUpload(state, new Canceller()).catch(() => {});

@@ -89,6 +89,8 @@ export interface ResumeState {
   /** [part number, ETag] of parts this client saw succeed; informational: the broker's list decides on resume. */
   done: Array<[number, string]>;
   createdAt: number;
+  /** When the handle stops working (ms since the epoch); a state past it is dropped without asking the broker. */
+  expiresAt?: number;
 }
 
 /** Storage key of an upload: store + requested key (or filename) + file fingerprint. */
@@ -97,14 +99,14 @@ export function stateKey(store: string, keyOrFilename: { key?: string; filename?
   return `presign-broker:v1:${JSON.stringify([store, target, fingerprint])}`;
 }
 
-export function parseState(raw: string | null | undefined, fingerprint: string, size: number): ResumeState | null {
+export function parseState(raw: string | null | undefined, fingerprint: string, size: number, nowMs = Date.now()): ResumeState | null {
   if (!raw) return null;
   try {
     const s = JSON.parse(raw) as ResumeState;
     if (
       s && s.v === 1 && typeof s.uploadId === "string" && typeof s.key === "string" &&
       s.fingerprint === fingerprint && s.size === size && Number.isSafeInteger(s.partSize) && s.partSize > 0 &&
-      Array.isArray(s.done)
+      Array.isArray(s.done) && !(typeof s.expiresAt === "number" && s.expiresAt <= nowMs)
     ) {
       return s;
     }

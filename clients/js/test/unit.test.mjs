@@ -95,6 +95,8 @@ test("parseState: only a well-formed state for this very file", () => {
   assert.equal(parseState("{not json", "fp", 11 * MIB), null);
   assert.equal(parseState(null, "fp", 1), null);
   assert.equal(parseState("", "fp", 1), null);
+  assert.equal(parseState(JSON.stringify(state({ expiresAt: 5000 })), "fp", 11 * MIB, 4999).uploadId, "u1");
+  assert.equal(parseState(JSON.stringify(state({ expiresAt: 5000 })), "fp", 11 * MIB, 5000), null, "handle expired");
 });
 
 test("partsAlreadyDone: the broker's list decides, sizes must match the plan", () => {
@@ -107,4 +109,15 @@ test("partsAlreadyDone: the broker's list decides, sizes must match the plan", (
   ]);
   assert.deepEqual([...done.entries()], [[1, '"a"'], [3, '"c"']]);
   assert.equal(partsAlreadyDone(plan, []).size, 0, "local state alone never counts");
+});
+
+test("the CommonJS build loads and exports the same API", async () => {
+  const { createRequire } = await import("node:module");
+  const require = createRequire(import.meta.url);
+  const cjs = require("../dist/cjs/node.js");
+  const esm = await import("../dist/node.js");
+  assert.deepEqual(Object.keys(cjs).sort(), Object.keys(esm).sort());
+  assert.equal(typeof cjs.createClient, "function");
+  const browserCjs = require("../dist/cjs/index.js");
+  assert.ok(!("nodeAdapter" in browserCjs), "the browser/mini-program entry has no Node imports");
 });
