@@ -4,7 +4,7 @@
 # Usage: clients/js/test.sh            (from anywhere)
 #
 #   1. npm ci (typescript, playwright-core; no browser download: Debian's /usr/bin/chromium is used)
-#   2. npm run build  (dist/: ESM + .d.ts, dist/cjs/: CommonJS)
+#   2. npm test builds first (pretest: dist/ ESM + .d.ts, dist/cjs/ CommonJS)
 #   3. SeaweedFS (+ Redis): when PB_TEST_S3_ENDPOINT is set, that one is used; otherwise scripts/services.sh
 #      install + start (with the PB_* ports of the environment) and stop again at the end
 #   4. the broker binary: PB_BROKER_BIN when set, else `cargo build --bin presign-broker` (debug)
@@ -32,8 +32,6 @@ trap 'exit 143' TERM
 cd "$JS"
 log "npm ci"
 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
-log "build"
-npm run --silent build
 
 if [[ -z ${PB_TEST_S3_ENDPOINT:-} ]]; then
   if ! "$REPO/scripts/services.sh" status >/dev/null 2>&1; then

@@ -132,6 +132,7 @@ export function createClient(options: ClientOptions, defaultAdapter?: () => Adap
       if (res.status >= 200 && res.status < 300) {
         return (res.text ? JSON.parse(res.text) : null) as T;
       }
+      // Not 502: the broker already gave the provider its chance, and a repeated create would leave orphan uploads.
       if (retryableStatus(res.status) && res.status !== 502 && attempt < backoff.retries) {
         await sleep(backoffDelay(backoff, attempt, Math.random, retryAfterSeconds(res.header("retry-after"))), cancel);
         continue;
@@ -146,11 +147,9 @@ export function createClient(options: ClientOptions, defaultAdapter?: () => Adap
     const cancel = new Canceller();
     const sig = opts.signal;
     const onSignal = () => cancel.abort(abortError(sig && sig.reason));
-    if (sig) {
-      if (sig.aborted) throw abortError(sig.reason);
-      sig.addEventListener("abort", onSignal);
-    }
+    if (sig && sig.aborted) throw abortError(sig.reason);
     const source = await adapter!.open(file);
+    if (sig) sig.addEventListener("abort", onSignal);
     try {
       const threshold = opts.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
       return source.size <= threshold
