@@ -1,6 +1,7 @@
 // The upload engine: one request for small files, the broker's multipart calls for large ones (docs/API.md
 // "Direct upload credentials", "Multipart uploads"). Platform specifics live in the adapters.
 import { BrokerError, NetworkError, UploadError, abortError } from "./errors.js";
+import { md5, toBase64, toHex } from "./md5.js";
 import {
   DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD, backoffDelay, backoffOptions, parseState, partsAlreadyDone,
   planParts, retryAfterSeconds, retryableStatus, signBatchSize, stateKey, urlStillGood,
@@ -258,6 +259,7 @@ export function createClient(options: ClientOptions, defaultAdapter?: () => Adap
       if (!partSize) throw new Error("the broker named no part_size and no partSize was given");
       state = {
         v: 1, store: opts.store, key: created.key, uploadId: created.upload_id,
+        ...(created.provider ? { provider: created.provider } : {}),
         ...(created.handle !== undefined ? { handle: created.handle } : {}),
         partSize, size: source.size, fingerprint: source.fingerprint, done: [], createdAt: Date.now(),
       };
@@ -367,6 +369,11 @@ export function createClient(options: ClientOptions, defaultAdapter?: () => Adap
 
     async function sendBody(p: PlannedPart, body: unknown): Promise<void> {
       let resigned = 0;
+      let md5Header: Record<string, string> = {};
+      if (opts.checksum === "md5") {
+        const digest = md5(await bytesOf(body));
+        md5Header = { "Content-MD5": s.provider === "qiniu" ? toHex(digest) : toBase64(digest) };
+      }
       for (let attempt = 0; ; ) {
         if (cancel.aborted) throw abortError(cancel.reason);
         const u = await urlFor(p.partNumber, () => queue.map((q) => q.partNumber));
@@ -374,7 +381,7 @@ export function createClient(options: ClientOptions, defaultAdapter?: () => Adap
         inflight.set(p.partNumber, 0);
         try {
           res = await adapter!.request({
-            method: u.method, url: u.url, headers: u.headers, body, cancel, timeoutMs,
+            method: u.method, url: u.url, headers: { ...u.headers, ...md5Header }, body, cancel, timeoutMs,
             onUploadProgress: (sent) => {
               inflight.set(p.partNumber, Math.min(sent, p.length));
               report();
@@ -411,9 +418,12 @@ export function createClient(options: ClientOptions, defaultAdapter?: () => Adap
           emit({ type: "resign", partNumber: p.partNumber, reason: "403 from the provider" });
           continue;
         }
-        if (retryableStatus(res.status) && attempt < backoff.retries) {
+        // A digest mismatch is bytes changed in transit: worth another try like a network error.
+        const badDigest = res.status === 400 && /BadDigest|InvalidDigest/i.test(res.text);
+        if ((retryableStatus(res.status) || badDigest) && attempt < backoff.retries) {
           const delayMs = backoffDelay(backoff, attempt, Math.random, retryAfterSeconds(res.header("retry-after")));
-          emit({ type: "retry", partNumber: p.partNumber, attempt: ++attempt, delayMs, reason: `status ${res.status}` });
+          const reason = badDigest ? "BadDigest" : `status ${res.status}`;
+          emit({ type: "retry", partNumber: p.partNumber, attempt: ++attempt, delayMs, reason });
           await sleep(delayMs, cancel);
           continue;
         }
@@ -471,6 +481,13 @@ export function createClient(options: ClientOptions, defaultAdapter?: () => Adap
   }
 
   return { upload, adapter };
+}
+
+async function bytesOf(body: unknown): Promise<Uint8Array> {
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (body && typeof (body as Blob).arrayBuffer === "function") return new Uint8Array(await (body as Blob).arrayBuffer());
+  throw new TypeError("checksum: cannot read this part body");
 }
 
 function enc(s: string): string {

@@ -81,6 +81,8 @@ export interface ResumeState {
   store: string;
   key: string;
   uploadId: string;
+  /** The store's provider as the broker named it (decides the Content-MD5 encoding). */
+  provider?: string;
   /** Absent with brokers that predate the multipart handle. */
   handle?: string;
   partSize: number;

@@ -112,7 +112,7 @@ test("a large Blob: Blob.slice parts by XHR with byte progress; paused, then res
     const events = [];
     const progress = [];
     const r = await window.client.upload(window.clip, {
-      store: "proxied", key: "client/alice/clip.bin", concurrency: 2,
+      store: "proxied", key: "client/alice/clip.bin", concurrency: 2, checksum: "md5", // Content-MD5 of Blob parts
       onEvent: (e) => events.push(e), onProgress: (p) => progress.push(p.loaded),
     });
     return { r, events, progress, left: Object.keys(localStorage).filter((k) => k.startsWith("presign-broker:")).length };

@@ -139,3 +139,21 @@ test("a saved upload that is gone at the provider (aborted elsewhere) starts ove
   assert.notEqual(ev2.find((e) => e.type === "created").uploadId, created.uploadId);
   assert.ok(BrokerError);
 });
+
+test("a byte flipped in transit: stored silently without a checksum…", async () => {
+  stack.proxy.faults.push({ action: "corrupt", atByte: 4096, times: 1, when: (req) => /partNumber=2\b/.test(req.url) });
+  const r = await client().upload(file, { store: "proxied", key: "client/alice/corrupt-plain.bin", concurrency: 2 });
+  assert.deepEqual(stack.proxy.stats.faultsFired.map((f) => f.action), ["corrupt"]);
+  const got = await stack.objectSha256("proxied", r.key);
+  assert.equal(got.size, SIZE);
+  assert.notEqual(got.sha256, sha, "the damage reached the object: the fault is real");
+});
+
+test("…and refused by the provider then re-sent with checksum: \"md5\" (Content-MD5 per part)", async () => {
+  stack.proxy.faults.push({ action: "corrupt", atByte: 4096, times: 1, when: (req) => /partNumber=2\b/.test(req.url) });
+  const { events, created } = await run("client/alice/corrupt-md5.bin", { checksum: "md5" });
+  assert.deepEqual(stack.proxy.stats.faultsFired.map((f) => f.action), ["corrupt"]);
+  const retries = events.filter((e) => e.type === "retry");
+  assert.deepEqual(retries.map((e) => [e.partNumber, e.reason]), [[2, "BadDigest"]]);
+  assert.equal(stack.proxy.stats.partOk, created.parts);
+});

@@ -121,3 +121,21 @@ test("the CommonJS build loads and exports the same API", async () => {
   const browserCjs = require("../dist/cjs/index.js");
   assert.ok(!("nodeAdapter" in browserCjs), "the browser/mini-program entry has no Node imports");
 });
+
+test("md5: RFC 1321 test suite, and equal to node:crypto around block boundaries", async () => {
+  const { md5, toHex, toBase64 } = await import("../dist/md5.js");
+  const { createHash, randomBytes } = await import("node:crypto");
+  const enc = (s) => new TextEncoder().encode(s);
+  assert.equal(toHex(md5(enc(""))), "d41d8cd98f00b204e9800998ecf8427e");
+  assert.equal(toHex(md5(enc("abc"))), "900150983cd24fb0d6963f7d28e17f72");
+  assert.equal(toHex(md5(enc("message digest"))), "f96b697d7cb7938d525a2f31aaf161d0");
+  assert.equal(
+    toHex(md5(enc("12345678901234567890123456789012345678901234567890123456789012345678901234567890"))),
+    "57edf4a22be3c955ac49da2e2107b67a",
+  );
+  for (const n of [1, 55, 56, 57, 63, 64, 65, 127, 128, 1000, 65537]) {
+    const b = randomBytes(n);
+    assert.equal(toHex(md5(new Uint8Array(b))), createHash("md5").update(b).digest("hex"), `n=${n}`);
+    assert.equal(toBase64(md5(new Uint8Array(b))), createHash("md5").update(b).digest("base64"), `n=${n}`);
+  }
+});

@@ -71,7 +71,7 @@ test("a large file: parts read with readFileSync(path, undefined, position, leng
   const wx2 = createWx({ storageFile });
   const ev2 = [];
   const r = await createClient({ baseUrl: stack.url, getToken: () => stack.token, adapter: wxAdapter(wx2) }).upload(f, {
-    store: "proxied", key, concurrency: 2, onEvent: (e) => ev2.push(e),
+    store: "proxied", key, concurrency: 2, onEvent: (e) => ev2.push(e), checksum: "md5", // Content-MD5 of ArrayBuffer parts
   });
   const resumed = ev2.find((e) => e.type === "resumed");
   assert.ok(resumed && resumed.uploadId === created.uploadId, "resumed the saved upload");

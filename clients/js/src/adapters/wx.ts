@@ -63,10 +63,13 @@ export function wxAdapter(api?: WxApi): Adapter {
     request(r: HttpRequest): Promise<HttpResponse> {
       return new Promise((resolve, reject) => {
         let off = () => {};
+        // The runtime sets Content-Length from the ArrayBuffer (a signed one in the part's headers is the same).
+        const header: Record<string, string> = {};
+        for (const [k, v] of Object.entries(r.headers)) if (!/^content-length$/i.test(k)) header[k] = v;
         const task = w().request({
           url: r.url,
           method: r.method,
-          header: r.headers,
+          header,
           data: r.body,
           dataType: "text", // keep the raw body: problem+json and provider XML are parsed here
           responseType: "text",

@@ -18,7 +18,7 @@ export async function startFaultProxy(upstream) {
     const part = isPart(req);
     if (part) stats.partPuts++;
     const f = part ? faults.find((x) => x.times > 0 && (!x.when || x.when(req))) : undefined;
-    if (f && f.action !== "delay") {
+    if (f && f.action !== "delay" && f.action !== "corrupt") {
       f.times--;
       stats.faultsFired.push({ action: f.action, status: f.status, partNumber: partNumber(req) });
     }
@@ -38,6 +38,9 @@ export async function startFaultProxy(upstream) {
       });
       return;
     }
+    // "corrupt": one byte of the body flipped on the way (a link that damages data without failing).
+    let corruptAt = -1;
+    if (f && f.action === "corrupt") corruptAt = f.atByte ?? 1000;
     const forward = () => {
       if (req.destroyed || res.destroyed) return;
       upstreamBusy++;
@@ -77,8 +80,25 @@ export async function startFaultProxy(upstream) {
       res.on("close", () => {
         if (!res.writableFinished && !bodySent) out.destroy();
       });
-      req.pipe(out);
+      if (corruptAt < 0) return void req.pipe(out);
+      let seen = 0;
+      req.on("data", (c) => {
+        if (corruptAt >= seen && corruptAt < seen + c.length) {
+          c = Buffer.from(c);
+          c[corruptAt - seen] ^= 0xff;
+        }
+        seen += c.length;
+        if (!out.write(c)) {
+          req.pause();
+          out.once("drain", () => req.resume());
+        }
+      });
+      req.on("end", () => out.end());
     };
+    if (f && f.action === "corrupt") {
+      f.times--;
+      stats.faultsFired.push({ action: "corrupt", partNumber: partNumber(req) });
+    }
     let delayMs = 0;
     if (f && f.action === "delay") {
       if (f.times !== Infinity) f.times--;
