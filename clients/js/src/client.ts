@@ -241,7 +241,9 @@ export function createClient(options: ClientOptions, defaultAdapter?: () => Adap
           done = partsAlreadyDone(plan, listed.parts);
           emit({ type: "resumed", uploadId: state.uploadId, key: state.key, listed: done.size, remaining: plan.length - done.size });
         } catch (e) {
-          if (!(e instanceof BrokerError && (e.status === 403 || e.status === 404))) throw e;
+          // 403/404: handle expired or revoked, upload aborted or completed; 400: a state the broker cannot use
+          // (e.g. saved before it issued handles). Anything else (401, 5xx) is not the saved upload's fault.
+          if (!(e instanceof BrokerError && (e.status === 400 || e.status === 403 || e.status === 404))) throw e;
           emit({ type: "restart", reason: `${e.code} (${e.status}) listing the saved upload` });
           await st.removeItem(sk);
           state = null;
