@@ -88,3 +88,43 @@ test("killed mid-upload, restarted: only the missing parts are sent again", asyn
   assert.deepEqual(await stack.objectSha256("proxied", "client/alice/resume.bin"), { sha256: sha, size });
   assert.deepEqual(JSON.parse(readFileSync(args.stateFile, "utf8")), {}, "state removed after completion");
 });
+
+test("a saved upload whose handle expired starts over (the broker refuses the old handle)", async () => {
+  const short = await startStack({ extraConfig: "\n[multipart]\nhandle_ttl_seconds = 3\n" });
+  try {
+    const { createClient, nodeAdapter } = await import("../dist/node.js");
+    const file = join(dir, "ttl.bin");
+    const sha = generateFile(file, 20 * MIB, 61);
+    const stateFile = join(dir, "ttl-state.json");
+    const client = createClient({ baseUrl: short.url, getToken: () => short.token, adapter: nodeAdapter({ stateFile }) });
+    const ac = new AbortController();
+    const events = [];
+    short.proxy.faults.push({ action: "delay", delayMs: 200, times: Infinity });
+    await assert.rejects(
+      client.upload(file, {
+        store: "proxied", key: "client/alice/ttl.bin", concurrency: 1, signal: ac.signal, keepOnAbort: true,
+        onEvent: (e) => (events.push(e), e.type === "part" && ac.abort()),
+      }),
+      { name: "AbortError" },
+    );
+    const saved = JSON.parse(readFileSync(stateFile, "utf8"));
+    const k = Object.keys(saved)[0];
+    const st = JSON.parse(saved[k]);
+    assert.ok(Math.abs(st.expiresAt - (Date.now() + 3000)) < 3000, "the handle's expiry is saved");
+    // Forget the saved expiry so the broker itself has to refuse the expired handle.
+    delete st.expiresAt;
+    saved[k] = JSON.stringify(st);
+    (await import("node:fs")).writeFileSync(stateFile, JSON.stringify(saved));
+    await short.proxy.idle();
+    await new Promise((r) => setTimeout(r, 3500));
+    const ev2 = [];
+    const r = await client.upload(file, { store: "proxied", key: "client/alice/ttl.bin", onEvent: (e) => ev2.push(e) });
+    const restart = ev2.find((e) => e.type === "restart");
+    assert.ok(restart, "restarted");
+    assert.match(restart.reason, /^policy_denied \(403\)/);
+    assert.notEqual(ev2.find((e) => e.type === "created").uploadId, events.find((e) => e.type === "created").uploadId);
+    assert.deepEqual(await short.objectSha256("proxied", r.key), { sha256: sha, size: 20 * MIB });
+  } finally {
+    await short.stop();
+  }
+});

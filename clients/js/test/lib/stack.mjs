@@ -35,7 +35,7 @@ export function freePort() {
 export const HS_SECRET = "client-js-test-secret-0123456789abcdef";
 
 /** Starts a broker with two stores over the same bucket: `proxied` (through the fault proxy) and `direct`. */
-export async function startStack({ corsOrigins = [] } = {}) {
+export async function startStack({ corsOrigins = [], extraConfig = "" } = {}) {
   const s3 = need("PB_TEST_S3_ENDPOINT");
   const bucket = need("PB_TEST_S3_BUCKET");
   const access = need("PB_TEST_S3_ACCESS_KEY");
@@ -90,7 +90,7 @@ secret = "${HS_SECRET}"
 
 [policies]
 dir = "policies"
-${store("proxied", proxy.url)}${store("direct", s3)}`,
+${store("proxied", proxy.url)}${store("direct", s3)}${extraConfig}`,
   );
   const log = [];
   const child = spawn(bin, ["serve", "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
