@@ -192,6 +192,14 @@ export async function fileSha256(path) {
   return h.digest("hex");
 }
 
+const tempDirs = [];
+process.on("exit", () => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A scratch directory removed when the test process exits (generated files are tens of MiB). */
 export function tempDir(prefix = "pb-client-data-") {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
 }
