@@ -211,13 +211,17 @@ pub struct S3CallbackConfig {
 pub const DEFAULT_SNS_CERT_URL_PATTERN: &str =
     r"^https://sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?/.*\.pem$";
 
-/// A configuration error: `file:line: problem`.
+/// A configuration error: `file:line: problem` (`file: problem` when no line applies, e.g. a missing file), then
+/// one more line per further problem found in the same run.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[error("{}", crate::policy::model::render_problems(file, *line, message, more))]
 pub struct ConfigError {
     pub file: String,
+    /// 1-based; 0 when the problem is not on a line.
     pub line: usize,
     pub message: String,
+    /// Further problems: (line, message).
+    pub more: Vec<(usize, String)>,
 }
 
 // ---- raw file format -------------------------------------------------------------------------
@@ -409,6 +413,7 @@ impl Config {
                     file: p.display().to_string(),
                     line: 0,
                     message: format!("cannot read config: {e}"),
+                    more: Vec::new(),
                 })?;
                 Self::parse(&p.display().to_string(), &text, p.parent())
             }
@@ -428,42 +433,59 @@ impl Config {
                 .get(..offset)
                 .map_or(1, |t| t.bytes().filter(|b| *b == b'\n').count() + 1),
             message,
+            more: Vec::new(),
         };
+        // A TOML syntax or shape error stops here; past it, every section is checked and every problem reported.
         let raw: Raw = toml::from_str(text)
             .map_err(|e| at(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
         let resolve_path = |p: PathBuf| match base_dir {
             Some(base) if p.is_relative() => base.join(p),
             _ => p,
         };
+        let mut problems: Vec<ConfigError> = Vec::new();
 
         let (server_span, server) = split(raw.server);
-        let server = build_server(server).map_err(|m| at(server_span, m))?;
+        let server = keep(
+            &mut problems,
+            build_server(server).map_err(|m| at(server_span, m)),
+        );
         let auth_span = raw.auth.span().start;
-        let auth = build_auth(raw.auth.into_inner(), &resolve_path, &at).map_err(|e| match e {
-            Located::At(err) => err,
-            Located::Here(m) => at(auth_span, m),
-        })?;
-        let redis = raw
-            .redis
-            .map(|r| {
-                let span = r.span().start;
-                build_redis(r.into_inner()).map_err(|m| at(span, format!("[redis] {m}")))
-            })
-            .transpose()?;
+        let auth = keep(
+            &mut problems,
+            build_auth(raw.auth.into_inner(), &resolve_path, &at).map_err(|e| match e {
+                Located::At(err) => err,
+                Located::Here(m) => at(auth_span, m),
+            }),
+        );
+        let redis = keep(
+            &mut problems,
+            raw.redis
+                .map(|r| {
+                    let span = r.span().start;
+                    build_redis(r.into_inner()).map_err(|m| at(span, format!("[redis] {m}")))
+                })
+                .transpose(),
+        );
         let (cb_span, cb) = split(raw.callbacks);
-        let ticket_secret = secret(
-            "ticket_secret",
-            cb.ticket_secret,
-            cb.ticket_secret_env,
-            cb.ticket_secret_file,
-        )
-        .map_err(|m| at(cb_span, format!("[callbacks] {m}")))?;
+        let ticket_secret = keep(
+            &mut problems,
+            secret(
+                "ticket_secret",
+                cb.ticket_secret,
+                cb.ticket_secret_env,
+                cb.ticket_secret_file,
+            )
+            .map_err(|m| at(cb_span, format!("[callbacks] {m}"))),
+        );
         let (multipart_span, multipart) = split(raw.multipart);
         if multipart.handle_ttl_seconds == 0 {
-            return Err(at(
-                multipart_span,
-                "[multipart] handle_ttl_seconds: must be at least 1".into(),
-            ));
+            keep(
+                &mut problems,
+                Err::<(), _>(at(
+                    multipart_span,
+                    "[multipart] handle_ttl_seconds: must be at least 1".into(),
+                )),
+            );
         }
         let policies = split(raw.policies).1;
         let policies = PoliciesConfig {
@@ -474,36 +496,65 @@ impl Config {
         for (name, store) in raw.stores {
             let span = store.span().start;
             if !valid_store_name(&name) {
-                return Err(at(
-                    span,
-                    format!("store name {name:?} must be 1..=64 of [a-z0-9_-]"),
-                ));
+                keep(
+                    &mut problems,
+                    Err::<(), _>(at(
+                        span,
+                        format!("store name {name:?} must be 1..=64 of [a-z0-9_-]"),
+                    )),
+                );
+                continue;
             }
-            let built = build_store(store.into_inner())
-                .map_err(|m| at(span, format!("[stores.{name}] {m}")))?;
-            stores.insert(name, built);
+            if let Some(built) = keep(
+                &mut problems,
+                build_store(store.into_inner())
+                    .map_err(|m| at(span, format!("[stores.{name}] {m}"))),
+            ) {
+                stores.insert(name, built);
+            }
         }
-        let rate_limit = raw
-            .rate_limit
-            .map(|r| {
-                let span = r.span().start;
-                let r = r.into_inner();
-                parse_rate(&r.per_subject, r.burst)
-                    .map_err(|m| at(span, format!("[rate_limit] {m}")))
-            })
-            .transpose()?;
-        Ok(Config {
-            server,
-            auth,
-            redis,
-            callbacks: CallbacksConfig { ticket_secret },
-            multipart,
-            policies,
-            stores,
-            rate_limit,
-            dev_defaults: false,
-        })
+        let rate_limit = keep(
+            &mut problems,
+            raw.rate_limit
+                .map(|r| {
+                    let span = r.span().start;
+                    let r = r.into_inner();
+                    parse_rate(&r.per_subject, r.burst)
+                        .map_err(|m| at(span, format!("[rate_limit] {m}")))
+                })
+                .transpose(),
+        );
+        match (server, auth, redis, ticket_secret, rate_limit) {
+            (Some(server), Some(auth), Some(redis), Some(ticket_secret), Some(rate_limit))
+                if problems.is_empty() =>
+            {
+                Ok(Config {
+                    server,
+                    auth,
+                    redis,
+                    callbacks: CallbacksConfig { ticket_secret },
+                    multipart,
+                    policies,
+                    stores,
+                    rate_limit,
+                    dev_defaults: false,
+                })
+            }
+            _ => {
+                let mut problems = problems.into_iter();
+                let mut first = problems
+                    .next()
+                    .unwrap_or_else(|| at(0, "invalid configuration".into()));
+                first.more.extend(problems.map(|p| (p.line, p.message)));
+                Err(first)
+            }
+        }
     }
+}
+
+/// `Some` on success; else the problem is kept for the report and `None` returned.
+fn keep<T>(problems: &mut Vec<ConfigError>, r: Result<T, ConfigError>) -> Option<T> {
+    r.map_err(|e| problems.push(e)).ok()
 }
 
 /// An optional table's start offset and content (defaults when absent).
@@ -945,6 +996,36 @@ mod tests {
                 "{e} should mention {needle:?}"
             );
         }
+    }
+
+    #[test]
+    fn every_problem_of_a_file_is_reported_at_once_and_a_missing_file_has_no_line() {
+        let text = format!(
+            "{MIN}[multipart]\nhandle_ttl_seconds = 0\n\n[stores.a]\nprovider = \"s3\"\nregion = \"us-east-1\"\nbucket = \"b\"\nsecret_key = \"s\"\n\n[stores.b]\nprovider = \"cos\"\nbucket = \"x\"\nregion = \"r\"\nsecret_key = \"k\"\n"
+        );
+        let e = parse(&text).expect_err("three problems").to_string();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 3, "{e}");
+        assert!(
+            lines[0].starts_with("broker.toml:5: [multipart] handle_ttl_seconds"),
+            "{e}"
+        );
+        assert!(
+            lines[1].starts_with("broker.toml:8: [stores.a] needs access_key"),
+            "{e}"
+        );
+        assert!(
+            lines[2].starts_with("broker.toml:14: [stores.b] needs secret_id"),
+            "{e}"
+        );
+        let missing = Config::load(Some(Path::new("/nonexistent/broker.toml")))
+            .expect_err("missing")
+            .to_string();
+        assert!(
+            missing.starts_with("/nonexistent/broker.toml: cannot read config"),
+            "{missing}"
+        );
+        assert!(!missing.contains(":0:"), "{missing}");
     }
 
     #[test]

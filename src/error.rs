@@ -1,4 +1,4 @@
-//! One error type for the HTTP API, rendered as RFC 9457 problem details with the stable codes of API.md.
+//! One error type for the HTTP API, rendered as RFC 9457 problem details with the stable codes of docs/API.md.
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -53,7 +53,7 @@ struct Problem<'a> {
 }
 
 impl ApiError {
-    /// The stable machine-readable code of API.md.
+    /// The stable machine-readable code of docs/API.md.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated(_) => "unauthenticated",
@@ -150,8 +150,8 @@ impl From<ProviderError> for ApiError {
     }
 }
 
-impl From<crate::store::StoreUnavailable> for ApiError {
-    fn from(e: crate::store::StoreUnavailable) -> Self {
+impl From<crate::events::StoreUnavailable> for ApiError {
+    fn from(e: crate::events::StoreUnavailable) -> Self {
         Self::Unavailable(e.to_string())
     }
 }

@@ -4,6 +4,7 @@ pub mod callbacks;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod handle;
 pub mod middleware;
@@ -12,7 +13,6 @@ pub mod providers;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
-pub mod store;
 pub mod telemetry;
 pub mod ticket;
 
@@ -27,10 +27,10 @@ use arc_swap::ArcSwap;
 
 use crate::auth::{Authenticator, JwksCache};
 use crate::config::Config;
+use crate::events::{memory::MemoryStore, redis::RedisStore, EventStore};
 use crate::policy::PolicySet;
 use crate::providers::Store;
 use crate::state::AppState;
-use crate::store::{memory::MemoryStore, redis::RedisStore, EventStore};
 
 /// The policies shipped in `policies/`, used by the built-in config when that directory is absent.
 const BUNDLED_POLICIES: &[(&str, &str)] = &[

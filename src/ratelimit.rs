@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::config::RateLimitConfig;
-use crate::store::redis::RedisStore;
+use crate::events::redis::RedisStore;
 
 /// After a Redis error, the local bucket stands in for this long before Redis is tried again.
 const REDIS_BACKOFF: Duration = Duration::from_secs(5);

@@ -8,9 +8,9 @@ use arc_swap::ArcSwap;
 use crate::auth::{Authenticator, JwksCache};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::events::EventStore;
 use crate::policy::PolicySet;
 use crate::providers::Store;
-use crate::store::EventStore;
 
 pub struct AppState {
     pub config: Arc<Config>,

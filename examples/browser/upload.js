@@ -72,7 +72,8 @@ export async function formUpload(cfg, file) {
 
 /** (b) Uploads `file` in parts; `onProgress(fraction)` follows the bytes sent. */
 export async function multipartUpload(cfg, file, key, { batch = 100, concurrency = 3, onProgress = () => {} } = {}) {
-  const { upload_id, part_size } = await callBroker(cfg, 'POST', '/v1/multipart', {
+  // `handle` binds the upload's limits; every later call sends it back.
+  const { upload_id, part_size, handle } = await callBroker(cfg, 'POST', '/v1/multipart', {
     store: cfg.store,
     key,
     content_type: file.type || 'application/octet-stream',
@@ -88,30 +89,36 @@ export async function multipartUpload(cfg, file, key, { batch = 100, concurrency
     for (let first = 1; first <= count; first += batch) {
       const numbers = Array.from({ length: Math.min(batch, count - first + 1) }, (_, i) => first + i);
       const { parts } = await callBroker(cfg, 'POST', `${base}/parts`, {
-        store: cfg.store, key, part_numbers: numbers,
+        store: cfg.store, key, handle, part_numbers: numbers,
       });
-      await inPool(parts, concurrency, async ({ part_number, url }) => {
+      await inPool(parts, concurrency, async ({ part_number, url, headers }) => {
         const start = (part_number - 1) * part_size;
         const blob = file.slice(start, Math.min(start + part_size, file.size));
-        etags[part_number - 1] = await putPart(url, blob, (n) => { sent[part_number - 1] = n; report(); });
+        etags[part_number - 1] = await putPart(url, headers, blob, (n) => { sent[part_number - 1] = n; report(); });
       });
     }
     const done = await callBroker(cfg, 'POST', `${base}/complete`, {
-      store: cfg.store, key, parts: etags.map((etag, i) => ({ part_number: i + 1, etag })),
+      store: cfg.store, key, handle, parts: etags.map((etag, i) => ({ part_number: i + 1, etag })),
     });
     return { ...done, parts: count };
   } catch (e) {
-    const q = new URLSearchParams({ store: cfg.store, key });
+    const q = new URLSearchParams({ store: cfg.store, key, handle });
     await callBroker(cfg, 'DELETE', `${base}?${q}`).catch(() => {}); // best effort
     throw e;
   }
 }
 
-/** PUTs one part to its presigned URL; resolves with the part's ETag (quotes included). */
-function putPart(url, blob, onProgress) {
+/**
+ * PUTs one part to its presigned URL with the broker's `headers`; resolves with the part's ETag (quotes included).
+ * A signed `Content-Length` is left to the browser, which sends the blob's own length (it may not be set by hand).
+ */
+function putPart(url, headers, blob, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('PUT', url);
+    for (const [name, value] of Object.entries(headers ?? {})) {
+      if (name.toLowerCase() !== 'content-length') xhr.setRequestHeader(name, value);
+    }
     xhr.upload.onprogress = (e) => onProgress(e.loaded);
     xhr.onload = () => {
       const etag = xhr.getResponseHeader('ETag');

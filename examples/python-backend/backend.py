@@ -88,7 +88,8 @@ class Broker:
         created = self.call("POST", "/v1/multipart", {
             "store": self.store, "key": key, "content_type": content_type, "size": size,
         })
-        upload_id, part_size = created["upload_id"], created["part_size"]
+        # `handle` binds the upload's limits; every later call sends it back.
+        upload_id, part_size, handle = created["upload_id"], created["part_size"], created["handle"]
         base = f"/v1/multipart/{requests.utils.quote(upload_id, safe='')}"
         count = max(1, -(-size // part_size))
         parts = []
@@ -96,16 +97,20 @@ class Broker:
             for first in range(1, count + 1, batch):
                 numbers = list(range(first, min(first + batch, count + 1)))
                 signed = self.call("POST", f"{base}/parts", {
-                    "store": self.store, "key": key, "part_numbers": numbers,
+                    "store": self.store, "key": key, "handle": handle, "part_numbers": numbers,
                 })
                 for part in signed["parts"]:
-                    res = requests.put(part["url"], data=stream.read(part_size), timeout=self.timeout)
+                    # The headers carry the part's signed Content-Length; requests sends the same from the body.
+                    headers = {k: v for k, v in part["headers"].items() if k.lower() != "content-length"}
+                    res = requests.put(part["url"], data=stream.read(part_size), headers=headers,
+                                       timeout=self.timeout)
                     check_storage(res, f"PUT part {part['part_number']}")
                     parts.append({"part_number": part["part_number"], "etag": res.headers["ETag"]})
-            return self.call("POST", f"{base}/complete", {"store": self.store, "key": key, "parts": parts})
+            return self.call("POST", f"{base}/complete",
+                             {"store": self.store, "key": key, "handle": handle, "parts": parts})
         except BaseException:
             try:
-                self.call("DELETE", base, params={"store": self.store, "key": key})
+                self.call("DELETE", base, params={"store": self.store, "key": key, "handle": handle})
             except (BrokerError, requests.RequestException) as e:
                 print(f"warning: abort failed too: {e}", file=sys.stderr)
             raise

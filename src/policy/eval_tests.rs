@@ -482,20 +482,71 @@ fn set_of(texts: &[String]) -> PolicySet {
     PolicySet::new(rules)
 }
 
-proptest! {
-    #[test]
-    fn a_claim_never_lets_a_key_outside_its_own_prefix_match(sub in ".{0,12}", key in "[a-z./*{}]{1,24}") {
-        let set = rules(&[("p.toml", "[[rule]]\nroles=[\"*\"]\nstores=[\"*\"]\nactions=[\"*\"]\npaths=[\"users/{sub}/**\"]\n")]);
+/// `sub` and the key are drawn from the same small alphabet (with the glob and path metacharacters), and half the
+/// keys start with `sub/`, so many fall under the caller's own prefix (or would, were an unsafe `sub` bound); the
+/// test counts the allowed cases so it cannot pass without asserting.
+#[test]
+fn a_claim_never_lets_a_key_outside_its_own_prefix_match() {
+    use proptest::test_runner::{Config, TestRunner};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let set = rules(&[(
+        "p.toml",
+        "[[rule]]\nroles=[\"*\"]\nstores=[\"*\"]\nactions=[\"*\"]\npaths=[\"users/{sub}/**\"]\n",
+    )]);
+    let allowed = AtomicUsize::new(0);
+    let alphabet = "[ab./*{}]";
+    let strategy = (
+        proptest::string::string_regex(&format!("{alphabet}{{0,4}}")).expect("regex"),
+        any::<bool>(),
+        proptest::string::string_regex(&format!("{alphabet}{{1,12}}")).expect("regex"),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 4096,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let outcome = runner.run(&strategy, |(sub, under_sub, rest)| {
+        let key = if under_sub {
+            format!("{sub}/{rest}")
+        } else {
+            rest
+        };
         let c = claims(&sub, &[]);
         let full_key = format!("users/{key}");
-        let req = Request { claims: &c, store: "m", action: Action::Upload, key: &full_key, content_type: None, size: None };
+        let req = Request {
+            claims: &c,
+            store: "m",
+            action: Action::Upload,
+            key: &full_key,
+            content_type: None,
+            size: None,
+        };
         if matches!(set.evaluate(&req), Decision::Allow(_)) {
-            prop_assert!(super::claims::is_safe_segment(&sub), "unsafe sub {sub:?} matched");
+            allowed.fetch_add(1, Ordering::Relaxed);
+            prop_assert!(
+                super::claims::is_safe_segment(&sub),
+                "unsafe sub {sub:?} matched"
+            );
             let own = format!("users/{sub}");
-            prop_assert!(full_key == own || full_key.starts_with(&format!("{own}/")), "{full_key} outside {own}");
+            prop_assert!(
+                full_key == own || full_key.starts_with(&format!("{own}/")),
+                "{full_key} outside {own}"
+            );
         }
+        Ok(())
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
     }
+    let allowed = allowed.into_inner();
+    assert!(
+        allowed >= 100,
+        "only {allowed} of 4096 cases reached the assertion"
+    );
+}
 
+proptest! {
     #[test]
     fn adding_a_deny_rule_never_widens_access(
         texts in prop::collection::vec(arb_rule_text(), 1..6),

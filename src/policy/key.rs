@@ -1,4 +1,4 @@
-//! Object key rules (API.md) and key templates (POLICIES.md).
+//! Object key rules (docs/API.md) and key templates (docs/POLICIES.md).
 use chrono::{DateTime, Datelike, Utc};
 
 use super::claims::Claims;

@@ -187,13 +187,29 @@ struct RuleRaw {
     key_template: Option<Spanned<String>>,
 }
 
-/// A load error: `file:line: problem`.
+/// A load error: `file:line: problem` (just `file: problem` when no line applies, e.g. an unreadable file),
+/// then one more such line per further problem found in the same file.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[error("{}", render_problems(file, *line, message, more))]
 pub struct LoadError {
     pub file: String,
+    /// 1-based; 0 when the problem is not on a line.
     pub line: usize,
     pub message: String,
+    /// Further problems of the same file: (line, message).
+    pub more: Vec<(usize, String)>,
+}
+
+/// `file:line: message` lines, the line left out when 0 (never "line 0").
+pub fn render_problems(file: &str, line: usize, message: &str, more: &[(usize, String)]) -> String {
+    std::iter::once((line, message))
+        .chain(more.iter().map(|(l, m)| (*l, m.as_str())))
+        .map(|(line, message)| match line {
+            0 => format!("{file}: {message}"),
+            line => format!("{file}:{line}: {message}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Parses one policy file's text; `file` names it in errors and rule ids.
@@ -202,26 +218,36 @@ pub fn parse_file(file: &str, text: &str) -> Result<Vec<Rule>, LoadError> {
         file: file.to_string(),
         line: line_of(text, span.start),
         message,
+        more: Vec::new(),
     };
     let raw: FileRaw = toml::from_str(text).map_err(|e| {
         let message = e.message().to_string();
         err(e.span().unwrap_or(0..0), message)
     })?;
     let file_name: Arc<str> = Arc::from(file);
-    raw.rule
-        .into_iter()
-        .enumerate()
-        .map(|(index, r)| {
-            build_rule(
-                RuleId {
-                    file: file_name.clone(),
-                    index,
-                },
-                r,
-            )
-            .map_err(|(span, m)| err(span, m))
-        })
-        .collect()
+    // Every rule is built, so one run reports each broken rule of the file (the first problem of each).
+    let mut rules = Vec::new();
+    let mut problems: Vec<(usize, String)> = Vec::new();
+    for (index, r) in raw.rule.into_iter().enumerate() {
+        let id = RuleId {
+            file: file_name.clone(),
+            index,
+        };
+        match build_rule(id, r) {
+            Ok(rule) => rules.push(rule),
+            Err((span, m)) => problems.push((line_of(text, span.start), m)),
+        }
+    }
+    let mut problems = problems.into_iter();
+    match problems.next() {
+        None => Ok(rules),
+        Some((line, message)) => Err(LoadError {
+            file: file.to_string(),
+            line,
+            message,
+            more: problems.collect(),
+        }),
+    }
 }
 
 type SpannedError = (std::ops::Range<usize>, String);
@@ -279,11 +305,11 @@ fn build_rule(id: RuleId, r: RuleRaw) -> Result<Rule, SpannedError> {
         .collect::<Result<Vec<_>, _>>()?;
     let max_size = r
         .max_size
-        .map(|v| parse_size(v.get_ref()).map_err(|e| (v.span(), e)))
+        .map(|v| parse_size(v.get_ref()).map_err(|e| (v.span(), format!("max_size: {e}"))))
         .transpose()?;
     let max_expires = r
         .max_expires
-        .map(|v| parse_duration(v.get_ref()).map_err(|e| (v.span(), e)))
+        .map(|v| parse_duration(v.get_ref()).map_err(|e| (v.span(), format!("max_expires: {e}"))))
         .transpose()?;
     let content_types = r
         .content_types
@@ -410,6 +436,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Rule>, LoadError> {
         file: dir.display().to_string(),
         line: 0,
         message,
+        more: Vec::new(),
     };
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| io_err(format!("cannot read policy directory: {e}")))?
@@ -434,6 +461,30 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Rule>, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_errors_name_the_field_and_report_every_broken_rule() {
+        let rule = |extra: &str| {
+            format!("[[rule]]\nroles=[\"*\"]\nstores=[\"*\"]\nactions=[\"*\"]\npaths=[\"**\"]\n{extra}\n")
+        };
+        let text = [
+            rule("max_size = \"5parsecs\""),
+            rule(""),
+            rule("max_expires = \"1y\""),
+        ]
+        .concat();
+        let e = parse_file("p.toml", &text).expect_err("two broken rules");
+        let shown = e.to_string();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines.len(), 2, "{shown}");
+        assert!(
+            lines[0].starts_with("p.toml:6: max_size: unknown size unit"),
+            "{shown}"
+        );
+        assert!(lines[1].starts_with("p.toml:18: max_expires:"), "{shown}");
+        let gone = load_dir(Path::new("/nonexistent-policy-dir")).expect_err("missing");
+        assert!(!gone.to_string().contains(":0:"), "{gone}");
+    }
 
     #[test]
     fn sizes() {

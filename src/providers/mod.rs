@@ -5,11 +5,11 @@
 //! are thin adapters over them, plus the server-side calls (multipart bookkeeping, HEAD/stat) that do I/O.
 //! To add a capability, add a method here with a default that answers `Unsupported`, implement it in the
 //! providers that can do it, and call it from the route (docs/ARCHITECTURE.md).
+pub mod common;
 pub mod cos;
 pub mod qiniu;
 pub mod s3;
 pub mod store;
-pub(crate) mod text;
 pub mod types;
 
 use futures_util::future::BoxFuture;

@@ -6,9 +6,9 @@ use chrono::Utc;
 
 use crate::callbacks::{Answer, CallbackContext, ObjectCreated, Verified};
 use crate::error::ApiError;
+use crate::events::{Recorded, UploadEvent};
 use crate::providers::Store;
 use crate::state::AppState;
-use crate::store::{Recorded, UploadEvent};
 
 /// MinIO probes its webhook target with a HEAD before delivering.
 #[utoipa::path(params(("store" = String, Path,)), responses((status = 200, description = "the endpoint is alive")), tag = "callbacks")]

@@ -7,12 +7,12 @@ use utoipa::ToSchema;
 use super::authorize::{authorize, checked_key, resolve_key, Ask};
 use super::fields::Fields;
 use crate::error::ApiError;
+use crate::events::{Recorded, UploadEvent};
 use crate::extract::{ApiJson, Caller};
 use crate::policy::{Action, Decision, Denial, Request};
 use crate::providers::store::DEFAULT_MAX_UPLOAD_SIZE;
 use crate::providers::{Capability, FormUpload, ObjectInfo, SignedUrl, UploadGrant};
 use crate::state::AppState;
-use crate::store::{Recorded, UploadEvent};
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "UPPERCASE")]

@@ -116,7 +116,7 @@ async fn presigned_put_then_get_round_trips_and_confirm_records_it() {
         )
         .await;
     assert_eq!(status, 200, "a second confirm is a duplicate, still 200");
-    let presign_broker::store::EventStore::Memory(events) = &app.state.events else {
+    let presign_broker::events::EventStore::Memory(events) = &app.state.events else {
         panic!("memory store")
     };
     let recorded: Vec<Value> = events

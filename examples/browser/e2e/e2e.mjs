@@ -145,8 +145,8 @@ try {
     assert((await download(out.key)).equals(bytes), 'downloaded bytes differ');
   });
 
-  await test('multipart upload (11 MiB, 3 parts, URLs signed 2 a call) with progress, read back', async () => {
-    const bytes = randomBytes(11 * 1024 * 1024);
+  await test('multipart upload (19 MiB, 3 parts of 8 MiB, URLs signed 2 a call) with progress, read back', async () => {
+    const bytes = randomBytes(19 * 1024 * 1024);
     const out = await uploadThroughPage(page, multipart, 'video clip.bin', bytes);
     assert(out.status === 'ok', `page reported ${out.code}: ${out.text}`);
     assert(out.parts === '3', `expected 3 parts, the page used ${out.parts}`);

@@ -5,6 +5,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use reqwest::StatusCode;
 
+use crate::providers::common::transport_error;
 use crate::providers::types::{ObjectInfo, ProviderError, SignedUrl};
 
 use super::CosStore;
@@ -36,7 +37,10 @@ impl CosStore {
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
-        let response = builder.send().await.map_err(transport_error)?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| transport_error("COS HEAD Object", e))?;
         match response.status() {
             status if status.is_success() => object_info_from_headers(response.headers()),
             StatusCode::NOT_FOUND => Err(ProviderError::NotFound),
@@ -45,18 +49,6 @@ impl CosStore {
             ))),
         }
     }
-}
-
-/// A short, secret-free description of a failed round trip (the URL holds no secret, but is left out anyway).
-fn transport_error(err: reqwest::Error) -> ProviderError {
-    let what = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    ProviderError::Upstream(format!("COS HEAD Object {what}"))
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

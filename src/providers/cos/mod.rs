@@ -112,31 +112,10 @@ fn validate_bucket(bucket: &str) -> Result<(), String> {
     }
 }
 
-/// `(base_url, host)` of an endpoint override: http(s), a host, nothing after it.
+/// `(base_url, host)` of an endpoint override: http(s), a host, nothing after it (no path-style addressing).
 fn parse_endpoint(endpoint: &str) -> Result<(String, String), String> {
-    let bad = |why: &str| format!("COS endpoint {endpoint:?} {why}");
-    let url = url::Url::parse(endpoint).map_err(|e| bad(&format!("is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("must be http or https"));
-    }
-    if !url.username().is_empty()
-        || url.password().is_some()
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return Err(bad("must not carry credentials, a query or a fragment"));
-    }
-    if url.path() != "/" {
-        return Err(bad(
-            "must not have a path (path-style addressing is not supported)",
-        ));
-    }
-    let host_name = url.host_str().ok_or_else(|| bad("has no host"))?;
-    let host = match url.port() {
-        Some(port) => format!("{host_name}:{port}"),
-        None => host_name.to_owned(),
-    };
-    Ok((format!("{}://{host}", url.scheme()), host))
+    let origin = crate::providers::common::parse_origin("COS endpoint", endpoint)?;
+    Ok((origin.url(), origin.host))
 }
 
 impl CosStore {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::sign::{hmac_sha1_hex, sha1_hex, sign_key};
-use crate::providers::text;
+use crate::providers::common;
 
 /// Everything one upload policy pins.
 #[derive(Debug, Clone, Copy)]
@@ -46,38 +46,29 @@ struct PolicyDocument {
 pub fn policy_json(c: &PolicyConditions) -> String {
     let mut out = String::with_capacity(256 + c.key.len());
     out.push_str("{\"expiration\":");
-    text::push_json_str(&mut out, &text::iso8601_millis(c.expires_at));
+    common::push_json_str(&mut out, &common::iso8601_millis(c.expires_at));
     // Same order as cos-js-sdk-v5 server/sts.js, then the broker's constraints.
     out.push_str(",\"conditions\":[{\"q-sign-algorithm\":\"sha1\"},");
-    push_condition(&mut out, "q-ak", c.secret_id);
+    common::push_condition(&mut out, "q-ak", c.secret_id);
     out.push(',');
-    push_condition(&mut out, "q-sign-time", c.key_time);
+    common::push_condition(&mut out, "q-sign-time", c.key_time);
     out.push(',');
-    push_condition(&mut out, "bucket", c.bucket);
+    common::push_condition(&mut out, "bucket", c.bucket);
     out.push(',');
-    push_condition(&mut out, "key", c.key);
+    common::push_condition(&mut out, "key", c.key);
     out.push_str(",[\"content-length-range\",0,");
     out.push_str(&c.max_size.to_string());
     out.push(']');
     if let Some(content_type) = c.content_type {
         out.push(',');
-        push_condition(&mut out, "Content-Type", content_type);
+        common::push_condition(&mut out, "Content-Type", content_type);
     }
     if let Some(token) = c.security_token {
         out.push(',');
-        push_condition(&mut out, "x-cos-security-token", token);
+        common::push_condition(&mut out, "x-cos-security-token", token);
     }
     out.push_str("]}");
     out
-}
-
-/// `{"name":"value"}`, both JSON-escaped.
-fn push_condition(out: &mut String, name: &str, value: &str) {
-    out.push('{');
-    text::push_json_str(out, name);
-    out.push(':');
-    text::push_json_str(out, value);
-    out.push('}');
 }
 
 /// The compact policy JSON as serde_json renders it (the reference [`policy_json`] is tested against).
@@ -98,7 +89,7 @@ fn policy_json_serde(c: &PolicyConditions) -> String {
         conditions.push(json!({ "x-cos-security-token": token }));
     }
     let document = PolicyDocument {
-        expiration: text::iso8601_millis(c.expires_at),
+        expiration: common::iso8601_millis(c.expires_at),
         conditions,
     };
     serde_json::to_string(&document).expect("a struct of strings and JSON values always serializes")
@@ -302,7 +293,7 @@ mod tests {
 
     #[test]
     fn out_of_range_expiration_fails_closed() {
-        assert_eq!(text::iso8601_millis(i64::MAX), "1970-01-01T00:00:00.000Z");
+        assert_eq!(common::iso8601_millis(i64::MAX), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

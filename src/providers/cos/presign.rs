@@ -1,7 +1,7 @@
 //! URL layout of COS presigned requests. Pure.
 
 use super::sign::{url_encode, RequestSignature};
-use crate::providers::text;
+use crate::providers::common;
 
 /// The signed path of an object: `/` + the raw key (COS signs the decoded UTF-8 path).
 pub fn key_path(key: &str) -> String {
@@ -17,7 +17,7 @@ pub fn encode_path(path: &str) -> String {
 
 /// [`encode_path`] into `out`.
 pub(crate) fn push_encoded_path(out: &mut String, path: &str) {
-    text::push_percent_encoded(out, path, true);
+    common::push_percent_encoded(out, path, true);
 }
 
 /// Query of a presigned URL in the cos-python-sdk-v5 layout: the `q-*` pairs, then the signed parameters,

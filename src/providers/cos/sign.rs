@@ -6,7 +6,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha1::{Digest, Sha1};
 
-use crate::providers::text;
+use crate::providers::common;
 
 /// HMAC-SHA1 (the q-sign MAC).
 pub type HmacSha1 = Hmac<Sha1>;
@@ -15,13 +15,13 @@ pub type HmacSha1 = Hmac<Sha1>;
 /// (uppercase hex, space = `%20`, never `+`).
 pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    text::push_percent_encoded(&mut out, s, false);
+    common::push_percent_encoded(&mut out, s, false);
     out
 }
 
 /// [`url_encode`] into `out`.
 pub(crate) fn push_url_encoded(out: &mut String, s: &str) {
-    text::push_percent_encoded(out, s, false);
+    common::push_percent_encoded(out, s, false);
 }
 
 /// The `start;end` validity window (unix seconds) shared by `q-sign-time` and `q-key-time`.
@@ -210,7 +210,7 @@ fn signature_over(sign_key: &[u8; 40], data: &[&[u8]]) -> String {
     for part in data {
         mac.update(part);
     }
-    text::hex_string(&mac.finalize().into_bytes())
+    common::hex_string(&mac.finalize().into_bytes())
 }
 
 /// Encoded, lowercased names and encoded values, sorted: [`canonicalize`] without building its strings.
@@ -218,7 +218,7 @@ fn canonical_entries<'a>(entries: &[(&'a str, &'a str)]) -> Vec<(Cow<'a, str>, C
     let mut encoded: Vec<(Cow<'a, str>, Cow<'a, str>)> = entries
         .iter()
         .map(|(name, value)| {
-            let name = if text::needs_no_encoding(name, false)
+            let name = if common::needs_no_encoding(name, false)
                 && !name.bytes().any(|b| b.is_ascii_uppercase())
             {
                 Cow::Borrowed(*name)
@@ -227,7 +227,7 @@ fn canonical_entries<'a>(entries: &[(&'a str, &'a str)]) -> Vec<(Cow<'a, str>, C
                 n.make_ascii_lowercase();
                 Cow::Owned(n)
             };
-            let value = if text::needs_no_encoding(value, false) {
+            let value = if common::needs_no_encoding(value, false) {
                 Cow::Borrowed(*value)
             } else {
                 Cow::Owned(url_encode(value))

@@ -1,4 +1,4 @@
-//! Verification of Qiniu's upload callbacks (回调鉴权, qiniu.md 2.2–2.5). Pure.
+//! Verification of Qiniu's upload callbacks (回调鉴权, docs/PROVIDERS.md, Qiniu). Pure.
 //!
 //! Which prefix Qiniu sends today is UNVERIFIED (the docs show `QBox`, pfop callbacks moved to
 //! `Qiniu`), so both are accepted, exactly as every official SDK's verifier now does. Nothing else is.

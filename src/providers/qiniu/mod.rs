@@ -11,8 +11,7 @@ mod upload;
 use std::fmt;
 use std::time::Duration;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use url::Url;
+use crate::providers::common;
 
 use crate::providers::types::{FormUpload, ObjectInfo, ProviderError, SignedUrl, UploadGrant};
 
@@ -21,20 +20,11 @@ pub use token::PutPolicy;
 
 use stat::ManagementHost;
 
-/// Management host of the current stat doc (developer.qiniu.com/kodo/1308/stat); reference/qiniu.md
-/// names none. Region hosts (`rs-z2.qiniuapi.com`) work too.
+/// Management host of the current stat doc (developer.qiniu.com/kodo/1308/stat). Region hosts
+/// (`rs-z2.qiniuapi.com`) work too.
 const DEFAULT_RS_HOST: &str = "https://rs.qiniuapi.com";
 /// Total time allowed for one stat call.
 const STAT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A key in a download URL path: everything but unreserved characters and `/` is percent-encoded
-/// (UTF-8, upper-case hex, space as `%20`), as the SDKs do since python-sdk PR#248.
-const KEY_IN_PATH: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
-
 /// Settings of one Qiniu store.
 #[derive(Clone)]
 pub struct QiniuStoreConfig {
@@ -110,7 +100,7 @@ impl QiniuStore {
         if !is_plain(&cfg.access_key, &[':']) {
             return Err("qiniu access_key must be non-empty, without ':' or whitespace".into());
         }
-        // A pasted key with a trailing newline or space is the classic `bad token` (qiniu.md 4 #2).
+        // A pasted key with a trailing newline or space is the classic `bad token` (docs/PROVIDERS.md, Qiniu).
         if cfg.secret_key.is_empty() || cfg.secret_key.trim() != cfg.secret_key {
             return Err(
                 "qiniu secret_key must be non-empty, without leading or trailing whitespace".into(),
@@ -163,7 +153,7 @@ impl QiniuStore {
         if expires_at <= now {
             return Err("a download URL must expire after it is made".into());
         }
-        let base_url = format!("{domain}/{}", utf8_percent_encode(key, KEY_IN_PATH));
+        let base_url = key_url(domain, key);
         Ok(SignedUrl {
             method: "GET",
             url: token::private_download_url(
@@ -198,11 +188,12 @@ impl QiniuStore {
         let response = builder
             .send()
             .await
-            .map_err(|e| ProviderError::Upstream(format!("qiniu stat: request failed: {e}")))?;
+            .map_err(|e| common::transport_error("qiniu stat", e))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| {
-            ProviderError::Upstream(format!("qiniu stat: reading the answer failed: {e}"))
-        })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| common::transport_error("qiniu stat (reading the answer)", e))?;
         stat::parse_stat_response(status, &body)
     }
 
@@ -210,6 +201,16 @@ impl QiniuStore {
     pub fn verify_callback(&self, req: &CallbackRequest) -> Result<(), CallbackError> {
         callback::verify_callback_keyed(&[(&self.access_key, &self.keyed_secret)], req)
     }
+}
+
+/// `{domain}/{key}` with the key percent-encoded for a path: everything but unreserved characters and `/`
+/// (UTF-8, upper-case hex, space as `%20`), as the SDKs do since python-sdk PR#248.
+pub(crate) fn key_url(domain: &str, key: &str) -> String {
+    let mut url = String::with_capacity(domain.len() + 1 + key.len() * 3);
+    url.push_str(domain);
+    url.push('/');
+    common::push_percent_encoded(&mut url, key, true);
+    url
 }
 
 /// Non-empty, without whitespace, control characters or any of `forbidden`.
@@ -220,40 +221,17 @@ fn is_plain(value: &str, forbidden: &[char]) -> bool {
             .any(|c| forbidden.contains(&c) || c.is_whitespace() || c.is_control())
 }
 
-/// An `http(s)` origin with nothing after it (an optional `/` aside): no credentials, path, query
-/// or fragment.
-fn parse_origin(field: &str, value: &str) -> Result<Url, String> {
-    let url = Url::parse(value).map_err(|e| format!("qiniu {field} is not a URL: {e}"))?;
-    let bare = matches!(url.scheme(), "http" | "https")
-        && url.host_str().is_some()
-        && url.username().is_empty()
-        && url.password().is_none()
-        && url.path() == "/"
-        && url.query().is_none()
-        && url.fragment().is_none();
-    if bare {
-        Ok(url)
-    } else {
-        Err(format!("qiniu {field} must be an http(s) origin such as https://host[:port], with no path or query"))
-    }
-}
-
 /// `scheme://host[:port]`, the port only when not the scheme's default, no trailing `/`.
 fn origin_of(field: &str, value: &str) -> Result<String, String> {
-    Ok(parse_origin(field, value)?.origin().ascii_serialization())
+    Ok(common::parse_origin(&format!("qiniu {field}"), value)?.url())
 }
 
 /// The origin and the `Host` value an HTTP client sends for it (the port only when not default).
 fn management_host(value: &str) -> Result<ManagementHost, String> {
-    let url = parse_origin("rs_host", value)?;
-    let host = url.host_str().unwrap_or_default();
-    let host = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
+    let origin = common::parse_origin("qiniu rs_host", value)?;
     Ok(ManagementHost {
-        origin: url.origin().ascii_serialization(),
-        host,
+        origin: origin.url(),
+        host: origin.host,
     })
 }
 

@@ -7,7 +7,7 @@ use crate::providers::{
     ProviderError, SignedUrl, UploadGrant,
 };
 
-use super::{CallbackSpec, QiniuStore, KEY_IN_PATH};
+use super::{CallbackSpec, QiniuStore};
 
 impl Provider for QiniuStore {
     fn name(&self) -> &'static str {
@@ -30,10 +30,7 @@ impl Provider for QiniuStore {
 
     fn location(&self, key: &str) -> Option<String> {
         let domain = self.download_domain.as_deref()?;
-        Some(format!(
-            "{domain}/{}",
-            percent_encoding::utf8_percent_encode(key, KEY_IN_PATH)
-        ))
+        Some(super::key_url(domain, key))
     }
 
     fn form_upload(&self, grant: &UploadGrant<'_>) -> Result<FormUpload, ProviderError> {

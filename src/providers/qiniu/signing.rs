@@ -9,15 +9,15 @@ use sha1::Sha1;
 /// HMAC-SHA1 keyed with a secret key, as every Qiniu credential uses it.
 pub type HmacSha1 = Hmac<Sha1>;
 
-/// The only Content-Type whose body the `QBox` scheme signs (qiniu.md 2.2 step 4: exact match).
+/// The only Content-Type whose body the `QBox` scheme signs (docs/PROVIDERS.md, Qiniu).
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
-/// The only Content-Type whose body the `Qiniu` v2 scheme leaves unsigned (qiniu.md 2.3 step 7).
+/// The only Content-Type whose body the `Qiniu` v2 scheme leaves unsigned (docs/PROVIDERS.md, Qiniu).
 const OCTET_STREAM: &str = "application/octet-stream";
-/// Signed header prefix of the v2 scheme; `X-Qiniu-` alone is not signed (qiniu.md 2.3 step 5).
+/// Signed header prefix of the v2 scheme; `X-Qiniu-` alone is not signed (docs/PROVIDERS.md, Qiniu).
 const QINIU_HEADER_PREFIX: &str = "X-Qiniu-";
 
 /// Base64 with the urlsafe alphabet and the `=` padding KEPT: every SDK pads, and the HMAC covers
-/// the padded text (qiniu.md 1.2).
+/// the padded text (docs/PROVIDERS.md, Qiniu).
 pub fn urlsafe_b64(bytes: &[u8]) -> String {
     URL_SAFE.encode(bytes)
 }
@@ -77,7 +77,7 @@ impl<'a> RequestToSign<'a> {
 }
 
 /// `QBox` signing data: `path[?query]\n` + the body only when the Content-Type is exactly
-/// form-urlencoded (so a JSON body is NOT signed; qiniu.md 2.2).
+/// form-urlencoded (so a JSON body is NOT signed; docs/PROVIDERS.md, Qiniu).
 pub fn qbox_signing_data(r: &RequestToSign) -> Vec<u8> {
     let mut data = Vec::with_capacity(r.path.len() + r.body.len() + 64);
     r.push_path_and_query(&mut data);
@@ -88,7 +88,7 @@ pub fn qbox_signing_data(r: &RequestToSign) -> Vec<u8> {
     data
 }
 
-/// `Qiniu` v2 signing data (qiniu.md 2.3): `METHOD path[?query]\nHost: host[\nContent-Type: ct]`,
+/// `Qiniu` v2 signing data (docs/PROVIDERS.md, Qiniu): `METHOD path[?query]\nHost: host[\nContent-Type: ct]`,
 /// then the sorted canonical `\nX-Qiniu-Name: value` lines, then `\n\n` (always), then the body when
 /// a Content-Type is present and is not octet-stream. No Content-Type means no line and no body
 /// (Python, Rust, Java; Go and Node would substitute form, which never matters for callbacks: Qiniu
@@ -119,7 +119,7 @@ pub fn qiniu_signing_data(r: &RequestToSign) -> Vec<u8> {
 }
 
 /// The `X-Qiniu-*` headers under their canonical names, sorted by (name, value); every value of a
-/// repeated header gets its own line (the Rust SDK's behaviour, qiniu.md 2.3 recommendation).
+/// repeated header gets its own line (the Rust SDK's behaviour; docs/PROVIDERS.md, Qiniu).
 fn signed_qiniu_headers<'h>(headers: &[(&str, &'h str)]) -> Vec<(String, &'h str)> {
     let mut signed: Vec<(String, &'h str)> = headers
         .iter()

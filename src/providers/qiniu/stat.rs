@@ -3,7 +3,7 @@
 //!
 //! Signed with the `Qiniu` v2 management scheme plus `X-Qiniu-Date`, as the current stat doc shows:
 //! unlike `QBox` it also binds the method and the Host, and the date makes a captured header expire
-//! instead of working forever. Its signing string is the one the callback vectors pin (qiniu.md 2.3).
+//! instead of working forever. Its signing string is the one the callback vectors pin (docs/PROVIDERS.md, Qiniu).
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -58,8 +58,8 @@ pub fn stat_request(
         path: &path,
         query: None,
         host: &rs.host,
-        // Sent and signed explicitly: Go and Node sign a missing Content-Type as form (qiniu.md 2.3
-        // step 4), so leaving it out could disagree with the server.
+        // Sent and signed explicitly: the Go and Node SDKs sign a missing Content-Type as form, so leaving it
+        // out could disagree with the server.
         content_type: Some(FORM_CONTENT_TYPE),
         headers: &signed_headers,
         body: b"",

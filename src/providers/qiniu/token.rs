@@ -1,10 +1,10 @@
-//! Upload tokens (上传凭证) and private download URLs (qiniu.md 1.1, PROVIDERS.md). Pure.
+//! Upload tokens (上传凭证) and private download URLs (docs/PROVIDERS.md, Qiniu). Pure.
 
 use serde::Serialize;
 
 use super::signing::{encoded_sign, encoded_sign_keyed, urlsafe_b64, HmacSha1};
 
-/// A put policy (上传策略) as Qiniu parses it (qiniu.md 1.3). Absent fields are omitted; numeric
+/// A put policy (上传策略) as Qiniu parses it (docs/PROVIDERS.md, Qiniu). Absent fields are omitted; numeric
 /// fields are JSON numbers and `forceSaveKey` a JSON bool, because a number sent as a string fails
 /// with `invalid put policy encoding` (java-sdk#309).
 ///
@@ -95,7 +95,7 @@ pub struct PutPolicy {
     )]
     /// Workflow template; exclusive with `persistentOps`.
     pub persistent_workflow_template_id: Option<String>,
-    /// Listed only by the Python SDK (up to 20 allowed keys); semantics UNVERIFIED (qiniu.md 1.3).
+    /// Listed only by the Python SDK (up to 20 allowed keys); semantics UNVERIFIED (docs/PROVIDERS.md, Qiniu).
     #[serde(rename = "keylimit", skip_serializing_if = "Option::is_none")]
     pub key_limit: Option<Vec<String>>,
 }
@@ -110,7 +110,7 @@ impl PutPolicy {
         }
     }
 
-    /// Compact UTF-8 JSON (raw UTF-8, not `\u` escapes: both are valid, qiniu.md 1.5).
+    /// Compact UTF-8 JSON (raw UTF-8, not `\u` escapes: both are valid, docs/PROVIDERS.md, Qiniu).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self)
             .expect("a struct of strings, integers and bools always serializes")
@@ -118,7 +118,7 @@ impl PutPolicy {
 }
 
 /// `AK:urlsafe_b64(HMAC-SHA1(SK, encodedPolicy)):encodedPolicy`, encodedPolicy = urlsafe_b64(policy
-/// JSON) with `=` kept; the HMAC covers the base64 TEXT, not the JSON (qiniu.md 1.1). The exact bytes
+/// JSON) with `=` kept; the HMAC covers the base64 TEXT, not the JSON (docs/PROVIDERS.md, Qiniu). The exact bytes
 /// of `policy_json` are signed, so a pinned JSON string gives a pinned token.
 pub fn upload_token(ak: &str, sk: &str, policy_json: &str) -> String {
     upload_token_keyed(ak, &super::signing::hmac_sha1(sk), policy_json)
@@ -146,7 +146,7 @@ pub fn private_download_url(ak: &str, sk: &str, base_url: &str, deadline: i64) -
     format!("{signed}&token={ak}:{sign}")
 }
 
-/// The report's equivalence procedure (qiniu.md 1.6): exactly 3 parts, the AK, a constant-time HMAC
+/// The report's equivalence procedure (docs/PROVIDERS.md, Qiniu): exactly 3 parts, the AK, a constant-time HMAC
 /// check over part 3, padded urlsafe base64, then the policy JSON as data.
 #[cfg(test)]
 pub(crate) fn decode_verified_token(

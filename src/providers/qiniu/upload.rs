@@ -1,5 +1,5 @@
-//! The put policy the broker bakes into a form-upload token (API.md "Direct upload credentials" and
-//! "Provider callbacks", PROVIDERS.md Qiniu). Pure.
+//! The put policy the broker bakes into a form-upload token (docs/API.md "Direct upload credentials" and
+//! "Provider callbacks", docs/PROVIDERS.md Qiniu). Pure.
 
 use crate::providers::types::UploadGrant;
 
@@ -8,7 +8,7 @@ use super::token::PutPolicy;
 use super::CallbackSpec;
 
 /// Magic variables Qiniu fills in; server-decided values are appended as constants and
-/// client-chosen `$(x:...)` variables are never used (qiniu.md 2.5 point 3).
+/// client-chosen `$(x:...)` variables are never used (docs/PROVIDERS.md, Qiniu).
 const CALLBACK_BODY_FIELDS: &str =
     "key=$(key)&hash=$(etag)&fsize=$(fsize)&bucket=$(bucket)&mimeType=$(mimeType)";
 /// Without a callback Qiniu answers the uploader with this, the same fields the callback answer has.
@@ -36,7 +36,7 @@ pub fn broker_put_policy(
     match callback {
         Some(spec) => {
             policy.callback_url = Some(spec.url.to_owned());
-            // Form, never JSON: under `QBox` a JSON body is not signed (qiniu.md 2.2).
+            // Form, never JSON: under `QBox` a JSON body is not signed (docs/PROVIDERS.md, Qiniu).
             policy.callback_body_type = Some(FORM_CONTENT_TYPE.to_owned());
             policy.callback_body = Some(callback_body(g.subject));
         }

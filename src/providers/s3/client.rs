@@ -7,6 +7,7 @@ use quick_xml::escape::partial_escape;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 
+use crate::providers::common::transport_error;
 use crate::providers::types::{CompletedUpload, ObjectInfo, PartInfo, ProviderError};
 
 use super::sigv4::{
@@ -324,12 +325,19 @@ async fn execute(
     if !call.body.is_empty() {
         request = request.body(call.body);
     }
-    let mut response = request.send().await.map_err(|e| transport_error(op, e))?;
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(&format!("S3 {op}"), e))?;
     let status = response.status();
     let headers = response.headers().clone();
     // A HEAD answer has no body: hyper ends it at once.
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(op, e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(&format!("S3 {op}"), e))?
+    {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(ProviderError::Upstream(format!(
                 "S3 {op}: answer too large"
@@ -342,19 +350,6 @@ async fn execute(
         headers,
         body,
     })
-}
-
-/// A short, URL-free description: reqwest's own message includes the request URL.
-fn transport_error(op: &str, error: reqwest::Error) -> ProviderError {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    tracing::debug!(op, error = %error.without_url(), "S3 transport error");
-    ProviderError::Upstream(format!("S3 {op}: {what}"))
 }
 
 #[cfg(test)]

@@ -9,8 +9,6 @@ mod xml;
 #[cfg(test)]
 mod test_vectors;
 
-use url::{Host, Url};
-
 pub use crate::providers::types::{CompletedUpload, PartInfo};
 pub use sigv4::Credentials;
 
@@ -51,10 +49,10 @@ impl S3Store {
             .endpoint
             .clone()
             .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", cfg.region));
-        let url = Url::parse(&endpoint).map_err(|e| format!("s3 endpoint {endpoint:?}: {e}"))?;
-        let (scheme, endpoint_host) = validate_endpoint(&url, &endpoint)?;
+        let origin = super::common::parse_origin("s3 endpoint", &endpoint)?;
+        let (scheme, endpoint_host) = (origin.scheme, origin.host);
         validate_bucket(&cfg.bucket, cfg.path_style)?;
-        if !cfg.path_style && !matches!(url.host(), Some(Host::Domain(_))) {
+        if !cfg.path_style && !origin.is_domain {
             return Err(format!(
                 "s3 endpoint {endpoint:?}: virtual-hosted style needs a DNS name, not an IP address (set path_style)"
             ));
@@ -111,33 +109,6 @@ impl S3Store {
         };
         (&self.object_host, path)
     }
-}
-
-fn validate_endpoint(url: &Url, raw: &str) -> Result<(String, String), String> {
-    let scheme = url.scheme();
-    if scheme != "http" && scheme != "https" {
-        return Err(format!("s3 endpoint {raw:?}: scheme must be http or https"));
-    }
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| format!("s3 endpoint {raw:?}: no host"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "s3 endpoint {raw:?}: credentials belong in access_key/secret_key"
-        ));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "s3 endpoint {raw:?}: must have no path, query or fragment"
-        ));
-    }
-    // `Url::port` is None for the scheme's default port, which clients leave out of `Host` too.
-    let host = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
-    Ok((scheme.to_owned(), host))
 }
 
 fn validate_region(region: &str) -> Result<(), String> {

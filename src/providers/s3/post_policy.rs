@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::sigv4::{Signer, SigningTime, ALGORITHM};
-use crate::providers::text;
+use crate::providers::common;
 
 /// What a POST policy pins.
 #[derive(Debug, Clone)]
@@ -37,15 +37,6 @@ pub struct SignedPostPolicy {
     pub fields: Vec<(String, String)>,
 }
 
-/// Appends `{"name":"value"}` (both JSON-escaped as serde_json would).
-fn push_condition(out: &mut String, name: &str, value: &str) {
-    out.push('{');
-    text::push_json_str(out, name);
-    out.push(':');
-    text::push_json_str(out, value);
-    out.push('}');
-}
-
 /// Builds and signs the policy; every `x-amz-*` form field is also a condition, as S3 requires.
 pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     let time = SigningTime::from_unix(input.now);
@@ -56,27 +47,27 @@ pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     // fixed whatever serde_json features the build enables, and no JSON tree is built only to be printed.
     let mut policy_json = String::with_capacity(320 + input.key.len() + credential.len());
     policy_json.push_str("{\"expiration\":");
-    text::push_json_str(&mut policy_json, &text::iso8601_millis(input.expires_at));
+    common::push_json_str(&mut policy_json, &common::iso8601_millis(input.expires_at));
     policy_json.push_str(",\"conditions\":[");
-    push_condition(&mut policy_json, "bucket", input.bucket);
+    common::push_condition(&mut policy_json, "bucket", input.bucket);
     policy_json.push(',');
-    push_condition(&mut policy_json, "key", input.key);
+    common::push_condition(&mut policy_json, "key", input.key);
     policy_json.push(',');
-    push_condition(&mut policy_json, "x-amz-algorithm", ALGORITHM);
+    common::push_condition(&mut policy_json, "x-amz-algorithm", ALGORITHM);
     policy_json.push(',');
-    push_condition(&mut policy_json, "x-amz-credential", &credential);
+    common::push_condition(&mut policy_json, "x-amz-credential", &credential);
     policy_json.push(',');
-    push_condition(&mut policy_json, "x-amz-date", &time.datetime);
+    common::push_condition(&mut policy_json, "x-amz-date", &time.datetime);
     policy_json.push_str(",[\"content-length-range\",0,");
     policy_json.push_str(&input.max_size.to_string());
     policy_json.push(']');
     if let Some(content_type) = input.content_type {
         policy_json.push(',');
-        push_condition(&mut policy_json, "Content-Type", content_type);
+        common::push_condition(&mut policy_json, "Content-Type", content_type);
     }
     if let Some(token) = token {
         policy_json.push(',');
-        push_condition(&mut policy_json, "x-amz-security-token", token);
+        common::push_condition(&mut policy_json, "x-amz-security-token", token);
     }
     policy_json.push_str("]}");
     let policy_base64 = STANDARD.encode(policy_json.as_bytes());

@@ -152,11 +152,11 @@ fn json_special_characters_in_the_key_are_escaped() {
 #[test]
 fn expiration_has_millis_and_fails_closed() {
     assert_eq!(
-        crate::providers::text::iso8601_millis(1_700_000_000),
+        crate::providers::common::iso8601_millis(1_700_000_000),
         "2023-11-14T22:13:20.000Z"
     );
     assert_eq!(
-        crate::providers::text::iso8601_millis(i64::MIN),
+        crate::providers::common::iso8601_millis(i64::MIN),
         "1970-01-01T00:00:00.000Z"
     );
 }
@@ -204,11 +204,11 @@ fn policy_json_equals_the_serde_json_rendering() {
         assert_eq!(signed.policy_json, want);
     }
     assert_eq!(
-        crate::providers::text::iso8601_millis(i64::MAX),
+        crate::providers::common::iso8601_millis(i64::MAX),
         "1970-01-01T00:00:00.000Z"
     );
     assert_eq!(
-        crate::providers::text::iso8601_millis(253_402_300_800),
+        crate::providers::common::iso8601_millis(253_402_300_800),
         "+10000-01-01T00:00:00.000Z"
     );
 }

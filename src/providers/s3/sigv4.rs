@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::providers::text;
+use crate::providers::common;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -51,7 +51,7 @@ impl fmt::Debug for Credentials {
 /// `/` is kept unless `encode_slash` (object paths keep it; query names and values encode it).
 pub fn uri_encode(s: &str, encode_slash: bool) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    text::push_percent_encoded(&mut out, s, !encode_slash);
+    common::push_percent_encoded(&mut out, s, !encode_slash);
     out
 }
 
@@ -79,7 +79,7 @@ pub struct SigningTime {
 impl SigningTime {
     /// Formats unix seconds; a timestamp chrono cannot represent signs as 1970, so the credential is expired (fails closed).
     pub fn from_unix(now: i64) -> SigningTime {
-        let Some([year, month, day, hour, minute, second]) = text::utc_fields(now) else {
+        let Some([year, month, day, hour, minute, second]) = common::utc_fields(now) else {
             // Years outside 0..=9999 (and unrepresentable instants): chrono's own rendering.
             let t = DateTime::<Utc>::from_timestamp(now, 0).unwrap_or(DateTime::UNIX_EPOCH);
             return SigningTime {
@@ -89,14 +89,14 @@ impl SigningTime {
         };
         // Written digit by digit: chrono's `format` costs more than the HMAC this feeds.
         let mut datetime = String::with_capacity(16);
-        text::push_digits(&mut datetime, year, 4);
-        text::push_digits(&mut datetime, month, 2);
-        text::push_digits(&mut datetime, day, 2);
+        common::push_digits(&mut datetime, year, 4);
+        common::push_digits(&mut datetime, month, 2);
+        common::push_digits(&mut datetime, day, 2);
         let date = datetime.clone();
         datetime.push('T');
-        text::push_digits(&mut datetime, hour, 2);
-        text::push_digits(&mut datetime, minute, 2);
-        text::push_digits(&mut datetime, second, 2);
+        common::push_digits(&mut datetime, hour, 2);
+        common::push_digits(&mut datetime, minute, 2);
+        common::push_digits(&mut datetime, second, 2);
         datetime.push('Z');
         SigningTime { date, datetime }
     }
@@ -346,7 +346,7 @@ impl Signer {
         canonical_request.push_str(req.method);
         canonical_request.push('\n');
         let path_start = canonical_request.len();
-        text::push_percent_encoded(&mut canonical_request, req.path, true);
+        common::push_percent_encoded(&mut canonical_request, req.path, true);
         let path_end = canonical_request.len();
         canonical_request.push('\n');
         for (i, (k, v)) in query.iter().enumerate() {
@@ -503,7 +503,7 @@ impl Signer {
             query_tail.push_str(v);
         }
         let mut path = String::with_capacity(req.path.len() + 16);
-        text::push_percent_encoded(&mut path, req.path, true);
+        common::push_percent_encoded(&mut path, req.path, true);
         let mut request_head = Sha256::new();
         for part in [req.method, "\n", &path, "\n", &query_head] {
             request_head.update(part.as_bytes());
@@ -515,7 +515,7 @@ impl Signer {
         let mut value_buf = String::new();
         for value in values {
             value_buf.clear();
-            text::push_percent_encoded(&mut value_buf, value, false);
+            common::push_percent_encoded(&mut value_buf, value, false);
             let mut request = request_head.clone();
             for part in [
                 value_buf.as_str(),
@@ -607,7 +607,7 @@ pub fn canonical_query(params: &[(&str, &str)]) -> String {
 
 /// `yyyymmddTHHMMSSZ` of `now` in `buf`, when the year has four digits (else `None`: use [`SigningTime`]).
 fn amz_datetime(now: i64, buf: &mut [u8; 16]) -> Option<&str> {
-    let [year, month, day, hour, minute, second] = text::utc_fields(now)?;
+    let [year, month, day, hour, minute, second] = common::utc_fields(now)?;
     let mut at = 0;
     for (mut value, width) in [
         (year, 4),
@@ -721,7 +721,7 @@ fn collapse_whitespace(value: &str) -> Cow<'_, str> {
 
 /// [`uri_encode`] with `/` encoded, borrowed when nothing needs encoding.
 fn uri_encode_cow(s: &str) -> Cow<'_, str> {
-    if text::needs_no_encoding(s, false) {
+    if common::needs_no_encoding(s, false) {
         Cow::Borrowed(s)
     } else {
         Cow::Owned(uri_encode(s, true))
@@ -748,7 +748,7 @@ fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> Strin
 fn hex_hmac(keyed: &HmacSha256, data: &[u8]) -> String {
     let mut mac = keyed.clone();
     mac.update(data);
-    text::hex_string(&mac.finalize().into_bytes())
+    common::hex_string(&mac.finalize().into_bytes())
 }
 
 #[cfg(test)]

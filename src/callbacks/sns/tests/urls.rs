@@ -2,9 +2,9 @@ use regex::Regex;
 
 use super::super::{allowed_cert_url, allowed_subscribe_url, cert_url_allowed};
 
-/// API.md's default `sns_cert_url_pattern`.
+/// docs/API.md's default `sns_cert_url_pattern`.
 const DEFAULT_PATTERN: &str = r"^https://sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?/.*\.pem$";
-/// API.md's example test pattern.
+/// docs/API.md's example test pattern.
 const LOOPBACK_PATTERN: &str = r"^http://127\.0\.0\.1:[0-9]+/";
 
 fn regex(pattern: &str) -> Regex {

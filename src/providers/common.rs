@@ -1,5 +1,5 @@
-//! Small text builders the signers share on their hot path: fixed-width dates without `chrono::format`, JSON
-//! string literals and percent-encoding written straight into the output buffer.
+//! What the providers share: text builders of the signers' hot path (fixed-width dates, JSON string literals, the
+//! one percent-encoding table), POST-policy conditions, endpoint/origin parsing and transport errors.
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// UTC calendar fields of `unix` seconds, when the year has four digits (what the fast formatters handle;
@@ -170,4 +170,73 @@ mod tests {
         push_digits(&mut out, 2026, 4);
         assert_eq!(out, "072026");
     }
+}
+
+/// Appends the POST-policy condition `{"name":"value"}`, both JSON-escaped as serde_json would (S3, COS, OSS).
+pub fn push_condition(out: &mut String, name: &str, value: &str) {
+    out.push('{');
+    push_json_str(out, name);
+    out.push(':');
+    push_json_str(out, value);
+    out.push('}');
+}
+
+/// An `http(s)` origin from configuration: scheme, and host with a non-default port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub scheme: String,
+    /// `host[:port]`, the port only when not the scheme's default: what clients send as `Host`.
+    pub host: String,
+    /// A DNS name (not an IP address): virtual-hosted addressing needs one.
+    pub is_domain: bool,
+}
+
+impl Origin {
+    /// `scheme://host[:port]`, without a trailing `/`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+}
+
+/// Parses a configured endpoint: `http(s)://host[:port]` with nothing after it (an optional `/` aside): no
+/// credentials, path, query or fragment. Errors name `field` and the value (never a secret).
+pub fn parse_origin(field: &str, value: &str) -> Result<Origin, String> {
+    let bad = |why: &str| format!("{field} {value:?}: {why}");
+    let url = url::Url::parse(value).map_err(|e| bad(&format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("scheme must be http or https"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry credentials"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must have no path, query or fragment"));
+    }
+    let name = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("no host"))?;
+    // `Url::port` is None for the scheme's default port, which clients leave out of `Host` too.
+    let host = match url.port() {
+        Some(port) => format!("{name}:{port}"),
+        None => name.to_owned(),
+    };
+    Ok(Origin {
+        scheme: url.scheme().to_owned(),
+        host,
+        is_domain: matches!(url.host(), Some(url::Host::Domain(_))),
+    })
+}
+
+/// A short, URL-free description of a failed round trip: reqwest's own message includes the request URL.
+pub fn transport_error(what: &str, error: reqwest::Error) -> super::ProviderError {
+    let how = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    tracing::debug!(what, error = %error.without_url(), "provider transport error");
+    super::ProviderError::Upstream(format!("{what}: {how}"))
 }

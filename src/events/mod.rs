@@ -5,7 +5,7 @@ pub mod redis;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The normalized upload event of API.md (stream field `event`).
+/// The normalized upload event of docs/API.md (stream field `event`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UploadEvent {
     pub id: String,
