@@ -90,6 +90,19 @@ export TOKEN LOAD_DIR
 
 PARTS="$(seq -s, 1 100)"
 UPLOAD_ID="load-test-upload-id-2YjM4MTk0NTQ5ZTQ1NDc2OWE3ZTk3ZmQ5"
+# No S3 is called, so the multipart handle of this made-up upload is minted here the way src/handle.rs does:
+# HMAC-SHA256 with a key derived from the config's [callbacks] ticket_secret.
+HANDLE="$(python3 - "$CONFIG" "$UPLOAD_ID" <<'PY'
+import base64, hashlib, hmac, json, re, sys, time
+secret = re.search(r'^ticket_secret = "([^"]*)"', open(sys.argv[1]).read(), re.M).group(1).encode()
+key = hmac.new(secret, b"presign-broker multipart handle key v1", hashlib.sha256).digest()
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+claims = {"store": "media", "key": "users/alice/videos/big.mp4", "upload_id": sys.argv[2], "sub": "alice",
+          "max_size": 2 << 30, "part_size": 8 << 20, "max_parts": 256, "exp": int(time.time()) + 86400}
+body = b64(json.dumps(claims, separators=(",", ":")).encode())
+print(f"v1.{body}." + b64(hmac.new(key, f"v1.{body}".encode(), hashlib.sha256).digest()))
+PY
+)"
 scenario() { # scenario <name> -> "path<TAB>body<NL>"
   case "$1" in
     s3_put) printf '/v1/uploads\t{"store":"media","key":"users/alice/photos/cat.jpg","content_type":"image/jpeg","size":123456,"method":"PUT"}\n' ;;
@@ -98,7 +111,7 @@ scenario() { # scenario <name> -> "path<TAB>body<NL>"
     cos_put) printf '/v1/uploads\t{"store":"wx","key":"users/alice/photos/cat.jpg","content_type":"image/jpeg","size":123456,"method":"PUT"}\n' ;;
     qiniu) printf '/v1/uploads\t{"store":"qn","key":"users/alice/photos/cat.jpg","content_type":"image/jpeg","size":123456}\n' ;;
     healthz) printf '/healthz\t\n' ;;
-    parts) printf '/v1/multipart/%s/parts\t{"store":"media","key":"users/alice/videos/big.mp4","part_numbers":[%s]}\n' "$UPLOAD_ID" "$PARTS" ;;
+    parts) printf '/v1/multipart/%s/parts\t{"store":"media","key":"users/alice/videos/big.mp4","handle":"%s","part_numbers":[%s]}\n' "$UPLOAD_ID" "$HANDLE" "$PARTS" ;;
     *) echo "unknown scenario $1" >&2; return 1 ;;
   esac
 }

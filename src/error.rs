@@ -5,6 +5,9 @@ use serde::Serialize;
 
 use crate::providers::ProviderError;
 
+/// The underlying error of an [`ApiError`], shared so the error stays `Clone`.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -29,9 +32,9 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     #[error("{0}")]
     SignatureInvalid(String),
-    /// The detail is logged, the client gets a generic sentence.
+    /// The detail (and its cause, e.g. the transport error) is logged, the client gets a generic sentence.
     #[error("storage provider error: {0}")]
-    Upstream(String),
+    Upstream(String, #[source] Option<Cause>),
     /// The detail is logged, the client gets a generic sentence.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
@@ -67,7 +70,7 @@ impl ApiError {
             Self::Unsupported(_) => "unsupported",
             Self::RateLimited { .. } => "rate_limited",
             Self::SignatureInvalid(_) => "signature_invalid",
-            Self::Upstream(_) => "upstream_error",
+            Self::Upstream(..) => "upstream_error",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -76,7 +79,7 @@ impl ApiError {
     /// What the client may read; 5xx details stay in the log.
     fn public_detail(&self) -> String {
         match self {
-            Self::Upstream(_) => {
+            Self::Upstream(..) => {
                 "the storage provider answered with an error or could not be reached".into()
             }
             Self::Unavailable(_) => {
@@ -127,7 +130,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Upstream(..) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -144,7 +147,10 @@ impl From<ProviderError> for ApiError {
         match e {
             ProviderError::NotFound => Self::NotFound("the object or upload does not exist".into()),
             ProviderError::BadRequest(m) => Self::InvalidRequest(m),
-            ProviderError::Upstream(m) => Self::Upstream(m),
+            ProviderError::Upstream(m) => Self::Upstream(m, None),
+            ProviderError::Transport { what, source } => {
+                Self::Upstream(what, Some(std::sync::Arc::new(source)))
+            }
             ProviderError::Unsupported(m) => Self::Unsupported(m),
         }
     }

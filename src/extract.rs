@@ -35,6 +35,10 @@ impl FromRequest for Caller {
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
+        let span = tracing::Span::current();
+        if let Some(route) = req.match_pattern() {
+            span.record("route", route.as_str());
+        }
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
@@ -43,6 +47,7 @@ impl FromRequest for Caller {
                 .authenticate(header.as_deref())
                 .await
                 .map_err(|e| ApiError::Unauthenticated(e.to_string()))?;
+            span.record("subject", claims.sub.as_str());
             if let Some(limiter) = &state.limiter {
                 limiter
                     .check(&claims.sub)

@@ -116,43 +116,54 @@ where
             });
         req.extensions_mut().insert(RequestId(request_id.clone()));
         let service = self.service.clone();
-        Box::pin(async move {
-            let method = req.method().clone();
-            let res = service.call(req).await?;
-            let route = res
-                .request()
-                .match_pattern()
-                .unwrap_or_else(|| "unmatched".to_string());
-            // Errors are rendered again so the problem body carries the request id.
-            let rerendered = res.response().error().map(|e| {
+        // One span per request: every log line inside carries the request id, and the route and subject once
+        // known (recorded by the `Caller` extractor).
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            route = tracing::field::Empty,
+            subject = tracing::field::Empty
+        );
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let method = req.method().clone();
+                let res = service.call(req).await?;
+                let route = res
+                    .request()
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".to_string());
+                // Errors are rendered again so the problem body carries the request id.
+                let rerendered = res.response().error().map(|e| {
                 let api_error = e.as_error::<ApiError>().map_or_else(|| from_framework(e), ApiError::clone);
                 if api_error.status_code().is_server_error() {
-                    tracing::error!(request_id = %request_id, route = %route, error = %api_error, "request failed");
+                    tracing::error!(route = %route, error = %api_error, cause = ?std::error::Error::source(&api_error), "request failed");
                 }
                 api_error.render(Some(&request_id))
             });
-            let mut res = match rerendered {
-                Some(mut response) => {
-                    // Keep the headers inner middleware added (CORS, Vary): only the body is re-rendered.
-                    for (name, value) in res.headers() {
-                        if !response.headers().contains_key(name) {
-                            response.headers_mut().append(name.clone(), value.clone());
+                let mut res = match rerendered {
+                    Some(mut response) => {
+                        // Keep the headers inner middleware added (CORS, Vary): only the body is re-rendered.
+                        for (name, value) in res.headers() {
+                            if !response.headers().contains_key(name) {
+                                response.headers_mut().append(name.clone(), value.clone());
+                            }
                         }
+                        res.into_response(response).map_into_right_body()
                     }
-                    res.into_response(response).map_into_right_body()
+                    None => res.map_into_left_body(),
+                };
+                if let Ok(value) = HeaderValue::from_str(&request_id) {
+                    res.headers_mut().insert(REQUEST_ID_HEADER, value);
                 }
-                None => res.map_into_left_body(),
-            };
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
-                res.headers_mut().insert(REQUEST_ID_HEADER, value);
-            }
-            let status = res.status().as_u16();
-            let elapsed = started.elapsed().as_secs_f64();
-            metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method_label(&method), "status" => status_label(status)).increment(1);
-            metrics::histogram!("http_request_duration_seconds", "route" => route.clone())
-                .record(elapsed);
-            tracing::debug!(request_id = %request_id, %method, route = %route, status, elapsed_ms = elapsed * 1e3, "request");
-            Ok(res)
-        })
+                let status = res.status().as_u16();
+                let elapsed = started.elapsed().as_secs_f64();
+                metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method_label(&method), "status" => status_label(status)).increment(1);
+                metrics::histogram!("http_request_duration_seconds", "route" => route.clone())
+                    .record(elapsed);
+                tracing::debug!(%method, route = %route, status, elapsed_ms = elapsed * 1e3, "request");
+                Ok(res)
+            },
+            span,
+        ))
     }
 }

@@ -89,6 +89,10 @@ fn describe_metrics() {
     describe_histogram!(
         "upstream_request_duration_seconds",
         Unit::Seconds,
-        "Server-side calls to storage providers"
+        "Server-side calls to storage providers (HEAD/stat, multipart bookkeeping), by provider and operation"
+    );
+    describe_counter!(
+        "policy_reloads_total",
+        "Policy reloads (SIGHUP or directory watch), by outcome (ok, failed)"
     );
 }

@@ -275,7 +275,7 @@ impl S3Verifier {
                 super::confirm_subscription(ctx.sns_http, &msg, &self.sns_cert_url_pattern)
                     .await
                     .map_err(|e| {
-                        ApiError::Upstream(format!("SNS subscription confirmation: {e}"))
+                        ApiError::Upstream(format!("SNS subscription confirmation: {e}"), None)
                     })?;
                 tracing::info!(store = %ctx.store, topic = %msg.topic_arn, "SNS subscription confirmed");
                 Ok(handshake(Answer::Empty))

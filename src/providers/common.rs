@@ -237,6 +237,8 @@ pub fn transport_error(what: &str, error: reqwest::Error) -> super::ProviderErro
     } else {
         "request failed"
     };
-    tracing::debug!(what, error = %error.without_url(), "provider transport error");
-    super::ProviderError::Upstream(format!("{what}: {how}"))
+    super::ProviderError::Transport {
+        what: format!("{what}: {how}"),
+        source: error.without_url(),
+    }
 }

@@ -70,6 +70,13 @@ pub enum ProviderError {
     /// The provider answered with an error or could not be reached.
     #[error("{0}")]
     Upstream(String),
+    /// The provider could not be reached or its answer not read; `what` names the call and how it failed.
+    #[error("{what}")]
+    Transport {
+        what: String,
+        #[source]
+        source: reqwest::Error,
+    },
     /// The provider cannot do this (PUT on Qiniu, ...): 422 `unsupported`.
     #[error("{0}")]
     Unsupported(String),
