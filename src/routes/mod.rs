@@ -1,6 +1,7 @@
 //! HTTP routes: parse, ask the policy, call a signer or a provider client, shape the answer.
 pub mod authorize;
 pub mod callbacks;
+pub mod companion;
 pub mod downloads;
 pub mod fields;
 pub mod health;
@@ -36,6 +37,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(multipart::list_parts)
         .service(multipart::complete)
         .service(multipart::abort)
+        .service(companion::params)
+        .service(companion::create)
+        .service(companion::complete)
+        .service(companion::sign_part)
+        .service(companion::list_parts)
+        .service(companion::abort)
         .service(callbacks::liveness)
         .service(callbacks::receive)
         .default_service(web::to(not_found));
