@@ -4,13 +4,13 @@ use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, token, TestApp};
 
-const MIB: usize = 1 << 20;
+pub(crate) const MIB: usize = 1 << 20;
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
-fn bytes(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn bytes(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
@@ -30,7 +30,7 @@ async fn put_with(app: &TestApp, cred: &Value, body: Vec<u8>) -> reqwest::Respon
     req.send().await.expect("PUT")
 }
 
-async fn download(app: &TestApp, t: &str, key: &str) -> (u16, Vec<u8>) {
+pub(crate) async fn download(app: &TestApp, t: &str, key: &str) -> (u16, Vec<u8>) {
     let (status, d) = app
         .post_json("/v1/downloads", t, &json!({"store": "media", "key": key}))
         .await;
@@ -48,7 +48,7 @@ async fn download(app: &TestApp, t: &str, key: &str) -> (u16, Vec<u8>) {
     )
 }
 
-async fn form_post(
+pub(crate) async fn form_post(
     app: &TestApp,
     cred: &Value,
     file: Vec<u8>,
