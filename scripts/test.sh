@@ -12,6 +12,8 @@
 #   6. cargo test --locked [CARGO_TEST_ARGS...]
 #   7. examples/browser/e2e/run.sh   the browser example in headless Chromium (Debian's chromium and
 #                                    npm playwright-core, installed when missing); PB_SKIP_BROWSER=1 skips it
+#   8. clients/uppy-e2e/run.sh       real Uppy 5.x and 6.x through the /companion routes in headless
+#                                    Chromium; PB_SKIP_BROWSER=1 skips it too
 #
 #   The services are stopped on exit (success, failure or Ctrl-C) unless --keep-services
 #   is given: then they stay up for the next run (which reuses them; quicker when iterating)
@@ -95,6 +97,7 @@ step test cargo test --locked ${cargo_test_args[@]+"${cargo_test_args[@]}"}
 if [[ -z "${PB_SKIP_BROWSER:-}" ]]; then
   # cargo test built the debug binary the e2e run needs.
   PB_E2E_BROKER_BIN="$PWD/target/debug/presign-broker" step browser examples/browser/e2e/run.sh
+  PB_BROKER_BIN="$PWD/target/debug/presign-broker" step uppy clients/uppy-e2e/run.sh
 fi
 
 section "summary"

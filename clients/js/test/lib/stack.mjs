@@ -110,8 +110,8 @@ ${store("proxied", proxy.url)}${store("direct", s3)}${extraConfig}`,
     child.kill("SIGKILL");
     throw new Error(`the broker (${bin}) did not become ready:\n${log.join("").slice(-2000)}`);
   }
-  const token = (sub = "alice") =>
-    execFileSync(bin, ["token", "--config", config, "--sub", sub, "--role", "user", "--ttl", "2h"], { encoding: "utf8" }).trim();
+  const token = (sub = "alice", role = "user") =>
+    execFileSync(bin, ["token", "--config", config, "--sub", sub, "--role", role, "--ttl", "2h"], { encoding: "utf8" }).trim();
   const tok = token();
   const stack = {
     url,
