@@ -24,6 +24,7 @@ const UPPY_MIN_PART_SIZE: u64 = 5 << 20;
 
 /// Documents the query of `s3/params`; it is parsed by [`params_query`], which also takes `metadata[...]`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct ParamsQuery {
     /// The file's name; the rule's `key_template` makes the key from it.
@@ -76,6 +77,7 @@ fn params_query(pairs: Vec<(String, String)>) -> Result<(String, Option<String>)
 
 /// Form-upload credentials for one file (`POST /v1/uploads` with `filename`).
 #[utoipa::path(
+    operation_id = "companion_params",
     params(("store" = String, Path,), ParamsQuery),
     responses(
         (status = 200, body = CompanionParams),
@@ -141,6 +143,7 @@ pub struct CompanionCreated {
 
 /// Start a multipart upload (`POST /v1/multipart` with `filename`).
 #[utoipa::path(
+    operation_id = "companion_create",
     params(("store" = String, Path,)),
     request_body = CompanionCreate,
     responses(
@@ -198,6 +201,7 @@ pub struct CompanionPartUrl {
 
 /// Presign one part (`POST /v1/multipart/{upload_id}/parts` with one number).
 #[utoipa::path(
+    operation_id = "companion_sign_part",
     params(("store" = String, Path,), ("upload_id" = String, Path, description = "as answered at create"), ("part_number" = u32, Path,), KeyQuery),
     responses(
         (status = 200, body = CompanionPartUrl),
@@ -249,6 +253,7 @@ pub struct CompanionPart {
 
 /// List the uploaded parts (`GET /v1/multipart/{upload_id}/parts`), so Uppy can resume.
 #[utoipa::path(
+    operation_id = "companion_list_parts",
     params(("store" = String, Path,), ("upload_id" = String, Path, description = "as answered at create"), KeyQuery),
     responses((status = 200, body = [CompanionPart]), (status = 403, description = "policy_denied"), (status = 404, description = "not_found: no such upload")),
     security(("bearer" = [])),
@@ -308,6 +313,7 @@ pub struct CompanionCompleted {
 
 /// Complete the upload (`POST /v1/multipart/{upload_id}/complete`).
 #[utoipa::path(
+    operation_id = "companion_complete",
     params(("store" = String, Path,), ("upload_id" = String, Path, description = "as answered at create"), KeyQuery),
     request_body = CompanionComplete,
     responses(
@@ -351,6 +357,7 @@ pub async fn complete(
 
 /// Abort the upload (`DELETE /v1/multipart/{upload_id}`); `200 {}` as Companion answers.
 #[utoipa::path(
+    operation_id = "companion_abort",
     params(("store" = String, Path,), ("upload_id" = String, Path, description = "as answered at create"), KeyQuery),
     responses((status = 200, description = "aborted: `{}`"), (status = 403, description = "policy_denied"), (status = 404, description = "not_found: no such upload")),
     security(("bearer" = [])),

@@ -310,12 +310,22 @@ async fn a_tampered_or_foreign_upload_id_is_refused_on_every_route() {
     assert_eq!(ok_json(res).await, json!([]));
 }
 
+/// Method, path, auth headers, body, expected status and code.
+type Case<'a> = (
+    Method,
+    &'a str,
+    Vec<(&'a str, String)>,
+    Option<Value>,
+    u16,
+    &'a str,
+);
+
 #[tokio::test]
 async fn denials_and_bad_requests_are_problem_json_with_a_message_for_uppy() {
     let app = TestApp::spawn().await;
     let t = token("alice", &["user"]);
     let nobody = token("carol", &["nobody"]);
-    let cases: Vec<(Method, &str, Vec<(&str, String)>, Option<Value>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             Method::GET,
             "/companion/media/s3/params?filename=a.jpg&type=image/jpeg",
