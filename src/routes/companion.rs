@@ -87,6 +87,7 @@ fn params_query(pairs: Vec<(String, String)>) -> Result<(String, Option<String>)
         (status = 404, description = "unknown_store"),
         (status = 415, description = "unsupported_media_type"),
         (status = 422, description = "unsupported: the store has no form upload"),
+        (status = 429, description = "rate_limited"),
     ),
     security(("bearer" = [])),
     tag = "companion"
@@ -148,7 +149,14 @@ pub struct CompanionCreated {
     request_body = CompanionCreate,
     responses(
         (status = 200, body = CompanionCreated),
-        (status = 403, description = "policy_denied"),
+        (status = 400, description = "invalid_request / invalid_key"),
+        (status = 401, description = "unauthenticated"),
+        (status = 403, description = "policy_denied (also: the uploadId does not verify or names another key or caller; a cookie-authenticated request from another origin)"),
+        (status = 404, description = "unknown_store / not_found (no such upload)"),
+        (status = 429, description = "rate_limited"),
+        (status = 502, description = "upstream_error"),
+        (status = 413, description = "payload_too_large: request body over 64 KiB"),
+        (status = 415, description = "unsupported_media_type"),
         (status = 422, description = "unsupported: the store has no multipart upload"),
     ),
     security(("bearer" = [])),
@@ -205,8 +213,12 @@ pub struct CompanionPartUrl {
     params(("store" = String, Path,), ("upload_id" = String, Path, description = "as answered at create"), ("part_number" = u32, Path,), KeyQuery),
     responses(
         (status = 200, body = CompanionPartUrl),
-        (status = 400, description = "part number out of range"),
-        (status = 403, description = "policy_denied: the uploadId does not verify or names another key"),
+        (status = 400, description = "invalid_request / invalid_key"),
+        (status = 401, description = "unauthenticated"),
+        (status = 403, description = "policy_denied (also: the uploadId does not verify or names another key or caller; a cookie-authenticated request from another origin)"),
+        (status = 404, description = "unknown_store / not_found (no such upload)"),
+        (status = 429, description = "rate_limited"),
+        (status = 502, description = "upstream_error"),
     ),
     security(("bearer" = [])),
     tag = "companion"
@@ -255,7 +267,15 @@ pub struct CompanionPart {
 #[utoipa::path(
     operation_id = "companion_list_parts",
     params(("store" = String, Path,), ("upload_id" = String, Path, description = "as answered at create"), KeyQuery),
-    responses((status = 200, body = [CompanionPart]), (status = 403, description = "policy_denied"), (status = 404, description = "not_found: no such upload")),
+    responses(
+        (status = 200, body = [CompanionPart]),
+        (status = 400, description = "invalid_request / invalid_key"),
+        (status = 401, description = "unauthenticated"),
+        (status = 403, description = "policy_denied (also: the uploadId does not verify or names another key or caller; a cookie-authenticated request from another origin)"),
+        (status = 404, description = "unknown_store / not_found (no such upload)"),
+        (status = 429, description = "rate_limited"),
+        (status = 502, description = "upstream_error"),
+    ),
     security(("bearer" = [])),
     tag = "companion"
 )]
@@ -318,9 +338,13 @@ pub struct CompanionCompleted {
     request_body = CompanionComplete,
     responses(
         (status = 200, body = CompanionCompleted),
-        (status = 400, description = "the part list does not name exactly the uploaded parts"),
-        (status = 403, description = "policy_denied"),
-        (status = 413, description = "parts exceed max_size; upload aborted"),
+        (status = 400, description = "invalid_request / invalid_key"),
+        (status = 401, description = "unauthenticated"),
+        (status = 403, description = "policy_denied (also: the uploadId does not verify or names another key or caller; a cookie-authenticated request from another origin)"),
+        (status = 404, description = "unknown_store / not_found (no such upload)"),
+        (status = 429, description = "rate_limited"),
+        (status = 502, description = "upstream_error"),
+        (status = 413, description = "parts exceed max_size (upload aborted); request body over 64 KiB"),
     ),
     security(("bearer" = [])),
     tag = "companion"
@@ -359,7 +383,15 @@ pub async fn complete(
 #[utoipa::path(
     operation_id = "companion_abort",
     params(("store" = String, Path,), ("upload_id" = String, Path, description = "as answered at create"), KeyQuery),
-    responses((status = 200, description = "aborted: `{}`"), (status = 403, description = "policy_denied"), (status = 404, description = "not_found: no such upload")),
+    responses(
+        (status = 200, description = "aborted: `{}`"),
+        (status = 400, description = "invalid_request / invalid_key"),
+        (status = 401, description = "unauthenticated"),
+        (status = 403, description = "policy_denied (also: the uploadId does not verify or names another key or caller; a cookie-authenticated request from another origin)"),
+        (status = 404, description = "unknown_store / not_found (no such upload)"),
+        (status = 429, description = "rate_limited"),
+        (status = 502, description = "upstream_error"),
+    ),
     security(("bearer" = [])),
     tag = "companion"
 )]
