@@ -98,7 +98,7 @@ secret = re.search(r'^ticket_secret = "([^"]*)"', open(sys.argv[1]).read(), re.M
 key = hmac.new(secret, b"presign-broker multipart handle key v1", hashlib.sha256).digest()
 b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 claims = {"store": "media", "key": "users/alice/videos/big.mp4", "upload_id": sys.argv[2], "sub": "alice",
-          "max_size": 2 << 30, "part_size": 8 << 20, "max_parts": 256, "exp": int(time.time()) + 86400}
+          "max_size": 2 << 30, "part_size": 8 << 20, "max_parts": 256, "overwrite": True, "exp": int(time.time()) + 86400}
 body = b64(json.dumps(claims, separators=(",", ":")).encode())
 print(f"v1.{body}." + b64(hmac.new(key, f"v1.{body}".encode(), hashlib.sha256).digest()))
 PY

@@ -10,9 +10,15 @@ use toml::Spanned;
 pub const DEV_CONFIG: &str = include_str!("default_config.toml");
 const DEV_CONFIG_NAME: &str = "<built-in development config>";
 
-/// A secret value; never printed.
+/// A secret value; never printed, and wiped from memory when dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {

@@ -1,7 +1,7 @@
 //! Multipart handles: the broker's stateless memory of a multipart upload (docs/API.md "Multipart uploads").
 //!
 //! `POST /v1/multipart` answers a handle binding store, key, upload id, subject and the limits the upload was
-//! created under (`max_size`, content type, part size, declared size) with an expiry; every later call sends it
+//! created under (`max_size`, content type, part size, declared size, overwrite) with an expiry; every later call sends it
 //! back and is held to it, so a follow-up can never fall under another, looser rule.
 //!
 //! Format: `v1.<base64url(JSON claims)>.<base64url(HMAC-SHA256)>`. The MAC key is derived from the callback
@@ -30,11 +30,16 @@ pub struct HandleClaims {
     pub max_size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
+    /// The rule's allowed content types (Qiniu `mimeLimit` in the upload's tokens); empty = any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content_types: Vec<String>,
     pub part_size: u64,
     /// Declared total size: part numbers stop at `ceil(size / part_size)` and each part's length is signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     pub max_parts: u32,
+    /// The rule's `overwrite` (Qiniu `insertOnly` in the upload's tokens).
+    pub overwrite: bool,
     /// Unix seconds.
     pub exp: i64,
 }
@@ -101,9 +106,11 @@ mod tests {
             sub: "alice".into(),
             max_size: 20 << 20,
             content_type: Some("image/jpeg".into()),
+            content_types: vec!["image/*".into()],
             part_size: 8 << 20,
             size: None,
             max_parts: 3,
+            overwrite: false,
             exp: 2_000_000_000,
         }
     }

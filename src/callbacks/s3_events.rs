@@ -7,10 +7,6 @@
 
 mod s3_records;
 mod seaweedfs;
-#[cfg(test)]
-mod tests_s3_records;
-#[cfg(test)]
-mod tests_seaweedfs;
 
 pub use s3_records::parse_s3_event_records;
 pub use seaweedfs::parse_seaweedfs_event;

@@ -259,3 +259,6 @@ fn unmet_constraint<'p>(rule: &'p Rule, req: &Request) -> Option<Denial<'p>> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests;

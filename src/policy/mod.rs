@@ -8,6 +8,3 @@ pub mod model;
 pub use claims::Claims;
 pub use eval::{Decision, Denial, PolicySet, Request};
 pub use model::{load_dir, parse_file, Action, Effect, LoadError, Rule, RuleId};
-
-#[cfg(test)]
-mod eval_tests;

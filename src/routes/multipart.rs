@@ -70,7 +70,6 @@ pub struct Upload<'a> {
     store: &'a Store,
     claims: HandleClaims,
     rule_max_expires: Option<u64>,
-    overwrite: bool,
 }
 
 /// Opens an existing upload for `caller`. `upload_id` is the id the client names, checked against the handle's;
@@ -123,7 +122,6 @@ pub fn open_upload<'a>(
     Ok(Upload {
         store: store_ref,
         rule_max_expires: rule.max_expires,
-        overwrite: rule.overwrite,
         claims,
     })
 }
@@ -147,10 +145,10 @@ impl Upload<'_> {
         UploadGrant {
             key: &self.claims.key,
             content_type: self.claims.content_type.as_deref(),
-            content_types: &[],
+            content_types: &self.claims.content_types,
             size: self.claims.size,
             max_size: self.claims.max_size,
-            overwrite: self.overwrite,
+            overwrite: self.claims.overwrite,
             subject: &self.claims.sub,
             now,
             expires_at,
@@ -343,9 +341,11 @@ pub async fn start_upload(
         sub: caller.claims.sub.clone(),
         max_size,
         content_type: req.content_type.clone(),
+        content_types: rule.content_type_texts.clone(),
         part_size,
         size: req.size,
         max_parts,
+        overwrite: rule.overwrite,
         exp,
     });
     Ok(MultipartCreated {

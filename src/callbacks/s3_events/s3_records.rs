@@ -118,3 +118,6 @@ fn hex_value(b: u8) -> Option<u8> {
         .to_digit(16)
         .and_then(|d| u8::try_from(d).ok())
 }
+
+#[cfg(test)]
+mod tests;

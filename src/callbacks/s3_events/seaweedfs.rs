@@ -165,3 +165,6 @@ fn versioned_object_key<'a>(path: &'a str, version: &str) -> Option<&'a str> {
     dir.strip_suffix(VERSIONS_DIR_SUFFIX)
         .filter(|key| !key.is_empty())
 }
+
+#[cfg(test)]
+mod tests;

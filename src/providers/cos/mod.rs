@@ -19,8 +19,8 @@ use hmac::Mac;
 use post_policy::{policy_json, PolicyConditions};
 use presign::{encode_path, key_path, push_encoded_path};
 use sign::{
-    key_time, push_url_encoded, sign_policy_keyed, sign_request, sign_request_keyed, url_encode,
-    HmacSha1, SignableRequest,
+    key_time, push_url_encoded, sign_policy_keyed, sign_request_keyed, url_encode, HmacSha1,
+    SignableRequest,
 };
 
 /// Seconds a credential's start is backdated: phone clocks drift, and cos-python-sdk-v5 backdates by 60 s.
@@ -66,7 +66,6 @@ impl fmt::Debug for CosStoreConfig {
 pub struct CosStore {
     bucket: String,
     secret_id: String,
-    secret_key: String,
     session_token: Option<String>,
     /// `scheme://host[:port]`, no trailing slash.
     base_url: String,
@@ -85,7 +84,6 @@ impl fmt::Debug for CosStore {
         f.debug_struct("CosStore")
             .field("bucket", &self.bucket)
             .field("secret_id", &self.secret_id)
-            .field("secret_key", &"<redacted>")
             .field(
                 "session_token",
                 &self.session_token.as_ref().map(|_| "<redacted>"),
@@ -157,7 +155,6 @@ impl CosStore {
         Ok(CosStore {
             bucket: cfg.bucket,
             secret_id: cfg.secret_id,
-            secret_key: cfg.secret_key,
             session_token: cfg.session_token,
             form_url: format!("{base_url}/"),
             base_url,
@@ -328,10 +325,11 @@ impl CosStore {
             headers: &signed_headers,
             params: &[],
         };
-        let signature = sign_request(&self.secret_key, &Self::window(now, end), &request);
+        let key_time = Self::window(now, end);
+        let signature = sign_request_keyed(&self.keyed_secret, &key_time, &request);
         let mut headers = vec![(
             "Authorization".to_owned(),
-            signature.authorization(&self.secret_id),
+            signature.authorization(&self.secret_id, &key_time),
         )];
         if let Some(token) = &self.session_token {
             headers.push((SECURITY_TOKEN.to_owned(), token.clone()));

@@ -1,14 +1,18 @@
 //! COS POST Object policy (doc 436/14690, "Signature protection"): what `wx.uploadFile` form uploads carry. Pure.
 
+#[cfg(test)]
 use std::fmt;
 
+#[cfg(test)]
 use base64::engine::general_purpose::STANDARD;
+#[cfg(test)]
 use base64::Engine;
 #[cfg(test)]
 use serde::Serialize;
 #[cfg(test)]
 use serde_json::{json, Value};
 
+#[cfg(test)]
 use super::sign::{hmac_sha1_hex, sha1_hex, sign_key};
 use crate::providers::common;
 
@@ -95,6 +99,7 @@ fn policy_json_serde(c: &PolicyConditions) -> String {
     serde_json::to_string(&document).expect("a struct of strings and JSON values always serializes")
 }
 
+#[cfg(test)]
 /// The values a signed policy puts in the form (plus the intermediates, for tests).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PolicySignature {
@@ -108,6 +113,7 @@ pub struct PolicySignature {
     pub policy_base64: String,
 }
 
+#[cfg(test)]
 impl fmt::Debug for PolicySignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PolicySignature")
@@ -119,6 +125,7 @@ impl fmt::Debug for PolicySignature {
     }
 }
 
+#[cfg(test)]
 /// Signs `policy_text` as COS verifies it: the raw JSON bytes are hashed, NOT their base64 (pitfall 6.7).
 pub fn sign_policy(secret_key: &str, key_time: &str, policy_text: &str) -> PolicySignature {
     let sign_key = sign_key(secret_key, key_time);

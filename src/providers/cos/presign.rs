@@ -1,5 +1,6 @@
 //! URL layout of COS presigned requests. Pure.
 
+#[cfg(test)]
 use super::sign::{url_encode, RequestSignature};
 use crate::providers::common;
 
@@ -20,6 +21,7 @@ pub(crate) fn push_encoded_path(out: &mut String, path: &str) {
     common::push_percent_encoded(out, path, true);
 }
 
+#[cfg(test)]
 /// Query of a presigned URL in the cos-python-sdk-v5 layout: the `q-*` pairs, then the signed parameters,
 /// every name and value UrlEncoded (so `;` is `%3B` and a space `%20`, never `+`).
 pub fn presigned_query(

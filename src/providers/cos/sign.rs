@@ -1,6 +1,7 @@
 //! COS XML-API request signature (`q-sign-algorithm=sha1`), doc 436/7778. Pure: time comes in as `KeyTime`.
 
 use std::borrow::Cow;
+#[cfg(test)]
 use std::fmt;
 
 use hmac::{Hmac, Mac};
@@ -29,11 +30,13 @@ pub fn key_time(start: i64, end: i64) -> String {
     format!("{start};{end}")
 }
 
+#[cfg(test)]
 /// Lowercase hex SHA-1 of `data`.
 pub fn sha1_hex(data: &[u8]) -> String {
     hex::encode(Sha1::digest(data))
 }
 
+#[cfg(test)]
 /// Lowercase hex HMAC-SHA1 of `msg` under `key`.
 pub fn hmac_sha1_hex(key: &[u8], msg: &[u8]) -> String {
     let mut mac = Hmac::<Sha1>::new_from_slice(key).expect("HMAC accepts keys of any length");
@@ -41,6 +44,7 @@ pub fn hmac_sha1_hex(key: &[u8], msg: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+#[cfg(test)]
 /// `SignKey = hex(HMAC-SHA1(SecretKey, KeyTime))`; its hex *text* is the key of the second HMAC.
 pub fn sign_key(secret_key: &str, key_time: &str) -> String {
     hmac_sha1_hex(secret_key.as_bytes(), key_time.as_bytes())
@@ -59,6 +63,7 @@ pub struct SignableRequest<'a> {
     pub params: &'a [(&'a str, &'a str)],
 }
 
+#[cfg(test)]
 /// Every value of one q-sign computation, so tests can check each intermediate the vectors publish.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RequestSignature {
@@ -84,6 +89,7 @@ pub struct RequestSignature {
     pub signature: String,
 }
 
+#[cfg(test)]
 impl RequestSignature {
     /// The `q-*` pairs in the fixed order every SDK emits, raw (not URL-encoded).
     pub fn q_pairs<'a>(&'a self, secret_id: &'a str) -> [(&'static str, &'a str); 7] {
@@ -108,6 +114,7 @@ impl RequestSignature {
     }
 }
 
+#[cfg(test)]
 impl fmt::Debug for RequestSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestSignature")
@@ -121,12 +128,14 @@ impl fmt::Debug for RequestSignature {
     }
 }
 
+#[cfg(test)]
 /// `name;name;…` and `name=value&…` of a header or parameter set, as the HttpString needs them.
 struct CanonicalSet {
     list: String,
     pairs: String,
 }
 
+#[cfg(test)]
 /// Names are UrlEncoded then lowercased (as the SDKs do, so `%2F` becomes `%2f`), values UrlEncoded, sorted by name.
 fn canonicalize(entries: &[(&str, &str)]) -> CanonicalSet {
     let mut encoded: Vec<(String, String)> = entries
@@ -147,6 +156,7 @@ fn canonicalize(entries: &[(&str, &str)]) -> CanonicalSet {
     CanonicalSet { list, pairs }
 }
 
+#[cfg(test)]
 /// Signs `request` with `secret_key` over the window `key_time` (see [`key_time`]).
 pub fn sign_request(
     secret_key: &str,
@@ -180,7 +190,7 @@ pub fn sign_request(
     }
 }
 
-/// What a presigned URL carries of a q-sign signature (the rest of [`RequestSignature`] is intermediates).
+/// What a request carries of a q-sign signature (the test oracle's `RequestSignature` adds the intermediates).
 pub(crate) struct UrlSignature {
     /// `q-header-list`.
     pub header_list: String,
@@ -188,6 +198,16 @@ pub(crate) struct UrlSignature {
     pub url_param_list: String,
     /// `q-signature`.
     pub signature: String,
+}
+
+impl UrlSignature {
+    /// The `Authorization` header value: the `q-*` pairs in the SDKs' order, joined raw with `&`.
+    pub fn authorization(&self, secret_id: &str, key_time: &str) -> String {
+        format!(
+            "q-sign-algorithm=sha1&q-ak={secret_id}&q-sign-time={key_time}&q-key-time={key_time}&q-header-list={}&q-url-param-list={}&q-signature={}",
+            self.header_list, self.url_param_list, self.signature
+        )
+    }
 }
 
 /// Lowercase hex of `bytes` into a fixed buffer.
@@ -259,8 +279,9 @@ fn push_pairs(out: &mut String, entries: &[(Cow<'_, str>, Cow<'_, str>)]) {
     }
 }
 
-/// [`sign_request`] for the hot path: SecretKey's HMAC state is keyed once per store and cloned, and only the
-/// values a URL carries are built. The unit tests check it against [`sign_request`] on every vector.
+/// The q-sign signature (the only implementation outside tests): SecretKey's HMAC state is keyed once per store
+/// and cloned, and only the values a request carries are built. The unit tests check it against every vector and
+/// against the readable oracle `sign_request`.
 pub(crate) fn sign_request_keyed(
     keyed_secret: &HmacSha1,
     key_time: &str,

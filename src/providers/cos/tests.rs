@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha1::Sha1;
 
-use super::sign::{sha1_hex, sign_key};
+use super::sign::{sha1_hex, sign_key, sign_request};
 use super::test_vectors::cos_vectors;
 use super::*;
 

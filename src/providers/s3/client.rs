@@ -353,5 +353,4 @@ async fn execute(
 }
 
 #[cfg(test)]
-#[path = "client_tests.rs"]
 mod tests;

@@ -96,5 +96,4 @@ pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
 }
 
 #[cfg(test)]
-#[path = "post_policy_tests.rs"]
 mod tests;

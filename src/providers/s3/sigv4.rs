@@ -325,7 +325,7 @@ impl Signer {
             }
         };
         let day = self.day(&datetime[..8]);
-        let headers = normalized_headers(req.host, req.headers);
+        let headers = normalized_headers(Some(req.host), req.headers);
         let mut signed_headers = String::with_capacity(64);
         for (i, (name, _)) in headers.iter().enumerate() {
             if i > 0 {
@@ -645,14 +645,16 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
     std::str::from_utf8(&buf[at..]).unwrap_or_else(|_| unreachable!("digits are ASCII"))
 }
 
-/// `host` and the other signed headers, names lowercased and values whitespace-collapsed, sorted: the lines of
-/// [`canonical_headers`] (borrowed wherever nothing changes).
+/// `host` (when given) and the other signed headers, names lowercased and values whitespace-collapsed (as the
+/// servers do when they recompute the signature), sorted: the one header normalization of every SigV4 form.
 fn normalized_headers<'a>(
-    host: &'a str,
+    host: Option<&'a str>,
     headers: &[(&'a str, &'a str)],
 ) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
     let mut normalized = Vec::with_capacity(headers.len() + 1);
-    normalized.push((Cow::Borrowed("host"), collapse_whitespace(host)));
+    if let Some(host) = host {
+        normalized.push((Cow::Borrowed("host"), collapse_whitespace(host)));
+    }
     normalized.extend(headers.iter().map(|(name, value)| {
         let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(name.to_ascii_lowercase())
@@ -665,21 +667,9 @@ fn normalized_headers<'a>(
     normalized
 }
 
-/// (`name:value\n` lines sorted by lowercase name, `;`-joined names). Values are trimmed and inner runs of
-/// whitespace collapse to one space, as the servers do when they recompute the signature.
+/// (`name:value\n` lines, `;`-joined names) of [`normalized_headers`].
 fn canonical_headers(headers: &[(&str, &str)]) -> (String, String) {
-    let mut normalized: Vec<(Cow<'_, str>, Cow<'_, str>)> = headers
-        .iter()
-        .map(|(name, value)| {
-            let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-                Cow::Owned(name.to_ascii_lowercase())
-            } else {
-                Cow::Borrowed(*name)
-            };
-            (name, collapse_whitespace(value))
-        })
-        .collect();
-    normalized.sort_unstable();
+    let normalized = normalized_headers(None, headers);
     let mut lines =
         String::with_capacity(normalized.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
     let mut names = String::with_capacity(lines.capacity());
@@ -752,5 +742,4 @@ fn hex_hmac(keyed: &HmacSha256, data: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[path = "sigv4_tests.rs"]
 mod tests;

@@ -162,5 +162,4 @@ pub(super) fn error_for(op: &str, status: u16, body: &[u8]) -> ProviderError {
 }
 
 #[cfg(test)]
-#[path = "xml_tests.rs"]
 mod tests;

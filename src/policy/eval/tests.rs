@@ -2,9 +2,9 @@
 use proptest::prelude::*;
 use serde_json::json;
 
-use super::claims::Claims;
-use super::eval::{Decision, Denial, PolicySet, Request};
-use super::model::{parse_file, Action, Rule};
+use crate::policy::claims::Claims;
+use crate::policy::eval::{Decision, Denial, PolicySet, Request};
+use crate::policy::model::{parse_file, Action, Rule};
 
 fn rules(files: &[(&str, &str)]) -> PolicySet {
     let mut all = Vec::new();
@@ -525,7 +525,7 @@ fn a_claim_never_lets_a_key_outside_its_own_prefix_match() {
         if matches!(set.evaluate(&req), Decision::Allow(_)) {
             allowed.fetch_add(1, Ordering::Relaxed);
             prop_assert!(
-                super::claims::is_safe_segment(&sub),
+                crate::policy::claims::is_safe_segment(&sub),
                 "unsafe sub {sub:?} matched"
             );
             let own = format!("users/{sub}");

@@ -2,14 +2,14 @@
 
 use base64::Engine as _;
 
-use super::*;
+use crate::callbacks::s3_events::*;
 
 macro_rules! fixture {
     ($name:literal) => {
         (
             $name,
             include_str!(concat!(
-                "../../../tests/fixtures/seaweedfs/",
+                "../../../../tests/fixtures/seaweedfs/",
                 $name,
                 ".json"
             )),

@@ -1,15 +1,15 @@
 use serde_json::json;
 
-use super::*;
+use crate::callbacks::s3_events::*;
 
-const MOTO_SINGLE_PUT: &str = include_str!("../../../tests/fixtures/sns/moto/single-put.json");
+const MOTO_SINGLE_PUT: &str = include_str!("../../../../tests/fixtures/sns/moto/single-put.json");
 const MOTO_MULTIPART_PUT: &str =
-    include_str!("../../../tests/fixtures/sns/moto/multipart-put.json");
+    include_str!("../../../../tests/fixtures/sns/moto/multipart-put.json");
 const MOTO_MULTIPART_COMPLETE: &str =
-    include_str!("../../../tests/fixtures/sns/moto/multipart-complete.json");
-const MOTO_TEST_EVENT: &str = include_str!("../../../tests/fixtures/sns/moto/test-event.json");
+    include_str!("../../../../tests/fixtures/sns/moto/multipart-complete.json");
+const MOTO_TEST_EVENT: &str = include_str!("../../../../tests/fixtures/sns/moto/test-event.json");
 const PYTHON_SNS_MESSAGES: &str =
-    include_str!("../../../tests/fixtures/sns/python/sns-messages.json");
+    include_str!("../../../../tests/fixtures/sns/python/sns-messages.json");
 
 fn record(event_name: &str, key: &str, object_extra: serde_json::Value) -> serde_json::Value {
     let mut object = json!({"key": key, "size": 1024, "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5"});
