@@ -10,6 +10,17 @@ use toml::Spanned;
 pub const DEV_CONFIG: &str = include_str!("default_config.toml");
 const DEV_CONFIG_NAME: &str = "<built-in development config>";
 
+/// The development config's store is the SeaweedFS of `scripts/services.sh`; it follows that script's port
+/// variable (`PB_S3_PORT`, the one place test ports are set) so `serve` without `--config` reaches it.
+pub fn dev_config_text(s3_port: Option<&str>) -> String {
+    match s3_port.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        Some(port) => {
+            DEV_CONFIG.replace("http://127.0.0.1:8333", &format!("http://127.0.0.1:{port}"))
+        }
+        None => DEV_CONFIG.to_string(),
+    }
+}
+
 /// A secret value; never printed, and wiped from memory when dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -69,6 +80,8 @@ pub struct ServerConfig {
     pub drain_seconds: u64,
     /// Browser origins allowed to call the API (CORS); empty = none.
     pub cors_origins: Vec<String>,
+    /// A request body not fully received within this is answered 408 (slow-body clients hold no worker).
+    pub body_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +136,8 @@ pub struct RedisConfig {
 pub struct CallbacksConfig {
     /// HMAC key of callback tickets; `None` = a random one per process (dev only).
     pub ticket_secret: Option<Secret>,
+    /// A ticket stays valid this long after its credential expires (providers retry callbacks for hours).
+    pub ticket_grace_seconds: u64,
 }
 
 /// `[multipart]`: how long a multipart `handle` stays valid (docs/API.md "Multipart uploads").
@@ -283,6 +298,7 @@ struct ServerRaw {
     drain_seconds: Option<u64>,
     #[serde(default)]
     cors_origins: Vec<String>,
+    body_timeout_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +354,7 @@ struct CallbacksRaw {
     ticket_secret: Option<String>,
     ticket_secret_env: Option<String>,
     ticket_secret_file: Option<PathBuf>,
+    ticket_grace_seconds: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -442,7 +459,8 @@ impl Config {
                 Self::parse(&p.display().to_string(), &text, p.parent())
             }
             None => {
-                let mut config = Self::parse(DEV_CONFIG_NAME, DEV_CONFIG, None)?;
+                let text = dev_config_text(std::env::var("PB_S3_PORT").ok().as_deref());
+                let mut config = Self::parse(DEV_CONFIG_NAME, &text, None)?;
                 config.dev_defaults = true;
                 Ok(config)
             }
@@ -568,7 +586,10 @@ impl Config {
                     server,
                     auth,
                     redis,
-                    callbacks: CallbacksConfig { ticket_secret },
+                    callbacks: CallbacksConfig {
+                        ticket_secret,
+                        ticket_grace_seconds: cb.ticket_grace_seconds.unwrap_or(86_400),
+                    },
                     multipart,
                     companion,
                     policies,
@@ -642,6 +663,7 @@ fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
             .iter()
             .map(|o| o.trim_end_matches('/').to_string())
             .collect(),
+        body_timeout_seconds: s.body_timeout_seconds.unwrap_or(10).clamp(1, 300),
     })
 }
 

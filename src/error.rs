@@ -22,6 +22,12 @@ pub enum ApiError {
     UnknownStore(String),
     #[error("{0}")]
     NotFound(String),
+    /// A known route called with another method; `allow` lists the methods it serves.
+    #[error("method not allowed here; allowed: {allow}")]
+    MethodNotAllowed { allow: String },
+    /// The request body was not fully received within the server's body timeout.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -68,6 +74,8 @@ impl ApiError {
             Self::InvalidKey(_) => "invalid_key",
             Self::UnknownStore(_) => "unknown_store",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::RequestTimeout(_) => "request_timeout",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unsupported(_) => "unsupported",
@@ -118,6 +126,13 @@ impl ApiError {
             Self::Unavailable(_) => {
                 res.insert_header((header::RETRY_AFTER, "5"));
             }
+            Self::MethodNotAllowed { allow } => {
+                res.insert_header((header::ALLOW, allow.as_str()));
+            }
+            Self::RequestTimeout(_) => {
+                // The rest of a trickled body is not worth reading: close the connection.
+                res.force_close();
+            }
             _ => {}
         }
         let detail = self.public_detail();
@@ -141,6 +156,8 @@ impl ResponseError for ApiError {
             Self::PolicyDenied(_) => StatusCode::FORBIDDEN,
             Self::InvalidRequest(_) | Self::InvalidKey(_) => StatusCode::BAD_REQUEST,
             Self::UnknownStore(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -195,12 +195,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             if declared_too_large {
                 return Err(too_large());
             }
-            let bytes =
-                body.await
-                    .map_err(|e| match e.as_error::<actix_web::error::PayloadError>() {
-                        Some(actix_web::error::PayloadError::Overflow) => too_large(),
-                        _ => ApiError::InvalidRequest("could not read the request body".into()),
-                    })?;
+            let bytes = body.await.map_err(|e| {
+                if crate::body_timeout::is_timeout(&e) {
+                    return crate::body_timeout::timeout_error();
+                }
+                match e.as_error::<actix_web::error::PayloadError>() {
+                    Some(actix_web::error::PayloadError::Overflow) => too_large(),
+                    _ => ApiError::InvalidRequest("could not read the request body".into()),
+                }
+            })?;
             parse_json(&bytes).map(ApiJson)
         })
     }
@@ -221,8 +224,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let detail = if path.is_empty() || path == "." {
@@ -231,7 +234,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("{path}: {inner}")
         };
         ApiError::InvalidRequest(format!("invalid JSON body: {detail}"))
-    })
+    })?;
+    // The value parsed but the plain parse refused the body: data follows the object (`{…}{…}`, `{…} junk`).
+    de.end().map_err(|e| {
+        ApiError::InvalidRequest(format!(
+            "invalid JSON body: the body must be exactly one JSON object: {e}"
+        ))
+    })?;
+    Ok(value)
 }
 
 #[cfg(test)]

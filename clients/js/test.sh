@@ -12,7 +12,7 @@
 #      each starting its own broker (free port) and fault proxy
 #
 # Settings: PB_CLIENT_BIG_MIB (size of the big-file test, default 1024), CHROMIUM (default /usr/bin/chromium),
-# and the PB_* variables of scripts/services.sh.
+# PB_SKIP_BROWSER=1 (leave out the Chromium test) and the PB_* variables of scripts/services.sh.
 set -euo pipefail
 
 JS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,5 +48,14 @@ if [[ -z ${PB_BROKER_BIN:-} ]]; then
   export PB_BROKER_BIN="$REPO/target/debug/presign-broker"
 fi
 
-log "npm test (broker $PB_BROKER_BIN, S3 $PB_TEST_S3_ENDPOINT)"
-npm test
+if [[ -n ${PB_SKIP_BROWSER:-} ]]; then
+  # Like scripts/test.sh's browser steps: everything but the Chromium test.
+  log "npm test without test/browser.test.mjs (PB_SKIP_BROWSER; broker $PB_BROKER_BIN, S3 $PB_TEST_S3_ENDPOINT)"
+  npm run --silent build
+  tests=()
+  for f in test/*.test.mjs; do [[ $f == test/browser.test.mjs ]] || tests+=("$f"); done
+  node --test --test-concurrency=1 "${tests[@]}"
+else
+  log "npm test (broker $PB_BROKER_BIN, S3 $PB_TEST_S3_ENDPOINT)"
+  npm test
+fi

@@ -10,6 +10,7 @@
 //!
 //! Idempotency and recording are the HTTP handler's job.
 
+pub mod oss;
 pub mod s3_events;
 pub mod sns;
 pub mod verifier;

@@ -21,6 +21,10 @@ pub struct CallbackContext<'a> {
     pub ticket_key: &'a [u8],
     pub sns_certs: &'a CertCache,
     pub sns_http: &'a reqwest::Client,
+    /// The time a ticket's expiry and an SNS `Timestamp` are judged against.
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// How long an idempotency key catches a replay: nothing older may be recorded (src/replay.rs).
+    pub idempotency_ttl_seconds: u64,
 }
 
 /// A verified delivery: the uploads it reports and the answer to give.
@@ -147,9 +151,16 @@ impl QiniuVerifier {
             .find(|(k, _)| k == "t")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        if !crate::ticket::verify(ctx.ticket_key, ctx.store, &fields.key, &fields.sub, &ticket) {
+        if !crate::ticket::verify(
+            ctx.ticket_key,
+            ctx.store,
+            &fields.key,
+            &fields.sub,
+            &ticket,
+            ctx.now.timestamp(),
+        ) {
             return Err(rejected(
-                "the callback ticket does not match this store, key and subject",
+                "the callback ticket does not match this store, key and subject, or has expired",
             ));
         }
         if fields.bucket != ctx.bucket {
@@ -264,6 +275,8 @@ impl S3Verifier {
                 other => rejected(format!("SNS certificate: {other}")),
             })?;
         super::verify_with_key(&msg, &key).map_err(|e| rejected(format!("SNS signature: {e}")))?;
+        crate::replay::sns_message_fresh(&msg.timestamp, ctx.now, ctx.idempotency_ttl_seconds)
+            .map_err(rejected)?;
         let handshake = |answer| Verified {
             source: "sns",
             objects: Vec::new(),
@@ -274,8 +287,12 @@ impl S3Verifier {
             SnsMessageType::SubscriptionConfirmation => {
                 super::confirm_subscription(ctx.sns_http, &msg, &self.sns_cert_url_pattern)
                     .await
-                    .map_err(|e| {
-                        ApiError::Upstream(format!("SNS subscription confirmation: {e}"), None)
+                    .map_err(|e| match e {
+                        // A disallowed SubscribeURL is a forged or misdirected message, never fetched.
+                        super::SnsError::SubscribeUrlNotAllowed => rejected(e.to_string()),
+                        e => {
+                            ApiError::Upstream(format!("SNS subscription confirmation: {e}"), None)
+                        }
                     })?;
                 tracing::info!(store = %ctx.store, topic = %msg.topic_arn, "SNS subscription confirmed");
                 Ok(handshake(Answer::Empty))

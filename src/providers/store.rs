@@ -111,18 +111,19 @@ impl Store {
         self.provider.name()
     }
 
-    /// The callback URL (with a ticket binding store, key and subject) a credential must carry, for stores
-    /// whose callbacks are verified through a ticket.
+    /// The callback URL (with a ticket binding store, key and subject, accepted until `valid_until`, see
+    /// `ticket::valid_until`) a credential must carry, for stores whose callbacks are verified through a ticket.
     pub fn callback_url(
         &self,
         public_url: &str,
         ticket_key: &[u8],
         key: &str,
         subject: &str,
+        valid_until: i64,
     ) -> Option<String> {
         let verifier = self.callbacks.as_ref()?;
         verifier.uses_ticket().then(|| {
-            let ticket = crate::ticket::issue(ticket_key, &self.name, key, subject);
+            let ticket = crate::ticket::issue(ticket_key, &self.name, key, subject, valid_until);
             format!("{public_url}/v1/callbacks/{}?t={ticket}", self.name)
         })
     }

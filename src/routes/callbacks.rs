@@ -49,6 +49,8 @@ pub async fn receive(
                 ticket_key: &state.ticket_key,
                 sns_certs: &state.sns_certs,
                 sns_http: &state.sns_http,
+                now: Utc::now(),
+                idempotency_ttl_seconds: state.idempotency_ttl_seconds(),
             };
             match verifier.verify(&ctx, &req, &body).await {
                 Ok(verified) => record_all(&state, store, verified).await,

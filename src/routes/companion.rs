@@ -210,7 +210,7 @@ pub struct CompanionPartUrl {
 /// Presign one part (`POST /v1/multipart/{upload_id}/parts` with one number).
 #[utoipa::path(
     operation_id = "companion_sign_part",
-    params(("store" = String, Path,), ("upload_id" = String, Path, description = "as answered at create"), ("part_number" = u32, Path,), KeyQuery),
+    params(("store" = String, Path,), ("upload_id" = String, Path, description = "as answered at create"), ("part_number" = u32, Path, minimum = 1, maximum = 10000, description = "in decimal digits; no fraction or exponent"), KeyQuery),
     responses(
         (status = 200, body = CompanionPartUrl),
         (status = 400, description = "invalid_request / invalid_key"),
@@ -295,7 +295,7 @@ pub async fn list_parts(
         &query.key,
         Some(&upload_id),
     )?;
-    let parts: Vec<CompanionPart> = multipart::uploaded_parts(&state, &upload)
+    let parts: Vec<CompanionPart> = multipart::listed_parts(&state, &upload)
         .await?
         .into_iter()
         .map(|p| CompanionPart {
@@ -311,6 +311,7 @@ pub async fn list_parts(
 #[serde(deny_unknown_fields)]
 pub struct CompanionCompletedPart {
     #[serde(rename = "PartNumber")]
+    #[schema(minimum = 1, maximum = 10000)]
     pub part_number: u32,
     /// Quotes are ignored.
     #[serde(rename = "ETag")]

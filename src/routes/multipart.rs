@@ -12,7 +12,9 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
 use crate::handle::HandleClaims;
 use crate::policy::{Action, Rule};
-use crate::providers::{Capability, PartInfo, PartLimits, PartRequest, Store, UploadGrant};
+use crate::providers::{
+    uploaded_parts, Capability, PartInfo, PartLimits, PartRequest, Store, UploadGrant,
+};
 use crate::state::AppState;
 
 const MIB: u64 = 1 << 20;
@@ -135,13 +137,10 @@ impl Upload<'_> {
         &self.claims.upload_id
     }
 
-    /// The grant the upload was created under, for providers whose requests carry its constraints.
-    fn grant<'g>(
-        &'g self,
-        callback_url: Option<&'g str>,
-        now: i64,
-        expires_at: i64,
-    ) -> UploadGrant<'g> {
+    /// The grant the upload was created under, for providers whose requests carry its constraints: rebuilt
+    /// from the handle identically on every call (its expiry is the handle's), so a token minted from it is
+    /// the same byte for byte.
+    fn grant<'g>(&'g self, callback_url: Option<&'g str>, now: i64) -> UploadGrant<'g> {
         UploadGrant {
             key: &self.claims.key,
             content_type: self.claims.content_type.as_deref(),
@@ -151,28 +150,43 @@ impl Upload<'_> {
             overwrite: self.claims.overwrite,
             subject: &self.claims.sub,
             now,
-            expires_at,
+            expires_at: self.claims.exp,
             callback_url,
         }
     }
 
+    /// The upload's callback (Qiniu calls back at `complete`): accepted until the handle expires, plus grace.
     fn callback_url(&self, state: &AppState) -> Option<String> {
         self.store.callback_url(
             &state.config.server.public_url,
             &state.ticket_key,
             &self.claims.key,
             &self.claims.sub,
+            crate::ticket::valid_until(
+                self.claims.exp,
+                state.config.callbacks.ticket_grace_seconds,
+            ),
         )
     }
 }
 
+/// The declared total size of an upload and its part size: every part's exact length.
+#[derive(Debug, Clone, Copy)]
+struct Declared {
+    size: u64,
+    part_size: u64,
+}
+
 /// The client's part list checked against the listed parts: the same numbers and ETags (quotes ignored),
 /// strictly ascending. Returns the parts to complete with (as listed) and their total, or 413 when the total
-/// is over `max_size` (checked arithmetic: an overflowing sum is over any limit).
+/// is over `max_size` (checked arithmetic: an overflowing sum is over any limit). With a declared size the
+/// parts must be exactly 1..=n with their exact lengths: providers whose part requests cannot pin a length
+/// (Qiniu) are held to it here.
 fn checked_parts(
     client: &[(u32, String)],
     listed: &[PartInfo],
     max_size: u64,
+    declared: Option<Declared>,
 ) -> Result<(Vec<(u32, String)>, u64), ApiError> {
     let unquote = |e: &str| e.trim().trim_matches('"').to_owned();
     if client.windows(2).any(|w| w[0].0 >= w[1].0) {
@@ -201,6 +215,27 @@ fn checked_parts(
             "parts must name exactly the uploaded parts (numbers and ETags, as GET .../parts lists them)"
                 .into(),
         ));
+    }
+    if let Some(Declared { size, part_size }) = declared {
+        let count = declared_parts(size, part_size);
+        let wrong = listed.iter().enumerate().find(|(i, p)| {
+            p.part_number as usize != i + 1 || p.size != part_length(size, part_size, p.part_number)
+        });
+        if let Some((_, p)) = wrong {
+            return Err(ApiError::InvalidRequest(format!(
+                "part {} ({} bytes) is not the declared size's part {} of {} bytes",
+                p.part_number,
+                p.size,
+                p.part_number,
+                part_length(size, part_size, p.part_number.max(1))
+            )));
+        }
+        if listed.len() != count as usize {
+            return Err(ApiError::InvalidRequest(format!(
+                "the declared size needs parts 1..={count}; {} are uploaded",
+                listed.len()
+            )));
+        }
     }
     let total = total.unwrap_or_default();
     Ok((
@@ -312,11 +347,13 @@ pub async fn start_upload(
     let exp = now.saturating_add(
         i64::try_from(state.config.multipart.handle_ttl_seconds).unwrap_or(i64::MAX),
     );
+    // Bound to the handle's expiry (plus grace), like every later grant's callback (`Upload::callback_url`).
     let callback_url = store.callback_url(
         &state.config.server.public_url,
         &state.ticket_key,
         &key,
         &caller.claims.sub,
+        crate::ticket::valid_until(exp, state.config.callbacks.ticket_grace_seconds),
     );
     let grant = UploadGrant {
         key: &key,
@@ -452,11 +489,12 @@ pub fn sign_part_urls(
         })
         .collect();
     let callback_url = upload.callback_url(state);
-    let grant = upload.grant(callback_url.as_deref(), now, expires_at);
-    let signed = upload
-        .store
-        .provider
-        .sign_parts(&grant, upload.upload_id(), &requests)?;
+    let grant = upload.grant(callback_url.as_deref(), now);
+    let signed =
+        upload
+            .store
+            .provider
+            .sign_parts(&grant, upload.upload_id(), &requests, expires_at)?;
     let parts: Vec<PartUrl> = part_numbers
         .iter()
         .zip(signed)
@@ -514,7 +552,7 @@ pub async fn list_parts(
         &query.key,
         query.handle.as_deref(),
     )?;
-    let parts = uploaded_parts(&state, &upload)
+    let parts = listed_parts(&state, &upload)
         .await?
         .into_iter()
         .map(|p| ListedPart {
@@ -526,19 +564,21 @@ pub async fn list_parts(
     Ok(HttpResponse::Ok().json(ListedParts { parts }))
 }
 
-/// The parts the provider holds for the upload (every page).
-pub async fn uploaded_parts(
+/// The parts the provider holds for the upload (every page, one entry per part number).
+pub async fn listed_parts(
     state: &AppState,
     upload: &Upload<'_>,
 ) -> Result<Vec<PartInfo>, ApiError> {
     let now = Utc::now().timestamp();
     let callback_url = upload.callback_url(state);
-    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
-    Ok(upload
-        .store
-        .provider
-        .list_parts(&state.http, &grant, upload.upload_id())
-        .await?)
+    let grant = upload.grant(callback_url.as_deref(), now);
+    Ok(uploaded_parts(
+        &*upload.store.provider,
+        &state.http,
+        &grant,
+        upload.upload_id(),
+    )
+    .await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -611,11 +651,15 @@ pub async fn complete_upload(
     }
     let now = Utc::now().timestamp();
     let callback_url = upload.callback_url(state);
-    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
+    let grant = upload.grant(callback_url.as_deref(), now);
     let provider = &upload.store.provider;
     let upload_id = upload.upload_id();
-    let listed = provider.list_parts(&state.http, &grant, upload_id).await?;
-    let (parts, size) = match checked_parts(&client, &listed, upload.claims.max_size) {
+    let listed = uploaded_parts(&**provider, &state.http, &grant, upload_id).await?;
+    let declared = upload.claims.size.map(|size| Declared {
+        size,
+        part_size: upload.claims.part_size,
+    });
+    let (parts, size) = match checked_parts(&client, &listed, upload.claims.max_size, declared) {
         Ok(checked) => checked,
         Err(too_large @ ApiError::PayloadTooLarge(_)) => {
             provider
@@ -662,7 +706,7 @@ pub async fn abort(
 pub async fn abort_upload(state: &AppState, upload: &Upload<'_>) -> Result<(), ApiError> {
     let now = Utc::now().timestamp();
     let callback_url = upload.callback_url(state);
-    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
+    let grant = upload.grant(callback_url.as_deref(), now);
     Ok(upload
         .store
         .provider
@@ -725,6 +769,7 @@ mod tests {
                 part_number: n,
                 etag: format!("\"{e}\""),
                 size: s,
+                last_modified: None,
             })
             .collect()
     }
@@ -737,7 +782,7 @@ mod tests {
     fn the_client_list_must_equal_the_listed_parts() {
         let l = listed(&[(1, "a", 5), (2, "b", 3)]);
         let (parts, total) =
-            checked_parts(&client(&[(1, "\"a\""), (2, "b")]), &l, 8).expect("equal lists");
+            checked_parts(&client(&[(1, "\"a\""), (2, "b")]), &l, 8, None).expect("equal lists");
         assert_eq!(parts, vec![(1, "\"a\"".into()), (2, "\"b\"".into())]);
         assert_eq!(total, 8);
         for bad in [
@@ -748,7 +793,7 @@ mod tests {
             client(&[(2, "b"), (1, "a")]),           // descending
             client(&[(1, "a"), (1, "a")]),           // repeated
         ] {
-            let e = checked_parts(&bad, &l, 8).expect_err("refused");
+            let e = checked_parts(&bad, &l, 8, None).expect_err("refused");
             assert_eq!(e.code(), "invalid_request", "{bad:?}");
         }
     }
@@ -757,10 +802,44 @@ mod tests {
     fn a_total_that_overflows_is_over_any_limit() {
         // Issue 10 #7: [u64::MAX, 2] wrapped to 1 with an unchecked sum.
         let l = listed(&[(1, "a", u64::MAX), (2, "b", 2)]);
-        let e = checked_parts(&client(&[(1, "a"), (2, "b")]), &l, u64::MAX).expect_err("too large");
+        let e = checked_parts(&client(&[(1, "a"), (2, "b")]), &l, u64::MAX, None)
+            .expect_err("too large");
         assert_eq!(e.code(), "payload_too_large");
         let l = listed(&[(1, "a", 5), (2, "b", 4)]);
-        let e = checked_parts(&client(&[(1, "a"), (2, "b")]), &l, 8).expect_err("too large");
+        let e = checked_parts(&client(&[(1, "a"), (2, "b")]), &l, 8, None).expect_err("too large");
         assert_eq!(e.code(), "payload_too_large");
+    }
+
+    #[test]
+    fn a_declared_size_holds_every_listed_part_to_its_length() {
+        let declared = Some(Declared {
+            size: 17,
+            part_size: 8,
+        });
+        let all = client(&[(1, "a"), (2, "b"), (3, "c")]);
+        let exact = listed(&[(1, "a", 8), (2, "b", 8), (3, "c", 1)]);
+        let (_, total) = checked_parts(&all, &exact, 100, declared).expect("exact lengths");
+        assert_eq!(total, 17);
+        for (bad_client, bad) in [
+            (
+                all.clone(),
+                listed(&[(1, "a", 8), (2, "b", 7), (3, "c", 2)]),
+            ), // a short middle part
+            (
+                all.clone(),
+                listed(&[(1, "a", 8), (2, "b", 8), (3, "c", 2)]),
+            ), // a long last part
+            (
+                client(&[(1, "a"), (2, "b")]),
+                listed(&[(1, "a", 8), (2, "b", 8)]),
+            ), // one missing
+            (
+                client(&[(1, "a"), (3, "c")]),
+                listed(&[(1, "a", 8), (3, "c", 1)]),
+            ), // a gap
+        ] {
+            let e = checked_parts(&bad_client, &bad, 100, declared).expect_err("refused");
+            assert_eq!(e.code(), "invalid_request", "{bad:?}");
+        }
     }
 }

@@ -4,6 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{callbacks, companion, downloads, health, multipart, stores, uploads};
+use crate::problem_docs::ProblemResponses;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,7 +32,7 @@ use super::{callbacks, companion, downloads, health, multipart, stores, uploads}
         callbacks::liveness,
         callbacks::receive,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &ProblemResponses)
 )]
 pub struct ApiDoc;
 

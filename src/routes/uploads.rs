@@ -130,11 +130,13 @@ pub fn issue_upload(
     let expires_in = store.effective_expiry(req.expires_in, rule.max_expires);
     let expires_at = now.timestamp() + expires_in as i64;
     let max_size = rule.max_size.unwrap_or(DEFAULT_MAX_UPLOAD_SIZE);
+    // Accepted while the provider may still retry the callback of this credential.
     let callback_url = store.callback_url(
         &state.config.server.public_url,
         &state.ticket_key,
         &key,
         &caller.claims.sub,
+        crate::ticket::valid_until(expires_at, state.config.callbacks.ticket_grace_seconds),
     );
     let grant = UploadGrant {
         key: &key,

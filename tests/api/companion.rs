@@ -374,6 +374,23 @@ async fn denials_and_bad_requests_are_problem_json_with_a_message_for_uppy() {
             400,
             "invalid_request",
         ),
+        // A content type is validated as one media type (src/media_type.rs), on both routes that take one.
+        (
+            Method::GET,
+            "/companion/media/s3/params?filename=a.jpg&type=not%20a%20type",
+            bearer(&t),
+            None,
+            400,
+            "invalid_request",
+        ),
+        (
+            Method::POST,
+            "/companion/media/s3/multipart",
+            bearer(&t),
+            Some(json!({"filename": "a.mp4", "type": "video/mp4,text/html"})),
+            400,
+            "invalid_request",
+        ),
         (
             Method::GET,
             "/companion/media/s3/params?filename=a.jpg&bucket=x",
@@ -610,4 +627,112 @@ async fn browsers_on_allowed_origins_may_call_the_companion_routes_with_a_bearer
         res.headers()["access-control-allow-origin"],
         "http://app.test"
     );
+}
+
+#[tokio::test]
+async fn part_numbers_are_decimal_integers_from_1_to_10000_as_the_openapi_document_says() {
+    let app = TestApp::spawn().await;
+    let t = token("alice", &["user"]);
+    let auth = bearer(&t);
+    let created = create(
+        &app,
+        &auth,
+        json!({"filename": "v.mp4", "type": "video/mp4"}),
+    )
+    .await;
+    let res = send(&app, Method::GET, &upload_path(&created, "/1"), &auth, None).await;
+    assert!(ok_json(res).await["url"].is_string());
+    // Schemathesis sent `154789626.0`: not a part number's decimal digits, and past 10000 anyway.
+    for bad in [
+        "154789626.0",
+        "1.0",
+        "1e3",
+        "-1",
+        "0",
+        "10001",
+        "4294967296",
+        "x",
+    ] {
+        let res = send(
+            &app,
+            Method::GET,
+            &upload_path(&created, &format!("/{bad}")),
+            &auth,
+            None,
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 400, "{bad}");
+        let problem = assert_problem(res, 400, "invalid_request").await;
+        assert_eq!(problem["message"], problem["detail"], "{bad}: {problem}");
+    }
+
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let params = &doc["paths"]["/companion/{store}/s3/multipart/{upload_id}/{part_number}"]["get"]
+        ["parameters"];
+    let part_number = params
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "part_number"))
+        .expect("part_number documented");
+    assert_eq!(part_number["in"], "path");
+    assert_eq!(part_number["schema"]["type"], "integer");
+    assert_eq!(part_number["schema"]["minimum"], 1);
+    assert_eq!(part_number["schema"]["maximum"], 10000);
+    let completed =
+        &doc["components"]["schemas"]["CompanionCompletedPart"]["properties"]["PartNumber"];
+    assert_eq!(completed["type"], "integer", "{completed}");
+    assert_eq!(completed["minimum"], 1, "{completed}");
+    assert_eq!(completed["maximum"], 10000, "{completed}");
+}
+
+#[tokio::test]
+async fn companion_routes_called_with_another_method_answer_405_with_allow_and_a_message() {
+    let app = TestApp::spawn().await;
+    let t = token("alice", &["user"]);
+    for (method, path, allow) in [
+        (Method::PUT, "/companion/media/s3/params", "GET"),
+        (Method::GET, "/companion/media/s3/multipart", "POST"),
+        (
+            Method::POST,
+            "/companion/media/s3/multipart/abc?key=k",
+            "GET, DELETE",
+        ),
+        (
+            Method::DELETE,
+            "/companion/media/s3/multipart/abc/3?key=k",
+            "GET",
+        ),
+        // `complete` would also fill `{part_number}`: the literal POST route is the one meant, unmatched
+        // (OPTIONS) or matched by the part route's pattern only (GET, whose part number does not parse).
+        (
+            Method::OPTIONS,
+            "/companion/media/s3/multipart/abc/complete?key=k",
+            "POST",
+        ),
+        (
+            Method::GET,
+            "/companion/media/s3/multipart/abc/complete?key=k",
+            "POST",
+        ),
+    ] {
+        let res = send(&app, method.clone(), path, &bearer(&t), None).await;
+        let got_allow = res
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let problem = assert_problem(res, 405, "method_not_allowed").await;
+        assert_eq!(got_allow.as_deref(), Some(allow), "{method} {path}");
+        assert_eq!(
+            problem["message"], problem["detail"],
+            "{method} {path}: {problem}"
+        );
+    }
 }

@@ -203,7 +203,7 @@ async fn health_metrics_and_openapi() {
     let res = app.http.get(app.url("/readyz")).send().await.expect("req");
     assert_eq!(
         res.json::<serde_json::Value>().await.expect("json"),
-        json!({"status": "ready"})
+        json!({"status": "ready", "checks": {}})
     );
 
     let t = token("alice", &["user"]);

@@ -119,7 +119,9 @@ impl PutPolicy {
 
 /// `AK:urlsafe_b64(HMAC-SHA1(SK, encodedPolicy)):encodedPolicy`, encodedPolicy = urlsafe_b64(policy
 /// JSON) with `=` kept; the HMAC covers the base64 TEXT, not the JSON (docs/PROVIDERS.md, Qiniu). The exact bytes
-/// of `policy_json` are signed, so a pinned JSON string gives a pinned token.
+/// of `policy_json` are signed, so a pinned JSON string gives a pinned token. Tests' convenience form of
+/// [`upload_token_keyed`], the one implementation (stores key the SK once).
+#[cfg(test)]
 pub fn upload_token(ak: &str, sk: &str, policy_json: &str) -> String {
     upload_token_keyed(ak, &super::signing::hmac_sha1(sk), policy_json)
 }

@@ -5,20 +5,19 @@
 //! the request. Errors never carry the URL, the signature or the secret.
 use quick_xml::escape::partial_escape;
 use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 
-use crate::providers::common::transport_error;
+use crate::providers::common::{all_pages, is_header_value, send_bounded, Answer};
 use crate::providers::types::{CompletedUpload, ObjectInfo, PartInfo, ProviderError};
 
 use super::sigv4::{
     canonical_query, hex_sha256, uri_encode, HeaderRequest, HeaderSigned, SigningTime,
 };
-use super::{xml, S3Store};
+use super::S3Store;
+use crate::providers::xml;
 
 /// Largest S3 answer read (a ListParts page of 1000 parts is about 250 KB).
 const MAX_ANSWER_BYTES: usize = 4 << 20;
-/// ListParts pages followed at most: 10,000 parts make 10 pages of 1000; the margin covers servers with smaller pages.
-const MAX_LIST_PAGES: usize = 100;
 /// Parts per ListParts page (the S3 maximum).
 const LIST_PAGE_SIZE: &str = "1000";
 
@@ -32,12 +31,6 @@ struct SignedCall {
     body: Vec<u8>,
     /// Its `authorization` is the `Authorization` header.
     signing: HeaderSigned,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
 }
 
 impl S3Store {
@@ -156,23 +149,18 @@ impl S3Store {
         key: &str,
         content_type: Option<&str>,
     ) -> Result<String, ProviderError> {
-        if let Some(content_type) = content_type {
-            // HTTP header values must be visible ASCII; reject here instead of failing inside reqwest.
-            if !content_type
-                .bytes()
-                .all(|b| b == b' ' || b.is_ascii_graphic())
-            {
-                return Err(ProviderError::BadRequest(
-                    "content type must be printable ASCII".to_owned(),
-                ));
-            }
+        // Rejected here instead of failing inside reqwest.
+        if content_type.is_some_and(|t| !is_header_value(t)) {
+            return Err(ProviderError::BadRequest(
+                "content type must be printable ASCII".to_owned(),
+            ));
         }
         let call = self.create_call(key, content_type, unix_now());
         let body = success_body(
             execute(http, "CreateMultipartUpload", call).await?,
             "CreateMultipartUpload",
         )?;
-        xml::upload_id(&body)
+        xml::upload_id("S3", "CreateMultipartUpload", &body)
     }
 
     /// ListParts, following every page (`max-parts=1000`, `part-number-marker`, `IsTruncated`).
@@ -182,26 +170,13 @@ impl S3Store {
         key: &str,
         upload_id: &str,
     ) -> Result<Vec<PartInfo>, ProviderError> {
-        let mut parts = Vec::new();
-        let mut marker = None;
-        for _ in 0..MAX_LIST_PAGES {
+        all_pages("S3 ListParts", |marker| async move {
             let call = self.list_parts_call(key, upload_id, marker, unix_now());
             let body = success_body(execute(http, "ListParts", call).await?, "ListParts")?;
-            let page = xml::parts_page(&body)?;
-            parts.extend(page.parts);
-            match page.next_marker {
-                None => return Ok(parts),
-                Some(next) if marker.is_some_and(|m| next <= m) => {
-                    return Err(ProviderError::Upstream(
-                        "S3 ListParts: page marker did not advance".to_owned(),
-                    ));
-                }
-                Some(next) => marker = Some(next),
-            }
-        }
-        Err(ProviderError::Upstream(
-            "S3 ListParts: too many pages".to_owned(),
-        ))
+            let page = xml::parts_page("S3", &body)?;
+            Ok((page.parts, page.next_marker))
+        })
+        .await
     }
 
     /// CompleteMultipartUpload with the client's (part number, ETag) list, sent in ascending part order.
@@ -218,9 +193,8 @@ impl S3Store {
             execute(http, "CompleteMultipartUpload", call).await?,
             "CompleteMultipartUpload",
         )?;
-        let etag = xml::completed_etag(&body)?;
         Ok(CompletedUpload {
-            etag: strip_quotes(&etag),
+            etag: xml::completed_etag("S3", &body)?,
             size: None,
         })
     }
@@ -307,7 +281,12 @@ fn success_body(answer: Answer, op: &str) -> Result<Vec<u8>, ProviderError> {
     if answer.status.is_success() {
         Ok(answer.body)
     } else {
-        Err(xml::error_for(op, answer.status.as_u16(), &answer.body))
+        Err(xml::error_for(
+            "S3",
+            op,
+            answer.status.as_u16(),
+            &answer.body,
+        ))
     }
 }
 
@@ -325,31 +304,7 @@ async fn execute(
     if !call.body.is_empty() {
         request = request.body(call.body);
     }
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(&format!("S3 {op}"), e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    // A HEAD answer has no body: hyper ends it at once.
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport_error(&format!("S3 {op}"), e))?
-    {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(ProviderError::Upstream(format!(
-                "S3 {op}: answer too large"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
+    send_bounded(request, &format!("S3 {op}"), MAX_ANSWER_BYTES).await
 }
 
 #[cfg(test)]

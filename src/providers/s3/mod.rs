@@ -4,12 +4,10 @@ pub mod post_policy;
 mod presign;
 mod provider;
 pub mod sigv4;
-mod xml;
 
 #[cfg(test)]
 mod test_vectors;
 
-pub use crate::providers::types::{CompletedUpload, PartInfo};
 pub use sigv4::Credentials;
 
 /// How to reach one bucket.

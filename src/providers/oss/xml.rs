@@ -1,13 +1,14 @@
-//! S3 XML answers (quick-xml serde) and the mapping of S3 error codes to `ProviderError` (pure).
+//! OSS XML answers and the mapping of OSS error codes to `ProviderError` (pure). OSS answers in S3's shapes
+//! (`InitiateMultipartUploadResult`, `ListPartsResult`, `<Error><Code>`).
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde::Deserialize;
 
 use crate::providers::types::ProviderError;
 
-use crate::providers::types::PartInfo;
+use super::client::PartInfo;
 
-/// Longest S3 error message passed on to the client; S3 messages are one sentence.
+/// Longest OSS error message passed on to the client.
 const MAX_MESSAGE_CHARS: usize = 200;
 
 #[derive(Deserialize)]
@@ -21,7 +22,6 @@ struct InitiateMultipartUploadResult {
 struct ListPartsResult {
     #[serde(default)]
     is_truncated: bool,
-    // A string: some servers send an empty element on the last page.
     next_part_number_marker: Option<String>,
     #[serde(rename = "Part", default)]
     parts: Vec<PartXml>,
@@ -49,33 +49,33 @@ struct ErrorXml {
     message: Option<String>,
 }
 
-/// One page of ListParts; `next_marker` is set when more pages follow.
+/// One ListParts page; `next_marker` is set when more pages follow.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct PartsPage {
+pub struct PartsPage {
     pub parts: Vec<PartInfo>,
     pub next_marker: Option<u32>,
 }
 
 fn parse<'de, T: Deserialize<'de>>(op: &str, body: &'de [u8]) -> Result<T, ProviderError> {
     let text = std::str::from_utf8(body)
-        .map_err(|_| ProviderError::Upstream(format!("S3 {op}: answer is not UTF-8")))?;
+        .map_err(|_| ProviderError::Upstream(format!("OSS {op}: answer is not UTF-8")))?;
     quick_xml::de::from_str(text)
-        .map_err(|e| ProviderError::Upstream(format!("S3 {op}: unexpected answer ({e})")))
+        .map_err(|e| ProviderError::Upstream(format!("OSS {op}: unexpected answer ({e})")))
 }
 
-/// The upload id of a CreateMultipartUpload answer.
-pub(super) fn upload_id(body: &[u8]) -> Result<String, ProviderError> {
-    let result: InitiateMultipartUploadResult = parse("CreateMultipartUpload", body)?;
+/// The upload id of an InitiateMultipartUpload answer.
+pub fn upload_id(body: &[u8]) -> Result<String, ProviderError> {
+    let result: InitiateMultipartUploadResult = parse("InitiateMultipartUpload", body)?;
     if result.upload_id.is_empty() {
         return Err(ProviderError::Upstream(
-            "S3 CreateMultipartUpload: empty UploadId".to_owned(),
+            "OSS InitiateMultipartUpload: empty UploadId".to_owned(),
         ));
     }
     Ok(result.upload_id)
 }
 
 /// One ListParts page. A truncated page without a usable marker is an error rather than an endless loop.
-pub(super) fn parts_page(body: &[u8]) -> Result<PartsPage, ProviderError> {
+pub fn parts_page(body: &[u8]) -> Result<PartsPage, ProviderError> {
     let page: ListPartsResult = parse("ListParts", body)?;
     let next_marker = if page.is_truncated {
         let marker = page
@@ -83,7 +83,7 @@ pub(super) fn parts_page(body: &[u8]) -> Result<PartsPage, ProviderError> {
             .as_deref()
             .and_then(|m| m.trim().parse::<u32>().ok());
         Some(marker.ok_or_else(|| {
-            ProviderError::Upstream("S3 ListParts: truncated page without a marker".to_owned())
+            ProviderError::Upstream("OSS ListParts: truncated page without a marker".to_owned())
         })?)
     } else {
         None
@@ -95,24 +95,24 @@ pub(super) fn parts_page(body: &[u8]) -> Result<PartsPage, ProviderError> {
             part_number: p.part_number,
             etag: p.etag,
             size: p.size,
+            last_modified: None,
         })
         .collect();
     Ok(PartsPage { parts, next_marker })
 }
 
-/// The ETag of a CompleteMultipartUpload answer, or the error S3 reports inside a 200 answer.
-pub(super) fn completed_etag(body: &[u8]) -> Result<String, ProviderError> {
-    // S3 sends 200 before the parts are assembled and reports a late failure as an <Error> body.
+/// The ETag of a CompleteMultipartUpload answer without callback (`CompleteMultipartUploadResult`).
+pub fn completed_etag(body: &[u8]) -> Result<String, ProviderError> {
     if root_element(body).as_deref() == Some("Error") {
         return Err(error_for("CompleteMultipartUpload", 200, body));
     }
     let result: CompleteMultipartUploadResult = parse("CompleteMultipartUpload", body)?;
     result.etag.filter(|e| !e.is_empty()).ok_or_else(|| {
-        ProviderError::Upstream("S3 CompleteMultipartUpload: answer without ETag".to_owned())
+        ProviderError::Upstream("OSS CompleteMultipartUpload: answer without ETag".to_owned())
     })
 }
 
-/// Local name of the first element, skipping the declaration and the whitespace S3 sends while it works.
+/// Local name of the first element, skipping the declaration and whitespace.
 fn root_element(body: &[u8]) -> Option<String> {
     let mut reader = Reader::from_reader(body);
     loop {
@@ -126,13 +126,17 @@ fn root_element(body: &[u8]) -> Option<String> {
     }
 }
 
-/// Maps an S3 error answer: missing upload/object → NotFound, the client's bad part list → BadRequest,
-/// anything else → Upstream with the status and code only.
-pub(super) fn error_for(op: &str, status: u16, body: &[u8]) -> ProviderError {
-    let parsed: Option<ErrorXml> = std::str::from_utf8(body)
+fn error_xml(body: &[u8]) -> Option<ErrorXml> {
+    std::str::from_utf8(body)
         .ok()
         .filter(|_| root_element(body).as_deref() == Some("Error"))
-        .and_then(|text| quick_xml::de::from_str(text).ok());
+        .and_then(|text| quick_xml::de::from_str(text).ok())
+}
+
+/// Maps an OSS error answer: missing upload/object → NotFound; the client's bad part list → BadRequest; anything
+/// else → Upstream with the status and code only (never the message of an unknown error).
+pub fn error_for(op: &str, status: u16, body: &[u8]) -> ProviderError {
+    let parsed = error_xml(body);
     let code = parsed
         .as_ref()
         .and_then(|e| e.code.clone())
@@ -144,22 +148,22 @@ pub(super) fn error_for(op: &str, status: u16, body: &[u8]) -> ProviderError {
             let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
             ProviderError::BadRequest(format!("{code}: {message}"))
         }
+        "FileAlreadyExists" => {
+            ProviderError::BadRequest("FileAlreadyExists: the object exists".to_owned())
+        }
         // A missing bucket is the broker's misconfiguration, not a missing object.
         "NoSuchBucket" => {
-            ProviderError::Upstream(format!("S3 {op} failed: HTTP {status} NoSuchBucket"))
+            ProviderError::Upstream(format!("OSS {op} failed: HTTP {status} NoSuchBucket"))
         }
         _ if status == 404 => ProviderError::NotFound,
-        "" => ProviderError::Upstream(format!("S3 {op} failed: HTTP {status}")),
+        "" => ProviderError::Upstream(format!("OSS {op} failed: HTTP {status}")),
         _ => {
             let code: String = code
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .take(64)
                 .collect();
-            ProviderError::Upstream(format!("S3 {op} failed: HTTP {status} {code}"))
+            ProviderError::Upstream(format!("OSS {op} failed: HTTP {status} {code}"))
         }
     }
 }
-
-#[cfg(test)]
-mod tests;
