@@ -8,6 +8,8 @@ use utoipa::OpenApi as _;
 
 struct Route {
     def: ResourceDef,
+    /// `{name}` segments in the pattern: fewer is more specific.
+    dynamic_segments: usize,
     allow: String,
 }
 
@@ -30,6 +32,7 @@ fn routes() -> &'static [Route] {
                 Route {
                     // OpenAPI's `{name}` templates are actix's pattern syntax too.
                     def: ResourceDef::new(path.as_str()),
+                    dynamic_segments: path.matches('{').count(),
                     allow: methods
                         .iter()
                         .filter(|(_, served)| *served)
@@ -42,10 +45,14 @@ fn routes() -> &'static [Route] {
     })
 }
 
-/// The `Allow` value of the known route `path` belongs to (the union when several patterns match it).
+/// The `Allow` value of the known route `path` belongs to. When several patterns match it, the most literal
+/// ones win (the union of those): `/companion/{store}/s3/multipart/{upload_id}/complete` is that POST route,
+/// not the part-number GET route whose `{part_number}` the word `complete` also fills.
 pub fn allowed(path: &str) -> Option<String> {
+    let matching: Vec<&Route> = routes().iter().filter(|r| r.def.is_match(path)).collect();
+    let fewest = matching.iter().map(|r| r.dynamic_segments).min()?;
     let mut allow: Vec<&str> = Vec::new();
-    for route in routes().iter().filter(|r| r.def.is_match(path)) {
+    for route in matching.iter().filter(|r| r.dynamic_segments == fewest) {
         for m in route.allow.split(", ") {
             if !allow.contains(&m) {
                 allow.push(m);
@@ -72,5 +79,18 @@ mod tests {
             Some("HEAD, POST")
         );
         assert_eq!(allowed("/nope"), None);
+        // `complete` also fills `{part_number}`; the literal route is the one meant.
+        assert_eq!(
+            allowed("/companion/media/s3/multipart/abc/complete").as_deref(),
+            Some("POST")
+        );
+        assert_eq!(
+            allowed("/companion/media/s3/multipart/abc/3").as_deref(),
+            Some("GET")
+        );
+        assert_eq!(
+            allowed("/companion/media/s3/multipart/abc").as_deref(),
+            Some("GET, DELETE")
+        );
     }
 }

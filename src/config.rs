@@ -53,6 +53,7 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     pub callbacks: CallbacksConfig,
     pub multipart: MultipartConfig,
+    pub companion: CompanionConfig,
     pub policies: PoliciesConfig,
     pub stores: BTreeMap<String, StoreConfig>,
     pub rate_limit: Option<RateLimitConfig>,
@@ -157,6 +158,22 @@ impl Default for MultipartConfig {
             handle_ttl_seconds: default_handle_ttl(),
         }
     }
+}
+
+/// `[companion]`: the Uppy Companion-compatible routes (docs/API.md "Uppy Companion-compatible routes").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanionConfig {
+    /// Also accept the JWT from this cookie on those routes (same-origin Uppy 6 sends no custom header).
+    pub token_cookie: Option<String>,
+}
+
+/// An RFC 6265 cookie-name: 1..=64 RFC 9110 token characters.
+fn valid_cookie_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Token bucket per JWT subject: `per_subject` requests per period, bursts up to `burst`.
@@ -267,6 +284,7 @@ struct Raw {
     redis: Option<Spanned<RedisRaw>>,
     callbacks: Option<Spanned<CallbacksRaw>>,
     multipart: Option<Spanned<MultipartConfig>>,
+    companion: Option<Spanned<CompanionConfig>>,
     policies: Option<Spanned<PoliciesRaw>>,
     #[serde(default)]
     stores: BTreeMap<String, Spanned<StoreRaw>>,
@@ -548,6 +566,18 @@ impl Config {
                 )),
             );
         }
+        let (companion_span, companion) = split(raw.companion);
+        if let Some(name) = companion.token_cookie.as_deref() {
+            if !valid_cookie_name(name) {
+                keep(
+                    &mut problems,
+                    Err::<(), _>(at(
+                        companion_span,
+                        format!("[companion] token_cookie {name:?}: must be a cookie name (1..=64 token characters)"),
+                    )),
+                );
+            }
+        }
         let policies = split(raw.policies).1;
         let policies = PoliciesConfig {
             dir: resolve_path(policies.dir.unwrap_or_else(|| PathBuf::from("policies"))),
@@ -598,6 +628,7 @@ impl Config {
                         ticket_grace_seconds: cb.ticket_grace_seconds.unwrap_or(86_400),
                     },
                     multipart,
+                    companion,
                     policies,
                     stores,
                     rate_limit,
@@ -1071,6 +1102,23 @@ mod tests {
         assert_eq!(c.auth.roles_claim, "roles");
         assert_eq!(c.auth.leeway_seconds, 30);
         assert!(c.stores.is_empty());
+    }
+
+    #[test]
+    fn companion_token_cookie_is_optional_and_must_be_a_cookie_name() {
+        assert_eq!(parse(MIN).expect("minimal").companion.token_cookie, None);
+        let c = parse(&format!(
+            "{MIN}[companion]\ntoken_cookie = \"broker_token\"\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.companion.token_cookie.as_deref(), Some("broker_token"));
+        for bad in ["", "a b", "a;b", "a=b"] {
+            let e = parse(&format!("{MIN}[companion]\ntoken_cookie = {bad:?}\n")).expect_err(bad);
+            assert_eq!(e.line, 5, "{e}");
+            assert!(e.to_string().contains("[companion] token_cookie"), "{e}");
+        }
+        let e = parse(&format!("{MIN}[companion]\ncookie = \"x\"\n")).expect_err("unknown field");
+        assert!(e.to_string().contains("unknown field"), "{e}");
     }
 
     #[test]

@@ -59,6 +59,9 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
+    /// The detail again, on the Companion routes: the member Uppy's Companion client shows its user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
 }
 
 impl ApiError {
@@ -100,6 +103,16 @@ impl ApiError {
 
     /// The problem+json response, carrying the request id when known.
     pub fn render(&self, request_id: Option<&str>) -> HttpResponse {
+        self.render_problem(request_id, false)
+    }
+
+    /// [`ApiError::render`] with `message` (= `detail`) added, for the Companion routes: Uppy 5 shows a 4xx
+    /// answer's `message` to its user (docs/API.md "Uppy Companion-compatible routes").
+    pub fn render_companion(&self, request_id: Option<&str>) -> HttpResponse {
+        self.render_problem(request_id, true)
+    }
+
+    fn render_problem(&self, request_id: Option<&str>, with_message: bool) -> HttpResponse {
         let status = self.status_code();
         let mut res = HttpResponse::build(status);
         res.insert_header((header::CONTENT_TYPE, "application/problem+json"));
@@ -122,12 +135,14 @@ impl ApiError {
             }
             _ => {}
         }
+        let detail = self.public_detail();
         let body = Problem {
             kind: "about:blank",
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             code: self.code(),
-            detail: self.public_detail(),
+            message: with_message.then(|| detail.clone()),
+            detail,
             request_id,
         };
         res.body(serde_json::to_vec(&body).unwrap_or_default())

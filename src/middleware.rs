@@ -10,6 +10,9 @@ use actix_web::{Error, HttpMessage, ResponseError as _};
 
 use crate::error::ApiError;
 
+/// Paths whose problems also carry `message` ([`ApiError::render_companion`]), matched or not.
+const COMPANION_PREFIX: &str = "/companion/";
+
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The request id of the current request (adopted from the client when valid, else generated).
@@ -157,7 +160,11 @@ where
                 if api_error.status_code().is_server_error() {
                     tracing::error!(route = %route, error = %api_error, cause = ?std::error::Error::source(&api_error), "request failed");
                 }
-                api_error.render(Some(&request_id))
+                if res.request().path().starts_with(COMPANION_PREFIX) {
+                    api_error.render_companion(Some(&request_id))
+                } else {
+                    api_error.render(Some(&request_id))
+                }
             });
                 let mut res = match rerendered {
                     Some(mut response) => {

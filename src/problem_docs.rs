@@ -40,6 +40,12 @@ impl Modify for ProblemResponses {
             .property("detail", string())
             .property("request_id", string())
             .property(
+                "message",
+                string().description(Some(
+                    "`/companion/...` only: the same text as `detail` (what Uppy shows its user)",
+                )),
+            )
+            .property(
                 "checks",
                 ObjectBuilder::new()
                     .schema_type(Type::Object)

@@ -68,21 +68,25 @@ fn valid_upload_id(id: &str) -> Result<(), ApiError> {
 
 /// What every call on an existing upload establishes first: a sane id, a store that can do multipart, a
 /// handle that verifies and names this store, key, upload and caller, and the policy's scope for the key.
-struct Upload<'a> {
+pub struct Upload<'a> {
     store: &'a Store,
     claims: HandleClaims,
     rule_max_expires: Option<u64>,
 }
 
-fn open_upload<'a>(
+/// Opens an existing upload for `caller`. `upload_id` is the id the client names, checked against the handle's;
+/// `None` when the handle is the client's only name for the upload (the Companion routes' `uploadId`).
+pub fn open_upload<'a>(
     state: &'a AppState,
     caller: &Caller,
-    upload_id: &str,
+    upload_id: Option<&str>,
     store: &str,
     key: &str,
     handle: Option<&str>,
 ) -> Result<Upload<'a>, ApiError> {
-    valid_upload_id(upload_id)?;
+    if let Some(id) = upload_id {
+        valid_upload_id(id)?;
+    }
     let store_ref = state.store(store)?;
     store_ref.provider.require(Capability::Multipart)?;
     checked_key(key)?;
@@ -100,7 +104,7 @@ fn open_upload<'a>(
     }
     if claims.store != store
         || claims.key != key
-        || claims.upload_id != upload_id
+        || upload_id.is_some_and(|id| id != claims.upload_id)
         || claims.sub != caller.claims.sub
     {
         return Err(ApiError::PolicyDenied(
@@ -125,6 +129,14 @@ fn open_upload<'a>(
 }
 
 impl Upload<'_> {
+    pub fn key(&self) -> &str {
+        &self.claims.key
+    }
+
+    pub fn upload_id(&self) -> &str {
+        &self.claims.upload_id
+    }
+
     /// The grant the upload was created under, for providers whose requests carry its constraints: rebuilt
     /// from the handle identically on every call (its expiry is the handle's), so a token minted from it is
     /// the same byte for byte.
@@ -273,13 +285,34 @@ pub async fn create(
     caller: Caller,
     body: ApiJson<CreateMultipart>,
 ) -> Result<HttpResponse, ApiError> {
-    let req = body.0;
+    let created = start_upload(&state, &caller, body.0, PartSizing::Broker).await?;
+    Ok(HttpResponse::Ok().json(created))
+}
+
+/// Who chooses the part size of a new upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartSizing {
+    /// The broker ([`part_size_for`]); its clients follow the answer's `part_size`.
+    Broker,
+    /// The client cuts its own parts, none but the last smaller than this (Uppy: S3's 5 MiB whatever the
+    /// provider): `max_parts` is counted with the smallest such part, so such a client never runs out of parts.
+    ClientAtLeast(u64),
+}
+
+/// Decide, let the provider Initiate, and issue the handle: what `POST /v1/multipart` and the Companion
+/// `s3/multipart` route both answer (each in its own shape).
+pub async fn start_upload(
+    state: &AppState,
+    caller: &Caller,
+    req: CreateMultipart,
+    sizing: PartSizing,
+) -> Result<MultipartCreated, ApiError> {
     let store = state.store(&req.store)?;
     store.provider.require(Capability::Multipart)?;
     let policies = state.policies.load();
     let key = resolve_key(
         &policies,
-        &caller,
+        caller,
         &req.store,
         Action::Multipart,
         req.key.as_deref(),
@@ -292,10 +325,15 @@ pub async fn create(
         content_type: req.content_type.as_deref(),
         size: req.size,
     };
-    let rule = authorize(&policies, &caller, &ask, true)?;
+    let rule = authorize(&policies, caller, &ask, true)?;
     let max_size = rule_max_size(rule);
     let limits = store.provider.part_limits();
-    let part_size = part_size_for(limits, req.size.unwrap_or(max_size).min(max_size));
+    let part_size = match sizing {
+        PartSizing::Broker => part_size_for(limits, req.size.unwrap_or(max_size).min(max_size)),
+        PartSizing::ClientAtLeast(smallest) => {
+            smallest.max(limits.min_part_size).min(limits.max_part_size)
+        }
+    };
     let max_parts = max_parts_for(limits, max_size, part_size);
     if req
         .size
@@ -347,7 +385,7 @@ pub async fn create(
         overwrite: rule.overwrite,
         exp,
     });
-    Ok(HttpResponse::Ok().json(MultipartCreated {
+    Ok(MultipartCreated {
         store: store.name.clone(),
         provider: store.provider_name(),
         key,
@@ -356,7 +394,7 @@ pub async fn create(
         part_size,
         max_parts,
         expires_at: DateTime::from_timestamp(exp, 0).unwrap_or_default(),
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -401,31 +439,38 @@ pub async fn sign_parts(
     let upload = open_upload(
         &state,
         &caller,
-        &upload_id,
+        Some(&upload_id),
         &req.store,
         &req.key,
         req.handle.as_deref(),
     )?;
+    let signed = sign_part_urls(&state, &upload, &req.part_numbers, req.expires_in)?;
+    Ok(HttpResponse::Ok().json(signed))
+}
+
+/// One presigned request per part number, within the handle's limits.
+pub fn sign_part_urls(
+    state: &AppState,
+    upload: &Upload,
+    part_numbers: &[u32],
+    expires_in: Option<u64>,
+) -> Result<PartUrls, ApiError> {
     let claims = &upload.claims;
     let highest = match claims.size {
         Some(size) => declared_parts(size, claims.part_size).min(claims.max_parts),
         None => claims.max_parts,
     };
-    if req.part_numbers.is_empty() || req.part_numbers.len() > MAX_PART_NUMBERS_PER_CALL {
+    if part_numbers.is_empty() || part_numbers.len() > MAX_PART_NUMBERS_PER_CALL {
         return Err(ApiError::InvalidRequest(format!(
             "part_numbers must hold 1..={MAX_PART_NUMBERS_PER_CALL} numbers"
         )));
     }
-    if let Some(n) = req
-        .part_numbers
-        .iter()
-        .find(|n| !(1..=highest).contains(*n))
-    {
+    if let Some(n) = part_numbers.iter().find(|n| !(1..=highest).contains(*n)) {
         return Err(ApiError::InvalidRequest(format!(
             "part number {n} is outside 1..={highest}"
         )));
     }
-    if req.expires_in == Some(0) {
+    if expires_in == Some(0) {
         return Err(ApiError::InvalidRequest(
             "expires_in must be at least 1 second".into(),
         ));
@@ -434,24 +479,23 @@ pub async fn sign_parts(
     let expires_at = (now
         + upload
             .store
-            .effective_expiry(req.expires_in, upload.rule_max_expires) as i64)
+            .effective_expiry(expires_in, upload.rule_max_expires) as i64)
         .min(claims.exp);
-    let requests: Vec<PartRequest> = req
-        .part_numbers
+    let requests: Vec<PartRequest> = part_numbers
         .iter()
         .map(|&n| PartRequest {
             part_number: n,
             content_length: claims.size.map(|s| part_length(s, claims.part_size, n)),
         })
         .collect();
-    let callback_url = upload.callback_url(&state);
+    let callback_url = upload.callback_url(state);
     let grant = upload.grant(callback_url.as_deref(), now);
-    let signed = upload
-        .store
-        .provider
-        .sign_parts(&grant, &upload_id, &requests, expires_at)?;
-    let parts: Vec<PartUrl> = req
-        .part_numbers
+    let signed =
+        upload
+            .store
+            .provider
+            .sign_parts(&grant, upload.upload_id(), &requests, expires_at)?;
+    let parts: Vec<PartUrl> = part_numbers
         .iter()
         .zip(signed)
         .map(|(&n, s)| PartUrl {
@@ -463,10 +507,10 @@ pub async fn sign_parts(
         .collect();
     metrics::counter!("credentials_issued_total", "provider" => upload.store.provider_name(), "kind" => "part")
         .increment(parts.len() as u64);
-    Ok(HttpResponse::Ok().json(PartUrls {
+    Ok(PartUrls {
         parts,
         expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or_default(),
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -503,15 +547,12 @@ pub async fn list_parts(
     let upload = open_upload(
         &state,
         &caller,
-        &upload_id,
+        Some(&upload_id),
         &query.store,
         &query.key,
         query.handle.as_deref(),
     )?;
-    let now = Utc::now().timestamp();
-    let callback_url = upload.callback_url(&state);
-    let grant = upload.grant(callback_url.as_deref(), now);
-    let parts = uploaded_parts(&*upload.store.provider, &state.http, &grant, &upload_id)
+    let parts = listed_parts(&state, &upload)
         .await?
         .into_iter()
         .map(|p| ListedPart {
@@ -521,6 +562,23 @@ pub async fn list_parts(
         })
         .collect();
     Ok(HttpResponse::Ok().json(ListedParts { parts }))
+}
+
+/// The parts the provider holds for the upload (every page, one entry per part number).
+pub async fn listed_parts(
+    state: &AppState,
+    upload: &Upload<'_>,
+) -> Result<Vec<PartInfo>, ApiError> {
+    let now = Utc::now().timestamp();
+    let callback_url = upload.callback_url(state);
+    let grant = upload.grant(callback_url.as_deref(), now);
+    Ok(uploaded_parts(
+        &*upload.store.provider,
+        &state.http,
+        &grant,
+        upload.upload_id(),
+    )
+    .await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -564,27 +622,39 @@ pub async fn complete(
     let upload = open_upload(
         &state,
         &caller,
-        &upload_id,
+        Some(&upload_id),
         &req.store,
         &req.key,
         req.handle.as_deref(),
     )?;
+    let parts = req
+        .parts
+        .into_iter()
+        .map(|p| (p.part_number, p.etag))
+        .collect();
+    let done = complete_upload(&state, &upload, parts).await?;
+    Ok(HttpResponse::Ok().json(done))
+}
+
+/// Completes the upload with the client's part list (numbers and ETags), checked against the listed parts and
+/// the handle's `max_size` (over it, the upload is aborted: 413).
+pub async fn complete_upload(
+    state: &AppState,
+    upload: &Upload<'_>,
+    client: Vec<(u32, String)>,
+) -> Result<MultipartCompleted, ApiError> {
     let max_parts = upload.claims.max_parts as usize;
-    if req.parts.is_empty() || req.parts.len() > max_parts {
+    if client.is_empty() || client.len() > max_parts {
         return Err(ApiError::InvalidRequest(format!(
             "parts must hold 1..={max_parts} entries"
         )));
     }
     let now = Utc::now().timestamp();
-    let callback_url = upload.callback_url(&state);
+    let callback_url = upload.callback_url(state);
     let grant = upload.grant(callback_url.as_deref(), now);
     let provider = &upload.store.provider;
-    let listed = uploaded_parts(&**provider, &state.http, &grant, &upload_id).await?;
-    let client: Vec<(u32, String)> = req
-        .parts
-        .into_iter()
-        .map(|p| (p.part_number, p.etag))
-        .collect();
+    let upload_id = upload.upload_id();
+    let listed = uploaded_parts(&**provider, &state.http, &grant, upload_id).await?;
     let declared = upload.claims.size.map(|size| Declared {
         size,
         part_size: upload.claims.part_size,
@@ -593,22 +663,22 @@ pub async fn complete(
         Ok(checked) => checked,
         Err(too_large @ ApiError::PayloadTooLarge(_)) => {
             provider
-                .abort_multipart(&state.http, &grant, &upload_id)
+                .abort_multipart(&state.http, &grant, upload_id)
                 .await?;
             return Err(too_large);
         }
         Err(e) => return Err(e),
     };
     let done = provider
-        .complete_multipart(&state.http, &grant, &upload_id, &parts)
+        .complete_multipart(&state.http, &grant, upload_id, &parts)
         .await?;
-    Ok(HttpResponse::Ok().json(MultipartCompleted {
+    Ok(MultipartCompleted {
         store: upload.store.name.clone(),
-        location: provider.location(&req.key),
-        key: req.key,
+        location: provider.location(upload.key()),
+        key: upload.key().to_owned(),
         etag: done.etag,
         size: done.size.unwrap_or(size),
-    }))
+    })
 }
 
 /// Abort the upload (the provider's Abort); 204.
@@ -623,20 +693,25 @@ pub async fn abort(
     let upload = open_upload(
         &state,
         &caller,
-        &upload_id,
+        Some(&upload_id),
         &query.store,
         &query.key,
         query.handle.as_deref(),
     )?;
+    abort_upload(&state, &upload).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The provider's Abort.
+pub async fn abort_upload(state: &AppState, upload: &Upload<'_>) -> Result<(), ApiError> {
     let now = Utc::now().timestamp();
-    let callback_url = upload.callback_url(&state);
+    let callback_url = upload.callback_url(state);
     let grant = upload.grant(callback_url.as_deref(), now);
-    upload
+    Ok(upload
         .store
         .provider
-        .abort_multipart(&state.http, &grant, &upload_id)
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .abort_multipart(&state.http, &grant, upload.upload_id())
+        .await?)
 }
 
 #[cfg(test)]

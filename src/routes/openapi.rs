@@ -3,7 +3,7 @@ use actix_web::{get, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{callbacks, downloads, health, multipart, stores, uploads};
+use super::{callbacks, companion, downloads, health, multipart, stores, uploads};
 use crate::problem_docs::ProblemResponses;
 
 #[derive(OpenApi)]
@@ -23,6 +23,12 @@ use crate::problem_docs::ProblemResponses;
         multipart::list_parts,
         multipart::complete,
         multipart::abort,
+        companion::params,
+        companion::create,
+        companion::sign_part,
+        companion::list_parts,
+        companion::complete,
+        companion::abort,
         callbacks::liveness,
         callbacks::receive,
     ),

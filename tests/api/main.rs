@@ -2,6 +2,7 @@
 mod auth;
 mod callbacks;
 mod cli;
+mod companion;
 mod cos_qiniu;
 mod emulated;
 mod errors;

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, token, TestApp};
 
-const MIB: usize = 1 << 20;
+pub(crate) const MIB: usize = 1 << 20;
 
 pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
@@ -30,7 +30,7 @@ pub(crate) async fn put_with(app: &TestApp, cred: &Value, body: Vec<u8>) -> reqw
     req.send().await.expect("PUT")
 }
 
-async fn download(app: &TestApp, t: &str, key: &str) -> (u16, Vec<u8>) {
+pub(crate) async fn download(app: &TestApp, t: &str, key: &str) -> (u16, Vec<u8>) {
     let (status, d) = app
         .post_json("/v1/downloads", t, &json!({"store": "media", "key": key}))
         .await;
