@@ -17,6 +17,11 @@
 //!   whose key is new each time (so this one does pay its key setup): two HMAC-SHA1 + one SHA-1.
 //! * **COS POST policy**: the same chain with `SHA-1(policy JSON)` in place of the HttpString hash.
 //! * **Qiniu upload token**: `HMAC-SHA1(SK, urlsafe_base64(put policy JSON))`, SK fixed: one keyed HMAC-SHA1.
+//! * **OSS presigned URL (V4, `OSS4-HMAC-SHA256`)**: SigV4's shape with OSS's constants, the signing key cached
+//!   per day: `SHA-256(canonical request)` + one keyed `HMAC-SHA256`, as for S3.
+//! * **OSS POST policy**: one keyed `HMAC-SHA256(signing key, base64(policy))`, as for S3.
+//! * **OSS callback verification**: `MD5(string to sign)` + one RSA public-key operation (the check is the
+//!   signature, so the floor is the whole PKCS#1 v1.5 verify; what the verifier adds is decoding and assembly).
 //! * **Qiniu callback verification**: `HMAC-SHA1(SK, signing data)` over `path?query\n` + the form body
 //!   (`QBox`) or the v2 request text (`Qiniu`): one keyed HMAC-SHA1, then a constant-time compare.
 //!
@@ -29,12 +34,18 @@ use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use hmac::{Hmac, Mac};
+use rsa::pkcs8::DecodePublicKey;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use presign_broker::callbacks::oss::{
+    verify_with_key as oss_verify, CallbackRequest as OssCallbackRequest, OssPublicKey,
+};
 use presign_broker::providers::cos::post_policy::{policy_json, PolicyConditions};
 use presign_broker::providers::cos::sign::url_encode;
 use presign_broker::providers::cos::{CosStore, CosStoreConfig};
+use presign_broker::providers::oss::sign::{derive_signing_key as oss_signing_key, Request};
+use presign_broker::providers::oss::{Credentials as OssCredentials, OssStore, OssStoreConfig};
 use presign_broker::providers::qiniu::{
     CallbackRequest, CallbackSpec, QiniuStore, QiniuStoreConfig,
 };
@@ -65,6 +76,11 @@ const COS_ID: &str = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q";
 const COS_SK: &str = "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz";
 const COS_BUCKET: &str = "examplebucket-1250000000";
 const COS_HOST: &str = "examplebucket-1250000000.cos.ap-guangzhou.myqcloud.com";
+
+const OSS_AK: &str = "LTAI5tExampleAccessKeyId";
+const OSS_SK: &str = "ExampleAccessKeySecret000000000000";
+const OSS_BUCKET: &str = "examplebucket";
+const OSS_REGION: &str = "cn-hangzhou";
 
 const QN_AK: &str = "MY_ACCESS_KEY";
 const QN_SK: &str = "MY_SECRET_KEY";
@@ -446,12 +462,159 @@ fn qiniu(c: &mut Criterion) {
     }
 }
 
+fn oss_store() -> OssStore {
+    OssStore::new(OssStoreConfig {
+        endpoint: None,
+        region: OSS_REGION.into(),
+        bucket: OSS_BUCKET.into(),
+        path_style: false,
+        credentials: OssCredentials {
+            access_key: OSS_AK.into(),
+            secret_key: OSS_SK.into(),
+            session_token: None,
+        },
+    })
+    .expect("valid OSS store")
+}
+
+fn oss(c: &mut Criterion) {
+    let store = oss_store();
+    let types: Vec<String> = vec!["image/*".into(), "video/mp4".into()];
+    let g = grant(&types);
+    let date = SigningTime::from_unix(NOW).date;
+    let keyed = keyed_sha256(&oss_signing_key(OSS_SK, &date, OSS_REGION));
+
+    // The headers the store hands out are the ones it signed (Content-Type, Content-Length, and
+    // x-oss-forbid-overwrite when the grant forbids overwriting).
+    let put = store.presigned_put(&g, None);
+    let headers: Vec<(&str, &str)> = put
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let presigned = store.signer().presign(
+        &Request {
+            method: "PUT",
+            bucket: OSS_BUCKET,
+            key: KEY,
+            query: &[],
+            headers: &headers,
+            additional_headers: &["content-length"],
+            now: NOW,
+        },
+        EXPIRES_AT - NOW,
+    );
+    assert!(
+        put.url.ends_with(&presigned.query),
+        "the floor hashes what the store signs"
+    );
+    let mut group = c.benchmark_group("oss_presigned_put");
+    group.bench_function("signer", |b| {
+        b.iter(|| store.presigned_put(black_box(&g), None))
+    });
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            let hash = Sha256::digest(black_box(presigned.canonical_request.as_bytes()));
+            (
+                hash,
+                hmac256(&keyed, black_box(presigned.string_to_sign.as_bytes())),
+            )
+        })
+    });
+    group.finish();
+
+    let upload_id = "0004B9894A22E5B1888A1E29F8236E2D";
+    let part = store.signer().presign(
+        &Request {
+            method: "PUT",
+            bucket: OSS_BUCKET,
+            key: KEY,
+            query: &[("partNumber", "17"), ("uploadId", upload_id)],
+            headers: &[],
+            additional_headers: &["content-length"],
+            now: NOW,
+        },
+        EXPIRES_AT - NOW,
+    );
+    assert!(store
+        .presigned_upload_part(KEY, upload_id, 17, None, NOW, EXPIRES_AT)
+        .url
+        .ends_with(&part.query));
+    let mut group = c.benchmark_group("oss_presigned_upload_part");
+    group.bench_function("signer", |b| {
+        b.iter(|| store.presigned_upload_part(black_box(KEY), upload_id, 17, None, NOW, EXPIRES_AT))
+    });
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            let hash = Sha256::digest(black_box(part.canonical_request.as_bytes()));
+            (
+                hash,
+                hmac256(&keyed, black_box(part.string_to_sign.as_bytes())),
+            )
+        })
+    });
+    group.finish();
+
+    let form = store.form_upload(&g, None);
+    let policy = form
+        .fields
+        .iter()
+        .find(|(k, _)| k == "policy")
+        .map(|(_, v)| v.clone())
+        .expect("policy field");
+    let mut group = c.benchmark_group("oss_post_policy");
+    group.bench_function("signer", |b| {
+        b.iter(|| store.form_upload(black_box(&g), None))
+    });
+    group.bench_function("floor", |b| {
+        b.iter(|| hmac256(&keyed, black_box(policy.as_bytes())))
+    });
+    group.finish();
+
+    // OCB1 of tests/vectors/oss.json: a callback signed by OSS itself, with its published key.
+    let vectors: serde_json::Value =
+        serde_json::from_str(include_str!("../tests/vectors/oss.json")).expect("oss.json");
+    let v = &vectors["callbacks"]["vectors"][0];
+    let text = |name: &str| v[name].as_str().expect(name).to_owned();
+    let (raw_path, query, body, authorization) = (
+        text("raw_path"),
+        text("query"),
+        text("body"),
+        text("authorization"),
+    );
+    let key = OssPublicKey::from_pem(text("public_key_pem").as_bytes()).expect("key");
+    let request = OssCallbackRequest {
+        raw_path: &raw_path,
+        query: &query,
+        body: body.as_bytes(),
+        authorization: &authorization,
+    };
+    assert_eq!(oss_verify(&key, &request), Ok(()), "{}", text("id"));
+    let string_to_sign = text("string_to_sign");
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(authorization.trim())
+        .expect("base64");
+    let rsa_key =
+        rsa::RsaPublicKey::from_public_key_pem(text("public_key_pem").trim()).expect("key");
+    let mut group = c.benchmark_group("oss_callback_verify");
+    group.bench_function("signer", |b| {
+        b.iter(|| oss_verify(&key, black_box(&request)))
+    });
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            let digest = md5::Md5::digest(black_box(string_to_sign.as_bytes()));
+            rsa_key.verify(rsa::Pkcs1v15Sign::new::<md5::Md5>(), &digest, &signature)
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(50)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = s3, cos, qiniu
+    targets = s3, cos, qiniu, oss
 }
 criterion_main!(benches);

@@ -7,6 +7,11 @@
 # and the broker's peak RSS (VmHWM from /proc/<pid>/status). It stops by itself; only 127.0.0.1 is ever used.
 #
 # Usage: scripts/load.sh            (from anywhere; installs wrk and curl with apt-get when missing)
+#        scripts/load.sh soak       soak check instead: PB_SOAK_SECONDS (default 180) of mixed valid and hostile
+#                                   traffic (scripts/load/soak.lua: made-up methods, wrong methods, huge headers,
+#                                   bad tokens, malformed JSON, trailing data, bad content types, oversized and
+#                                   unknown requests), the broker's RSS sampled before, during and after. Fails
+#                                   on any 5xx or when RSS grows more than PB_SOAK_RSS_SLACK_KIB (default 16384).
 # Settings (environment, all optional):
 #   DURATION=10s       each scenario's measured run (a 1 s warm-up run comes first, not counted)
 #   CONNECTIONS=64     wrk connections
@@ -19,7 +24,10 @@
 #                      to stderr and that, not the signing, is what gets measured; warn is how it is run here.
 #   BIN=               a prebuilt broker binary to test instead of building (e.g. to compare two builds)
 #   PORT=18480         loopback port of the broker
+#   PB_S3_PORT=8333    the S3 endpoint's port in the config (nothing is contacted; as in scripts/services.sh)
 set -euo pipefail
+MODE="${1:-load}"
+case "$MODE" in load | soak) ;; *) echo "usage: $0 [soak]" >&2; exit 2 ;; esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOAD_DIR="$ROOT/scripts/load"
@@ -65,6 +73,7 @@ trap cleanup EXIT
 # The config with this run's port, worker count and an absolute policies dir (the copy lives in $WORK).
 CONFIG="$WORK/broker.toml"
 sed -e "s|127.0.0.1:18480|127.0.0.1:$PORT|g" \
+  -e "s|http://127.0.0.1:8333|http://127.0.0.1:${PB_S3_PORT:-8333}|" \
   -e "s|^dir = \"policies\"|dir = \"$LOAD_DIR/policies\"|" \
   "$LOAD_DIR/broker.toml" >"$CONFIG"
 if [ -n "${WORKERS:-}" ]; then
@@ -87,6 +96,43 @@ curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "broker did not 
 
 TOKEN="$("$BIN" token --config "$CONFIG" --sub alice --role user --ttl 1h)"
 export TOKEN LOAD_DIR
+
+if [ "$MODE" = soak ]; then
+  SOAK_SECONDS="${PB_SOAK_SECONDS:-180}"
+  SLACK_KIB="${PB_SOAK_RSS_SLACK_KIB:-16384}"
+  rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$BROKER_PID/status"; }
+  url="http://127.0.0.1:$PORT/"
+  echo "== soak: broker pid $BROKER_PID ($BIN), ${SOAK_SECONDS}s of mixed traffic, wrk -t$THREADS -c$CONNECTIONS"
+  # Warm-up: every kind of request once per connection, every worker's buffers and caches allocated.
+  $WRK_CPU wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s "$LOAD_DIR/soak.lua" "$url" >"$WORK/warmup.out"
+  before=$(rss_kib)
+  echo "RSS after warm-up: $before kB"
+  SECONDS=0
+  (
+    while kill -0 "$BROKER_PID" 2>/dev/null; do
+      sleep 15
+      echo "  RSS at +$((SECONDS))s: $(rss_kib) kB"
+    done
+  ) &
+  SAMPLER=$!
+  $WRK_CPU wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SOAK_SECONDS}s" -s "$LOAD_DIR/soak.lua" "$url" >"$WORK/soak.out"
+  kill "$SAMPLER" 2>/dev/null || true
+  wait "$SAMPLER" 2>/dev/null || true
+  after=$(rss_kib)
+  fivexx=$(awk '/^FIVEXX/ {n += $2} END {print n + 0}' "$WORK/soak.out" "$WORK/warmup.out")
+  grep '^RESULT' "$WORK/soak.out"
+  metrics_bytes=$(curl -fsS "http://127.0.0.1:$PORT/metrics" | wc -c)
+  series=$(curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -c '^http_requests_total{' || true)
+  healthy=$(curl -fsS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz" || true)
+  echo "RSS before: $before kB, after: $after kB (growth $((after - before)) kB, slack $SLACK_KIB kB)"
+  echo "5xx answers: $fivexx; /metrics: $metrics_bytes bytes, $series http_requests_total series; /healthz after: $healthy"
+  rc=0
+  [ "$fivexx" -eq 0 ] || { echo "FAIL: 5xx answers" >&2; rc=1; }
+  [ $((after - before)) -le "$SLACK_KIB" ] || { echo "FAIL: RSS grew by $((after - before)) kB" >&2; rc=1; }
+  [ "$healthy" = 200 ] || { echo "FAIL: the broker no longer answers /healthz" >&2; rc=1; }
+  [ "$rc" -eq 0 ] && echo "soak: ok (flat RSS, no 5xx)"
+  exit "$rc"
+fi
 
 PARTS="$(seq -s, 1 100)"
 UPLOAD_ID="load-test-upload-id-2YjM4MTk0NTQ5ZTQ1NDc2OWE3ZTk3ZmQ5"

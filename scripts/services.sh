@@ -414,15 +414,37 @@ cmd_stop() {
 
 settings_note() {
   [[ "$(cat "$1" 2>/dev/null || true)" == "$2" ]] ||
-    printf ' [BUT started with other PB_* settings, see %s]' "$1"
+    printf ' [started with other PB_* settings than the current ones; shown: the running ones, see %s]' "$1"
 }
 stale_note() { [[ ! -f "$1" ]] || printf ' (stale pid file %s)' "$1"; }
 
+# setting NAME FILE: the value of NAME= in a settings file written by `start` (empty when absent).
+setting() { tr ' ' '\n' <"$2" 2>/dev/null | sed -n "s/^$1=//p" | head -1; }
+
+# status and env describe what runs, not what the current PB_* variables would start: the ports of a
+# running service come from the settings it was started with.
+adopt_running_settings() {
+  local v
+  if pid_of "$REDIS_PID" "$(redis_pattern)" >/dev/null; then
+    v=$(setting port "$REDIS_SETTINGS") && [[ -n $v ]] && REDIS_PORT=$v
+  fi
+  if pid_of "$WEED_PID" "$(weed_pattern)" >/dev/null; then
+    v=$(setting s3 "$WEED_SETTINGS") && [[ -n $v ]] && S3_PORT=$v
+    v=$(setting webhook "$WEED_SETTINGS") && [[ -n $v ]] && WEBHOOK_URL=$v
+    v=$(setting token "$WEED_SETTINGS") && [[ -n $v ]] && WEBHOOK_TOKEN=$v
+    WEBHOOK_PORT=$(sed -n 's|^http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' <<<"$WEBHOOK_URL")
+  fi
+  return 0
+}
+
 cmd_status() {
   local pid rc=0
+  local want_redis want_weed
+  want_redis=$(redis_settings) want_weed=$(weed_settings)
+  adopt_running_settings
   if pid=$(pid_of "$REDIS_PID" "$(redis_pattern)"); then
     printf 'redis      running  pid %-7s redis://127.0.0.1:%s/0  log %s%s\n' "$pid" "$REDIS_PORT" \
-      "$REDIS_LOG" "$(settings_note "$REDIS_SETTINGS" "$(redis_settings)")"
+      "$REDIS_LOG" "$(settings_note "$REDIS_SETTINGS" "$want_redis")"
   else
     printf 'redis      stopped%s\n' "$(stale_note "$REDIS_PID")"
     rc=3
@@ -430,7 +452,7 @@ cmd_status() {
   if pid=$(pid_of "$WEED_PID" "$(weed_pattern)"); then
     printf 'seaweedfs  running  pid %-7s http://127.0.0.1:%s bucket %s, webhook -> %s  log %s%s\n' \
       "$pid" "$S3_PORT" "$S3_BUCKET" "$WEBHOOK_URL" "$WEED_LOG" \
-      "$(settings_note "$WEED_SETTINGS" "$(weed_settings)")"
+      "$(settings_note "$WEED_SETTINGS" "$want_weed")"
   else
     printf 'seaweedfs  stopped%s%s\n' "$(stale_note "$WEED_PID")" \
       "$(weed_installed || echo " (SeaweedFS $WEED_VERSION not installed)")"
@@ -441,6 +463,7 @@ cmd_status() {
 
 cmd_env() {
   local kv
+  adopt_running_settings
   for kv in \
     "PB_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0" \
     "PB_TEST_REDIS_PORT=$REDIS_PORT" \

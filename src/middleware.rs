@@ -2,13 +2,16 @@
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, ResponseError as _};
 
 use crate::error::ApiError;
+
+/// Paths whose problems also carry `message` ([`ApiError::render_companion`]), matched or not.
+const COMPANION_PREFIX: &str = "/companion/";
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -26,6 +29,9 @@ fn adoptable(value: &HeaderValue) -> Option<String> {
 
 /// Errors raised by actix itself (payload limits, extractors) in the API's problem shape.
 fn from_framework(e: &Error) -> ApiError {
+    if crate::body_timeout::is_timeout(e) {
+        return crate::body_timeout::timeout_error();
+    }
     let status = e.as_response_error().status_code();
     let detail = e.to_string();
     match status.as_u16() {
@@ -36,7 +42,8 @@ fn from_framework(e: &Error) -> ApiError {
     }
 }
 
-/// The method as a metric label, without an allocation for the usual ones.
+/// The method as a metric label: one of a fixed set, never the client's own string (every distinct label
+/// value is a series kept forever, so made-up methods would grow memory without bound).
 fn method_label(method: &actix_web::http::Method) -> metrics::SharedString {
     use actix_web::http::Method;
     match *method {
@@ -46,11 +53,13 @@ fn method_label(method: &actix_web::http::Method) -> metrics::SharedString {
         Method::HEAD => "HEAD".into(),
         Method::OPTIONS => "OPTIONS".into(),
         Method::PUT => "PUT".into(),
-        _ => method.to_string().into(),
+        Method::PATCH => "PATCH".into(),
+        _ => "other".into(),
     }
 }
 
-/// The status as a metric label, without an allocation for the usual ones.
+/// The status as a metric label, without an allocation for the usual ones (statuses are the server's own
+/// choice, a bounded set).
 fn status_label(status: u16) -> metrics::SharedString {
     match status {
         200 => "200".into(),
@@ -115,6 +124,19 @@ where
                     .to_string()
             });
         req.extensions_mut().insert(RequestId(request_id.clone()));
+        let mut req = req;
+        let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
+        if has_body {
+            if let Some(state) = req.app_data::<actix_web::web::Data<crate::state::AppState>>() {
+                let timeout = Duration::from_secs(state.config.server.body_timeout_seconds);
+                let payload = req.take_payload();
+                req.set_payload(crate::body_timeout::with_deadline(payload, timeout));
+            }
+        }
         let service = self.service.clone();
         // One span per request: every log line inside carries the request id, and the route and subject once
         // known (recorded by the `Caller` extractor).
@@ -138,7 +160,11 @@ where
                 if api_error.status_code().is_server_error() {
                     tracing::error!(route = %route, error = %api_error, cause = ?std::error::Error::source(&api_error), "request failed");
                 }
-                api_error.render(Some(&request_id))
+                if res.request().path().starts_with(COMPANION_PREFIX) {
+                    api_error.render_companion(Some(&request_id))
+                } else {
+                    api_error.render(Some(&request_id))
+                }
             });
                 let mut res = match rerendered {
                     Some(mut response) => {
@@ -165,5 +191,17 @@ where
             },
             span,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let made_up = actix_web::http::Method::from_bytes(&[b'X'; 1024]).expect("a token");
+        assert_eq!(&*method_label(&made_up), "other");
+        assert_eq!(&*method_label(&actix_web::http::Method::GET), "GET");
     }
 }

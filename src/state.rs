@@ -46,4 +46,13 @@ impl AppState {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
     }
+
+    /// How long an idempotency key catches a replay (Redis's TTL; the in-memory store keeps keys for the
+    /// process's life, so the same default bounds replays there).
+    pub fn idempotency_ttl_seconds(&self) -> u64 {
+        self.config
+            .redis
+            .as_ref()
+            .map_or(604_800, |r| r.idempotency_ttl_seconds)
+    }
 }

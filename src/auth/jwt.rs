@@ -128,7 +128,12 @@ impl Authenticator {
         let mut template = Validation::new(Algorithm::HS256);
         template.leeway = config.leeway_seconds;
         template.validate_nbf = true;
-        template.set_required_spec_claims(&["exp", "sub"]);
+        // jsonwebtoken checks `iss`/`aud` only when present unless they are required: a token without them
+        // (signed by the same key for another purpose) must not pass when they are configured.
+        let mut required = vec!["exp", "sub"];
+        required.extend(config.issuer.as_ref().map(|_| "iss"));
+        required.extend(config.audience.as_ref().map(|_| "aud"));
+        template.set_required_spec_claims(&required);
         if let Some(iss) = &config.issuer {
             template.set_issuer(&[iss]);
         }

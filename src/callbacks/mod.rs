@@ -6,10 +6,13 @@
 //! - [`s3_events`]: MinIO / AWS S3 event records (a webhook body, or the `Message` of an SNS notification) and
 //!   SeaweedFS filer webhook events, normalized into [`ObjectCreated`] upload records.
 //!
-//! - [`verifier`]: one verifier per callback family (Qiniu; S3 webhooks and SNS) owning every check of a delivery.
+//! - [`oss`]: Aliyun OSS upload callbacks: the RSA-MD5 string to sign, the public-key URL allow-list and key cache.
+//! - [`verifier`]: one verifier per callback family (Qiniu; OSS; S3 webhooks and SNS) owning every check of a delivery.
 //!
 //! Idempotency and recording are the HTTP handler's job.
 
+pub mod key_cache;
+pub mod oss;
 pub mod s3_events;
 pub mod sns;
 pub mod verifier;
@@ -24,5 +27,5 @@ pub use sns::{
     SnsPublicKey,
 };
 pub use verifier::{
-    Answer, CallbackContext, CallbackVerifier, QiniuVerifier, S3Verifier, Verified,
+    Answer, CallbackContext, CallbackVerifier, OssVerifier, QiniuVerifier, S3Verifier, Verified,
 };

@@ -7,6 +7,10 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use super::oss::{
+    pub_key_url, verify_with_key as oss_verify_with_key, CallbackBody,
+    CallbackRequest as OssCallbackRequest, OssCallbackError, PubKeyCache,
+};
 use super::{
     parse_s3_event_records, parse_webhook_with_source, CertCache, ObjectCreated, SnsMessage,
     SnsMessageType,
@@ -21,6 +25,10 @@ pub struct CallbackContext<'a> {
     pub ticket_key: &'a [u8],
     pub sns_certs: &'a CertCache,
     pub sns_http: &'a reqwest::Client,
+    /// The time a ticket's expiry and an SNS `Timestamp` are judged against.
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// How long an idempotency key catches a replay: nothing older may be recorded (src/replay.rs).
+    pub idempotency_ttl_seconds: u64,
 }
 
 /// A verified delivery: the uploads it reports and the answer to give.
@@ -143,15 +151,7 @@ impl QiniuVerifier {
             .map_err(|e| rejected(format!("Qiniu signature: {e}")))?;
         let fields: QiniuBody = serde_urlencoded::from_bytes(body)
             .map_err(|e| rejected(format!("callback body: {e}")))?;
-        let ticket = url::form_urlencoded::parse(req.query_string().as_bytes())
-            .find(|(k, _)| k == "t")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        if !crate::ticket::verify(ctx.ticket_key, ctx.store, &fields.key, &fields.sub, &ticket) {
-            return Err(rejected(
-                "the callback ticket does not match this store, key and subject",
-            ));
-        }
+        check_ticket(ctx, req, &fields.key, &fields.sub)?;
         if fields.bucket != ctx.bucket {
             return Err(rejected("the callback names another bucket"));
         }
@@ -174,6 +174,33 @@ impl QiniuVerifier {
             aliases: Vec::new(),
             answer: Answer::Json(answer),
         })
+    }
+}
+
+/// The broker ticket of the callback URL (`?t=`) must bind this store, the reported key and subject.
+fn check_ticket(
+    ctx: &CallbackContext<'_>,
+    req: &HttpRequest,
+    key: &str,
+    subject: &str,
+) -> Result<(), ApiError> {
+    let ticket = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "t")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    if crate::ticket::verify(
+        ctx.ticket_key,
+        ctx.store,
+        key,
+        subject,
+        &ticket,
+        ctx.now.timestamp(),
+    ) {
+        Ok(())
+    } else {
+        Err(rejected(
+            "the callback ticket does not match this store, key and subject, or has expired",
+        ))
     }
 }
 
@@ -264,6 +291,8 @@ impl S3Verifier {
                 other => rejected(format!("SNS certificate: {other}")),
             })?;
         super::verify_with_key(&msg, &key).map_err(|e| rejected(format!("SNS signature: {e}")))?;
+        crate::replay::sns_message_fresh(&msg.timestamp, ctx.now, ctx.idempotency_ttl_seconds)
+            .map_err(rejected)?;
         let handshake = |answer| Verified {
             source: "sns",
             objects: Vec::new(),
@@ -274,8 +303,12 @@ impl S3Verifier {
             SnsMessageType::SubscriptionConfirmation => {
                 super::confirm_subscription(ctx.sns_http, &msg, &self.sns_cert_url_pattern)
                     .await
-                    .map_err(|e| {
-                        ApiError::Upstream(format!("SNS subscription confirmation: {e}"), None)
+                    .map_err(|e| match e {
+                        // A disallowed SubscribeURL is a forged or misdirected message, never fetched.
+                        super::SnsError::SubscribeUrlNotAllowed => rejected(e.to_string()),
+                        e => {
+                            ApiError::Upstream(format!("SNS subscription confirmation: {e}"), None)
+                        }
                     })?;
                 tracing::info!(store = %ctx.store, topic = %msg.topic_arn, "SNS subscription confirmed");
                 Ok(handshake(Answer::Empty))
@@ -319,4 +352,102 @@ fn token_digest(token: &[u8]) -> Vec<u8> {
         .unwrap_or_else(|_| unreachable!("any key length"));
     mac.update(token);
     mac.finalize().into_bytes().to_vec()
+}
+
+/// Aliyun OSS upload callbacks: the RSA-MD5 signature (key fetched only from a URL matching the store's
+/// `oss_pub_key_url_pattern`, without redirects, and cached), the broker ticket binding (store, key, subject),
+/// the bucket.
+pub struct OssVerifier {
+    pub_key_url_pattern: regex::Regex,
+    keys: PubKeyCache,
+    /// Key fetches only: no redirects (a redirect could leave the allowed URLs), short timeouts.
+    http: reqwest::Client,
+}
+
+impl OssVerifier {
+    pub fn new(pub_key_url_pattern: &str) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("callback: the HTTP client fetching OSS keys: {e}"))?;
+        Ok(Self {
+            pub_key_url_pattern: regex::Regex::new(pub_key_url_pattern)
+                .map_err(|e| format!("oss_pub_key_url_pattern: {e}"))?,
+            keys: PubKeyCache::default(),
+            http,
+        })
+    }
+
+    async fn check(
+        &self,
+        ctx: &CallbackContext<'_>,
+        req: &HttpRequest,
+        body: &[u8],
+    ) -> Result<Verified, ApiError> {
+        let oss = |e: OssCallbackError| match e {
+            // OSS retries a failed callback: a key server that is down is not the sender's fault.
+            OssCallbackError::KeyFetch(m) => {
+                ApiError::Unavailable(format!("OSS callback key: {m}"))
+            }
+            other => rejected(other.to_string()),
+        };
+        let key_url = header(req, "x-oss-pub-key-url")
+            .ok_or(OssCallbackError::MissingHeader("x-oss-pub-key-url"))
+            .map_err(oss)?;
+        let authorization = header(req, "authorization")
+            .ok_or(OssCallbackError::MissingHeader("authorization"))
+            .map_err(oss)?;
+        let url = pub_key_url(key_url, &self.pub_key_url_pattern).map_err(oss)?;
+        let key = self
+            .keys
+            .get(&self.http, &url, &self.pub_key_url_pattern)
+            .await
+            .map_err(oss)?;
+        let signed = OssCallbackRequest {
+            raw_path: req.uri().path(),
+            query: req.query_string(),
+            body,
+            authorization,
+        };
+        oss_verify_with_key(&key, &signed).map_err(oss)?;
+        let fields = CallbackBody::parse(body).map_err(oss)?;
+        check_ticket(ctx, req, &fields.key, &fields.subject)?;
+        if fields.bucket != ctx.bucket {
+            return Err(rejected("the callback names another bucket"));
+        }
+        // OSS relays this to the uploader; anything but 200 JSON fails the upload with 203 CallbackFailed.
+        let answer = fields.answer_json();
+        let object = ObjectCreated {
+            etag: super::normalize_etag(&fields.etag).unwrap_or(fields.etag),
+            bucket: fields.bucket,
+            key: fields.key,
+            size: Some(fields.size),
+            content_type: fields.mime_type,
+            version_id: None,
+            event_name: "oss:callback".into(),
+        };
+        Ok(Verified {
+            source: "oss-callback",
+            objects: vec![(object, Some(fields.subject))],
+            aliases: Vec::new(),
+            answer: Answer::Json(answer),
+        })
+    }
+}
+
+impl CallbackVerifier for OssVerifier {
+    fn uses_ticket(&self) -> bool {
+        true
+    }
+
+    fn verify<'a>(
+        &'a self,
+        ctx: &'a CallbackContext<'a>,
+        req: &'a HttpRequest,
+        body: &'a [u8],
+    ) -> LocalBoxFuture<'a, Result<Verified, ApiError>> {
+        Box::pin(self.check(ctx, req, body))
+    }
 }

@@ -29,6 +29,10 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// Checked without exposing the value.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl From<&str> for Secret {
@@ -393,7 +397,8 @@ mod tests {
              [stores.a]\nprovider = \"s3\"\nregion = \"r\"\nbucket = \"b\"\n{}{}{}\
              [stores.a.callback]\n{}\
              [stores.c]\nprovider = \"cos\"\nregion = \"r\"\nbucket = \"b-1\"\n{}{}{}\
-             [stores.q]\nprovider = \"qiniu\"\nbucket = \"b\"\nupload_url = \"https://up.example.com\"\n{}{}",
+             [stores.q]\nprovider = \"qiniu\"\nbucket = \"b\"\nupload_url = \"https://up.example.com\"\n{}{}\
+             [stores.o]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b-1\"\n{}{}{}",
             s("key", "secret"),
             s("redis", "url"),
             s("callbacks", "ticket_secret"),
@@ -406,6 +411,9 @@ mod tests {
             s("c", "session_token"),
             s("q", "access_key"),
             s("q", "secret_key"),
+            s("o", "access_key_id"),
+            s("o", "access_key_secret"),
+            s("o", "security_token"),
         )
     }
 
@@ -468,6 +476,19 @@ mod tests {
                     put(&format!("{name}.access_key"), access_key);
                     put(&format!("{name}.secret_key"), secret_key);
                 }
+                ProviderConfig::Oss {
+                    access_key_id,
+                    access_key_secret,
+                    security_token,
+                    ..
+                } => {
+                    put(&format!("{name}.access_key_id"), access_key_id);
+                    put(&format!("{name}.access_key_secret"), access_key_secret);
+                    put(
+                        &format!("{name}.security_token"),
+                        security_token.as_ref().expect("token"),
+                    );
+                }
             }
         }
         out
@@ -485,7 +506,7 @@ mod tests {
 
     fn assert_every_secret_read(c: &Config) {
         let got = secrets_of(c);
-        assert_eq!(got.len(), 12, "{got:?}");
+        assert_eq!(got.len(), 15, "{got:?}");
         for (field, value) in got {
             assert_eq!(value, known(&field), "{field}");
         }
@@ -536,6 +557,7 @@ mod tests {
             ("[stores.m]\nprovider = \"qiniu\"\nbucket = \"b\"\nupload_url = \"u\"\naccess_key = \"a\"\nsecret_key_file = \"f\"\nsecret_key = \"SECRET-MARK-b\"\n", 5, "secret_key"),
             ("[callbacks]\nticket_secret_env = \"A\"\nticket_secret_file = \"f\"\n", 7, "ticket_secret"),
             ("[redis]\nurl = \"redis://:SECRET-MARK-c@h/\"\nurl_env = \"U\"\n", 7, "url"),
+            ("[stores.m]\nprovider = \"oss\"\nregion = \"cn-hangzhou\"\nbucket = \"b\"\naccess_key_id = \"a\"\naccess_key_secret_file = \"f\"\naccess_key_secret = \"SECRET-MARK-d\"\n", 5, "access_key_secret"),
         ];
         for (table, line, field) in cases {
             let text = format!("{KEY}{table}");

@@ -39,6 +39,33 @@ redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
 return 0
 "#;
 
+/// Readiness: the record script's keys (stream + a key under the prefix) in one write, so a Redis that answers
+/// PING but cannot record (CROSSSLOT on a cluster, a read-only replica, out of memory) is not ready.
+const PROBE_SCRIPT: &str = r#"
+redis.call('SET', KEYS[2], '1', 'PX', 10000)
+return redis.call('EXISTS', KEYS[1])
+"#;
+
+/// Redis Cluster's hash tag of a key: the text between the first `{` and the next `}`, when not empty.
+fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let close = key[open + 1..].find('}')?;
+    (close > 0).then(|| &key[open + 1..open + 1 + close])
+}
+
+/// On a cluster the record script touches the stream and idempotency keys at once: they must share one
+/// hash slot, which only a common `{hash tag}` guarantees. Refused at start-up, never a 503 per callback.
+pub fn check_cluster_keys(stream: &str, key_prefix: &str) -> Result<(), String> {
+    match (hash_tag(stream), hash_tag(key_prefix)) {
+        (Some(a), Some(b)) if a == b => Ok(()),
+        _ => Err(format!(
+            "[redis] with cluster_urls, `stream` ({stream:?}) and `key_prefix` ({key_prefix:?}) must contain the \
+             same {{hash tag}} so that every key of the record script lives in one hash slot; for example \
+             stream = \"{{presign-broker}}:events\" and key_prefix = \"{{presign-broker}}:\""
+        )),
+    }
+}
+
 /// The pool of whichever topology is configured.
 enum Pool {
     Single(deadpool_redis::Pool),
@@ -106,6 +133,9 @@ pub struct RedisStore {
 
 impl RedisStore {
     pub fn new(config: &RedisConfig) -> Result<Self, String> {
+        if matches!(config.topology, RedisTopology::Cluster(_)) {
+            check_cluster_keys(&config.stream, &config.key_prefix)?;
+        }
         let timeout = Duration::from_millis(config.timeout_ms);
         // deadpool has no timeouts by default: an outage would hang requests instead of failing fast.
         let pool_config = PoolConfig {
@@ -212,15 +242,40 @@ impl RedisStore {
     }
 
     pub async fn ping(&self) -> Result<(), StoreUnavailable> {
-        self.bounded(async {
-            let mut conn = self.pool.get().await?;
-            redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .map(drop)
+        self.probe().await.map_err(|(_, e)| e)
+    }
+
+    /// Whether an event could be recorded now; on failure a word for `/readyz` (`unreachable`: no answer;
+    /// `cannot_record`: it answers but refuses the write) and the (redacted) detail for the log.
+    pub async fn probe(&self) -> Result<(), (&'static str, StoreUnavailable)> {
+        let mut conn = match tokio::time::timeout(self.timeout, self.pool.get()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(("unreachable", StoreUnavailable(redact(&e)))),
+            Err(_) => {
+                let e = format!(
+                    "redis did not answer within {} ms",
+                    self.timeout.as_millis()
+                );
+                return Err(("unreachable", StoreUnavailable(e)));
+            }
+        };
+        let script = Script::new(PROBE_SCRIPT);
+        let mut probe = script.key(&self.stream);
+        probe.key(format!("{}readyz", self.key_prefix));
+        match tokio::time::timeout(self.timeout, probe.invoke_async::<i64>(&mut conn)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => {
+                Err(("unreachable", StoreUnavailable(redact(&e.to_string()))))
+            }
+            Ok(Err(e)) => Err(("cannot_record", StoreUnavailable(redact(&e.to_string())))),
+            Err(_) => Err((
+                "unreachable",
+                StoreUnavailable(format!(
+                    "redis did not answer within {} ms",
+                    self.timeout.as_millis()
+                )),
+            )),
+        }
     }
 
     /// No request waits on Redis longer than the configured timeout, whatever the pool does.
@@ -247,5 +302,29 @@ fn redact(message: &str) -> String {
     {
         Some(_) => "redis connection error".to_string(),
         None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_keys_need_one_shared_hash_tag() {
+        assert!(check_cluster_keys("{pb}:events", "{pb}:").is_ok());
+        assert!(check_cluster_keys("x{pb}events", "{pb}").is_ok());
+        for (stream, prefix) in [
+            ("presign-broker:events", "presign-broker:"),
+            ("{a}:events", "{b}:"),
+            ("{pb}:events", "pb:"),
+            ("{}:events", "{}:"),
+            ("{pb:events", "{pb:"),
+        ] {
+            let e = check_cluster_keys(stream, prefix).expect_err(stream);
+            assert!(
+                e.contains("hash tag") && e.contains("{presign-broker}"),
+                "{e}"
+            );
+        }
     }
 }

@@ -99,7 +99,7 @@ pub enum ContentTypePattern {
 }
 
 impl ContentTypePattern {
-    fn parse(s: &str) -> Result<Self, String> {
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
         let lower = s.trim().to_ascii_lowercase();
         let (ty, sub) = lower
             .split_once('/')
@@ -124,9 +124,13 @@ impl ContentTypePattern {
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         match self {
             Self::Exact(t) => essence.eq_ignore_ascii_case(t),
-            Self::AnySubtype(ty) => essence
-                .split_once('/')
-                .is_some_and(|(t, sub)| t.eq_ignore_ascii_case(ty) && !sub.is_empty()),
+            // `image/*` never admits `image/svg+xml` (script in a browser): a rule must name such types.
+            Self::AnySubtype(ty) => {
+                essence
+                    .split_once('/')
+                    .is_some_and(|(t, sub)| t.eq_ignore_ascii_case(ty) && !sub.is_empty())
+                    && crate::media_type::wildcard_may_admit(essence)
+            }
         }
     }
 

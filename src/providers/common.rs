@@ -242,3 +242,124 @@ pub fn transport_error(what: &str, error: reqwest::Error) -> super::ProviderErro
         source: error.without_url(),
     }
 }
+
+/// An access key id is `/`-joined with the scope in a V4 credential, so a `/` or a blank would corrupt it; the
+/// secret must not be empty. `what` names the provider's fields in the error (never the values).
+pub fn check_key_pair(
+    what: (&str, &str),
+    access_key: &str,
+    secret: &crate::config::Secret,
+) -> Result<(), String> {
+    if access_key.is_empty()
+        || !access_key
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/')
+    {
+        return Err(format!(
+            "{}: must be non-empty printable ASCII without '/'",
+            what.0
+        ));
+    }
+    if secret.is_empty() {
+        return Err(format!("{}: must not be empty", what.1));
+    }
+    Ok(())
+}
+
+/// A region id of a credential scope: non-empty, letters, digits, `-` and the bytes of `extra`.
+pub fn valid_region(region: &str, extra: &[u8]) -> bool {
+    !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || extra.contains(&b))
+}
+
+/// A bucket name that can be a DNS label: 3-63 lowercase letters, digits, `-` and the bytes of `extra`, not
+/// starting or ending with `-` or `.`.
+pub fn valid_dns_bucket(bucket: &str, extra: &[u8]) -> bool {
+    (3..=63).contains(&bucket.len())
+        && !bucket.starts_with(['.', '-'])
+        && !bucket.ends_with(['.', '-'])
+        && bucket.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || extra.contains(&b)
+        })
+}
+
+/// A provider's answer to a server-side call, its body read in full.
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Sends `request` and reads at most `limit` bytes of its answer (a provider answer must not grow memory
+/// without bound). Errors name `what` (e.g. `COS ListParts`), never the URL.
+pub async fn send_bounded(
+    request: reqwest::RequestBuilder,
+    what: &str,
+    limit: usize,
+) -> Result<Answer, super::ProviderError> {
+    let mut response = request.send().await.map_err(|e| transport_error(what, e))?;
+    let status = response.status();
+    let headers = std::mem::take(response.headers_mut());
+    // A HEAD answer has no body: hyper ends it at once.
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(what, e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(super::ProviderError::Upstream(format!(
+                "{what}: answer too large"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// ListParts pages followed at most: 10,000 parts are 10 pages of 1000; the margin covers smaller pages.
+const MAX_LIST_PAGES: usize = 100;
+
+/// Every part of a paged listing: `page(marker)` fetches one page (`None` = the first) and answers its parts and
+/// the next page's marker (`None` on the last). A marker that does not advance, or more pages than 10,000 parts
+/// can need, is an `Upstream` error (`what` names the call) rather than an endless loop.
+pub async fn all_pages<F, Fut>(
+    what: &str,
+    mut page: F,
+) -> Result<Vec<super::PartInfo>, super::ProviderError>
+where
+    F: FnMut(Option<u32>) -> Fut,
+    Fut: std::future::Future<
+        Output = Result<(Vec<super::PartInfo>, Option<u32>), super::ProviderError>,
+    >,
+{
+    let mut parts = Vec::new();
+    let mut marker = None;
+    for _ in 0..MAX_LIST_PAGES {
+        let (listed, next) = page(marker).await?;
+        parts.extend(listed);
+        match next {
+            None => return Ok(parts),
+            Some(next) if marker.is_some_and(|m| next <= m) => {
+                return Err(super::ProviderError::Upstream(format!(
+                    "{what}: page marker did not advance"
+                )));
+            }
+            Some(next) => marker = Some(next),
+        }
+    }
+    Err(super::ProviderError::Upstream(format!(
+        "{what}: too many pages"
+    )))
+}
+
+/// Visible ASCII and spaces: what an HTTP header value may hold without reqwest refusing it.
+pub fn is_header_value(value: &str) -> bool {
+    value.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+}

@@ -7,10 +7,15 @@
 //! providers that can do it, and call it from the route (docs/ARCHITECTURE.md).
 pub mod common;
 pub mod cos;
+#[cfg(test)]
+pub(crate) mod loopback;
+pub mod oss;
 pub mod qiniu;
 pub mod s3;
+pub mod s3_like;
 pub mod store;
 pub mod types;
+pub mod xml;
 
 use futures_util::future::BoxFuture;
 
@@ -83,7 +88,7 @@ pub enum Capability {
 /// `max_size`, overwrite, callback URL, expiry): providers whose part or completion requests carry a token with
 /// those constraints (Qiniu's `UpToken`, OSS's callback) build it from the grant.
 pub trait Provider: Send + Sync {
-    /// `s3`, `cos`, `qiniu` (the `provider` of answers, metrics labels).
+    /// `s3`, `cos`, `qiniu`, `oss` (the `provider` of answers, metrics labels).
     fn name(&self) -> &'static str;
 
     /// `Ok` when the provider can do `capability`, else the reason as `Unsupported`.
@@ -133,18 +138,22 @@ pub trait Provider: Send + Sync {
         Box::pin(async move { Err(unsupported(self.name(), "multipart upload")) })
     }
 
-    /// One presigned request per part, in the order of `parts`.
+    /// One presigned request per part, in the order of `parts`, valid from `grant.now` to `expires_at`
+    /// (at most the upload's own expiry, `grant.expires_at`, which a provider minting a token for the whole
+    /// upload uses instead, so that every call of the upload carries the same token).
     fn sign_parts(
         &self,
         grant: &UploadGrant<'_>,
         upload_id: &str,
         parts: &[PartRequest],
+        expires_at: i64,
     ) -> Result<Vec<SignedUrl>, ProviderError> {
-        let _ = (grant, upload_id, parts);
+        let _ = (grant, upload_id, parts, expires_at);
         Err(unsupported(self.name(), "multipart upload"))
     }
 
-    /// Every uploaded part (all pages), ascending.
+    /// Every uploaded part (all pages) as the provider lists them; callers use [`uploaded_parts`], which
+    /// keeps one per part number.
     fn list_parts<'a>(
         &'a self,
         http: &'a reqwest::Client,
@@ -177,6 +186,20 @@ pub trait Provider: Send + Sync {
         let _ = (http, grant, upload_id);
         Box::pin(async move { Err(unsupported(self.name(), "multipart upload")) })
     }
+}
+
+/// The uploaded parts of an upload, the same way for every provider: ascending, one per part number (the
+/// latest upload of a number, see [`latest_per_part`]). What the list route shows and what complete checks and
+/// sends.
+pub async fn uploaded_parts(
+    provider: &dyn Provider,
+    http: &reqwest::Client,
+    grant: &UploadGrant<'_>,
+    upload_id: &str,
+) -> Result<Vec<PartInfo>, ProviderError> {
+    Ok(latest_per_part(
+        provider.list_parts(http, grant, upload_id).await?,
+    ))
 }
 
 /// The `Unsupported` answer for `what` on `provider`.

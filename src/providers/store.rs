@@ -1,8 +1,9 @@
 //! A configured store: a bucket, its provider, its expiry bounds and how its callbacks are verified.
-use crate::callbacks::{CallbackVerifier, QiniuVerifier, S3Verifier};
+use crate::callbacks::{CallbackVerifier, OssVerifier, QiniuVerifier, S3Verifier};
 use crate::config::{ProviderConfig, StoreConfig};
 
 use super::cos::{CosStore, CosStoreConfig};
+use super::oss::{OssStore, OssStoreConfig};
 use super::qiniu::{QiniuStore, QiniuStoreConfig};
 use super::s3::{Credentials, S3Store, S3StoreConfig};
 use super::Provider;
@@ -95,6 +96,35 @@ impl Store {
                 });
                 (bucket, Box::new(store), callbacks)
             }
+            ProviderConfig::Oss {
+                bucket,
+                region,
+                endpoint,
+                path_style,
+                access_key_id,
+                access_key_secret,
+                security_token,
+                callback,
+                pub_key_url_pattern,
+            } => {
+                let store = OssStore::new(OssStoreConfig {
+                    endpoint: endpoint.clone(),
+                    region: region.clone(),
+                    bucket: bucket.clone(),
+                    path_style: *path_style,
+                    credentials: Credentials {
+                        access_key: access_key_id.expose().to_string(),
+                        secret_key: access_key_secret.clone(),
+                        session_token: security_token.as_ref().map(|t| t.expose().to_string()),
+                    },
+                })?;
+                let callbacks = match callback {
+                    true => Some(Box::new(OssVerifier::new(pub_key_url_pattern)?)
+                        as Box<dyn CallbackVerifier>),
+                    false => None,
+                };
+                (bucket, Box::new(store), callbacks)
+            }
         };
         Ok(Self {
             name: name.to_string(),
@@ -106,23 +136,24 @@ impl Store {
         })
     }
 
-    /// `s3`, `cos`, `qiniu`.
+    /// `s3`, `cos`, `qiniu`, `oss`.
     pub fn provider_name(&self) -> &'static str {
         self.provider.name()
     }
 
-    /// The callback URL (with a ticket binding store, key and subject) a credential must carry, for stores
-    /// whose callbacks are verified through a ticket.
+    /// The callback URL (with a ticket binding store, key and subject, accepted until `valid_until`, see
+    /// `ticket::valid_until`) a credential must carry, for stores whose callbacks are verified through a ticket.
     pub fn callback_url(
         &self,
         public_url: &str,
         ticket_key: &[u8],
         key: &str,
         subject: &str,
+        valid_until: i64,
     ) -> Option<String> {
         let verifier = self.callbacks.as_ref()?;
         verifier.uses_ticket().then(|| {
-            let ticket = crate::ticket::issue(ticket_key, &self.name, key, subject);
+            let ticket = crate::ticket::issue(ticket_key, &self.name, key, subject, valid_until);
             format!("{public_url}/v1/callbacks/{}?t={ticket}", self.name)
         })
     }

@@ -91,6 +91,32 @@ pub struct PartInfo {
     pub etag: String,
     /// Bytes in the part.
     pub size: u64,
+    /// When the part was stored (unix milliseconds), when the provider says: of a part number listed twice
+    /// (a re-sent part racing the original, on SeaweedFS) the latest counts.
+    pub last_modified: Option<i64>,
+}
+
+/// The parts as a completion needs them: ascending, one per part number, the latest upload of a number kept
+/// (by `last_modified`; the later listed on a tie). Every provider's listing goes through here
+/// (`providers::uploaded_parts`), so the client, `max_size` and the completion all see the same list.
+pub fn latest_per_part(mut parts: Vec<PartInfo>) -> Vec<PartInfo> {
+    // Stable: equal (number, time) keep their listed order, and the last of each run is kept below.
+    parts.sort_by_key(|p| (p.part_number, p.last_modified));
+    let mut out: Vec<PartInfo> = Vec::with_capacity(parts.len());
+    for part in parts {
+        match out.last_mut() {
+            Some(last) if last.part_number == part.part_number => *last = part,
+            _ => out.push(part),
+        }
+    }
+    out
+}
+
+/// Unix milliseconds of an RFC 3339 time (`LastModified` of S3-style listings).
+pub fn rfc3339_millis(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// The object a multipart completion made.
@@ -100,4 +126,47 @@ pub struct CompletedUpload {
     pub etag: String,
     /// When the provider's answer carries it (S3's does not; the listed parts give it).
     pub size: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(n: u32, etag: &str, at: Option<i64>) -> PartInfo {
+        PartInfo {
+            part_number: n,
+            etag: etag.to_owned(),
+            size: 1,
+            last_modified: at,
+        }
+    }
+
+    #[test]
+    fn a_part_listed_twice_counts_once_as_its_latest_upload() {
+        let listed = vec![
+            part(2, "new", Some(2_000)),
+            part(1, "a", Some(1_000)),
+            part(2, "old", Some(1_000)),
+            part(3, "first", None),
+            part(3, "second", None),
+        ];
+        let kept: Vec<(u32, String)> = latest_per_part(listed)
+            .into_iter()
+            .map(|p| (p.part_number, p.etag))
+            .collect();
+        assert_eq!(
+            kept,
+            [(1, "a".into()), (2, "new".into()), (3, "second".into())]
+        );
+        assert_eq!(latest_per_part(Vec::new()), Vec::new());
+    }
+
+    #[test]
+    fn rfc3339_times_become_milliseconds() {
+        assert_eq!(
+            rfc3339_millis("2026-01-01T00:00:01.500Z"),
+            Some(1_767_225_601_500)
+        );
+        assert_eq!(rfc3339_millis("yesterday"), None);
+    }
 }

@@ -20,6 +20,9 @@ pub fn authorize<'p>(
     ask: &Ask,
     full: bool,
 ) -> Result<&'p Rule, ApiError> {
+    if let Some(ct) = ask.content_type {
+        crate::media_type::validate("content_type", ct)?;
+    }
     let request = Request {
         claims: &caller.claims,
         store: ask.store,

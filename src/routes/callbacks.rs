@@ -21,12 +21,12 @@ pub async fn liveness(
     Ok(HttpResponse::Ok().finish())
 }
 
-/// Receive a provider callback (Qiniu upload callback, MinIO/SeaweedFS webhook, Amazon SNS).
+/// Receive a provider callback (Qiniu or Aliyun OSS upload callback, MinIO/SeaweedFS webhook, Amazon SNS).
 #[utoipa::path(
     params(("store" = String, Path,)),
     request_body(content = String, description = "the provider's own body, verified byte for byte"),
     responses(
-        (status = 200, description = "recorded, now or before (Qiniu: {key,hash,fsize,bucket})"),
+        (status = 200, description = "recorded, now or before (Qiniu: {key,hash,fsize,bucket}; OSS: {key,etag,size,bucket})"),
         (status = 401, description = "signature_invalid: nothing recorded"),
         (status = 404, description = "unknown_store, or the store takes no callbacks"),
         (status = 503, description = "unavailable: the event store is down; retry"),
@@ -49,6 +49,8 @@ pub async fn receive(
                 ticket_key: &state.ticket_key,
                 sns_certs: &state.sns_certs,
                 sns_http: &state.sns_http,
+                now: Utc::now(),
+                idempotency_ttl_seconds: state.idempotency_ttl_seconds(),
             };
             match verifier.verify(&ctx, &req, &body).await {
                 Ok(verified) => record_all(&state, store, verified).await,

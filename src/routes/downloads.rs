@@ -61,6 +61,9 @@ pub async fn create_download(
             "expires_in must be at least 1 second".into(),
         ));
     }
+    if let Some(ct) = &req.response_content_type {
+        crate::media_type::validate("response_content_type", ct)?;
+    }
     for (name, value) in [
         (
             "response_content_disposition",

@@ -12,7 +12,9 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
 use crate::handle::HandleClaims;
 use crate::policy::{Action, Rule};
-use crate::providers::{Capability, PartInfo, PartLimits, PartRequest, Store, UploadGrant};
+use crate::providers::{
+    uploaded_parts, Capability, PartInfo, PartLimits, PartRequest, Store, UploadGrant,
+};
 use crate::state::AppState;
 
 const MIB: u64 = 1 << 20;
@@ -66,21 +68,25 @@ fn valid_upload_id(id: &str) -> Result<(), ApiError> {
 
 /// What every call on an existing upload establishes first: a sane id, a store that can do multipart, a
 /// handle that verifies and names this store, key, upload and caller, and the policy's scope for the key.
-struct Upload<'a> {
+pub struct Upload<'a> {
     store: &'a Store,
     claims: HandleClaims,
     rule_max_expires: Option<u64>,
 }
 
-fn open_upload<'a>(
+/// Opens an existing upload for `caller`. `upload_id` is the id the client names, checked against the handle's;
+/// `None` when the handle is the client's only name for the upload (the Companion routes' `uploadId`).
+pub fn open_upload<'a>(
     state: &'a AppState,
     caller: &Caller,
-    upload_id: &str,
+    upload_id: Option<&str>,
     store: &str,
     key: &str,
     handle: Option<&str>,
 ) -> Result<Upload<'a>, ApiError> {
-    valid_upload_id(upload_id)?;
+    if let Some(id) = upload_id {
+        valid_upload_id(id)?;
+    }
     let store_ref = state.store(store)?;
     store_ref.provider.require(Capability::Multipart)?;
     checked_key(key)?;
@@ -98,7 +104,7 @@ fn open_upload<'a>(
     }
     if claims.store != store
         || claims.key != key
-        || claims.upload_id != upload_id
+        || upload_id.is_some_and(|id| id != claims.upload_id)
         || claims.sub != caller.claims.sub
     {
         return Err(ApiError::PolicyDenied(
@@ -123,13 +129,18 @@ fn open_upload<'a>(
 }
 
 impl Upload<'_> {
-    /// The grant the upload was created under, for providers whose requests carry its constraints.
-    fn grant<'g>(
-        &'g self,
-        callback_url: Option<&'g str>,
-        now: i64,
-        expires_at: i64,
-    ) -> UploadGrant<'g> {
+    pub fn key(&self) -> &str {
+        &self.claims.key
+    }
+
+    pub fn upload_id(&self) -> &str {
+        &self.claims.upload_id
+    }
+
+    /// The grant the upload was created under, for providers whose requests carry its constraints: rebuilt
+    /// from the handle identically on every call (its expiry is the handle's), so a token minted from it is
+    /// the same byte for byte.
+    fn grant<'g>(&'g self, callback_url: Option<&'g str>, now: i64) -> UploadGrant<'g> {
         UploadGrant {
             key: &self.claims.key,
             content_type: self.claims.content_type.as_deref(),
@@ -139,28 +150,43 @@ impl Upload<'_> {
             overwrite: self.claims.overwrite,
             subject: &self.claims.sub,
             now,
-            expires_at,
+            expires_at: self.claims.exp,
             callback_url,
         }
     }
 
+    /// The upload's callback (Qiniu calls back at `complete`): accepted until the handle expires, plus grace.
     fn callback_url(&self, state: &AppState) -> Option<String> {
         self.store.callback_url(
             &state.config.server.public_url,
             &state.ticket_key,
             &self.claims.key,
             &self.claims.sub,
+            crate::ticket::valid_until(
+                self.claims.exp,
+                state.config.callbacks.ticket_grace_seconds,
+            ),
         )
     }
 }
 
+/// The declared total size of an upload and its part size: every part's exact length.
+#[derive(Debug, Clone, Copy)]
+struct Declared {
+    size: u64,
+    part_size: u64,
+}
+
 /// The client's part list checked against the listed parts: the same numbers and ETags (quotes ignored),
 /// strictly ascending. Returns the parts to complete with (as listed) and their total, or 413 when the total
-/// is over `max_size` (checked arithmetic: an overflowing sum is over any limit).
+/// is over `max_size` (checked arithmetic: an overflowing sum is over any limit). With a declared size the
+/// parts must be exactly 1..=n with their exact lengths: providers whose part requests cannot pin a length
+/// (Qiniu) are held to it here.
 fn checked_parts(
     client: &[(u32, String)],
     listed: &[PartInfo],
     max_size: u64,
+    declared: Option<Declared>,
 ) -> Result<(Vec<(u32, String)>, u64), ApiError> {
     let unquote = |e: &str| e.trim().trim_matches('"').to_owned();
     if client.windows(2).any(|w| w[0].0 >= w[1].0) {
@@ -190,6 +216,27 @@ fn checked_parts(
                 .into(),
         ));
     }
+    if let Some(Declared { size, part_size }) = declared {
+        let count = declared_parts(size, part_size);
+        let wrong = listed.iter().enumerate().find(|(i, p)| {
+            p.part_number as usize != i + 1 || p.size != part_length(size, part_size, p.part_number)
+        });
+        if let Some((_, p)) = wrong {
+            return Err(ApiError::InvalidRequest(format!(
+                "part {} ({} bytes) is not the declared size's part {} of {} bytes",
+                p.part_number,
+                p.size,
+                p.part_number,
+                part_length(size, part_size, p.part_number.max(1))
+            )));
+        }
+        if listed.len() != count as usize {
+            return Err(ApiError::InvalidRequest(format!(
+                "the declared size needs parts 1..={count}; {} are uploaded",
+                listed.len()
+            )));
+        }
+    }
     let total = total.unwrap_or_default();
     Ok((
         listed
@@ -216,7 +263,7 @@ pub struct CreateMultipart {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MultipartCreated {
     pub store: String,
-    /// `s3`, `cos`, `qiniu`.
+    /// `s3`, `cos`, `qiniu`, `oss`.
     pub provider: &'static str,
     pub key: String,
     pub upload_id: String,
@@ -238,13 +285,34 @@ pub async fn create(
     caller: Caller,
     body: ApiJson<CreateMultipart>,
 ) -> Result<HttpResponse, ApiError> {
-    let req = body.0;
+    let created = start_upload(&state, &caller, body.0, PartSizing::Broker).await?;
+    Ok(HttpResponse::Ok().json(created))
+}
+
+/// Who chooses the part size of a new upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartSizing {
+    /// The broker ([`part_size_for`]); its clients follow the answer's `part_size`.
+    Broker,
+    /// The client cuts its own parts, none but the last smaller than this (Uppy: S3's 5 MiB whatever the
+    /// provider): `max_parts` is counted with the smallest such part, so such a client never runs out of parts.
+    ClientAtLeast(u64),
+}
+
+/// Decide, let the provider Initiate, and issue the handle: what `POST /v1/multipart` and the Companion
+/// `s3/multipart` route both answer (each in its own shape).
+pub async fn start_upload(
+    state: &AppState,
+    caller: &Caller,
+    req: CreateMultipart,
+    sizing: PartSizing,
+) -> Result<MultipartCreated, ApiError> {
     let store = state.store(&req.store)?;
     store.provider.require(Capability::Multipart)?;
     let policies = state.policies.load();
     let key = resolve_key(
         &policies,
-        &caller,
+        caller,
         &req.store,
         Action::Multipart,
         req.key.as_deref(),
@@ -257,10 +325,15 @@ pub async fn create(
         content_type: req.content_type.as_deref(),
         size: req.size,
     };
-    let rule = authorize(&policies, &caller, &ask, true)?;
+    let rule = authorize(&policies, caller, &ask, true)?;
     let max_size = rule_max_size(rule);
     let limits = store.provider.part_limits();
-    let part_size = part_size_for(limits, req.size.unwrap_or(max_size).min(max_size));
+    let part_size = match sizing {
+        PartSizing::Broker => part_size_for(limits, req.size.unwrap_or(max_size).min(max_size)),
+        PartSizing::ClientAtLeast(smallest) => {
+            smallest.max(limits.min_part_size).min(limits.max_part_size)
+        }
+    };
     let max_parts = max_parts_for(limits, max_size, part_size);
     if req
         .size
@@ -274,11 +347,13 @@ pub async fn create(
     let exp = now.saturating_add(
         i64::try_from(state.config.multipart.handle_ttl_seconds).unwrap_or(i64::MAX),
     );
+    // Bound to the handle's expiry (plus grace), like every later grant's callback (`Upload::callback_url`).
     let callback_url = store.callback_url(
         &state.config.server.public_url,
         &state.ticket_key,
         &key,
         &caller.claims.sub,
+        crate::ticket::valid_until(exp, state.config.callbacks.ticket_grace_seconds),
     );
     let grant = UploadGrant {
         key: &key,
@@ -310,7 +385,7 @@ pub async fn create(
         overwrite: rule.overwrite,
         exp,
     });
-    Ok(HttpResponse::Ok().json(MultipartCreated {
+    Ok(MultipartCreated {
         store: store.name.clone(),
         provider: store.provider_name(),
         key,
@@ -319,7 +394,7 @@ pub async fn create(
         part_size,
         max_parts,
         expires_at: DateTime::from_timestamp(exp, 0).unwrap_or_default(),
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -364,31 +439,38 @@ pub async fn sign_parts(
     let upload = open_upload(
         &state,
         &caller,
-        &upload_id,
+        Some(&upload_id),
         &req.store,
         &req.key,
         req.handle.as_deref(),
     )?;
+    let signed = sign_part_urls(&state, &upload, &req.part_numbers, req.expires_in)?;
+    Ok(HttpResponse::Ok().json(signed))
+}
+
+/// One presigned request per part number, within the handle's limits.
+pub fn sign_part_urls(
+    state: &AppState,
+    upload: &Upload,
+    part_numbers: &[u32],
+    expires_in: Option<u64>,
+) -> Result<PartUrls, ApiError> {
     let claims = &upload.claims;
     let highest = match claims.size {
         Some(size) => declared_parts(size, claims.part_size).min(claims.max_parts),
         None => claims.max_parts,
     };
-    if req.part_numbers.is_empty() || req.part_numbers.len() > MAX_PART_NUMBERS_PER_CALL {
+    if part_numbers.is_empty() || part_numbers.len() > MAX_PART_NUMBERS_PER_CALL {
         return Err(ApiError::InvalidRequest(format!(
             "part_numbers must hold 1..={MAX_PART_NUMBERS_PER_CALL} numbers"
         )));
     }
-    if let Some(n) = req
-        .part_numbers
-        .iter()
-        .find(|n| !(1..=highest).contains(*n))
-    {
+    if let Some(n) = part_numbers.iter().find(|n| !(1..=highest).contains(*n)) {
         return Err(ApiError::InvalidRequest(format!(
             "part number {n} is outside 1..={highest}"
         )));
     }
-    if req.expires_in == Some(0) {
+    if expires_in == Some(0) {
         return Err(ApiError::InvalidRequest(
             "expires_in must be at least 1 second".into(),
         ));
@@ -397,24 +479,23 @@ pub async fn sign_parts(
     let expires_at = (now
         + upload
             .store
-            .effective_expiry(req.expires_in, upload.rule_max_expires) as i64)
+            .effective_expiry(expires_in, upload.rule_max_expires) as i64)
         .min(claims.exp);
-    let requests: Vec<PartRequest> = req
-        .part_numbers
+    let requests: Vec<PartRequest> = part_numbers
         .iter()
         .map(|&n| PartRequest {
             part_number: n,
             content_length: claims.size.map(|s| part_length(s, claims.part_size, n)),
         })
         .collect();
-    let callback_url = upload.callback_url(&state);
-    let grant = upload.grant(callback_url.as_deref(), now, expires_at);
-    let signed = upload
-        .store
-        .provider
-        .sign_parts(&grant, &upload_id, &requests)?;
-    let parts: Vec<PartUrl> = req
-        .part_numbers
+    let callback_url = upload.callback_url(state);
+    let grant = upload.grant(callback_url.as_deref(), now);
+    let signed =
+        upload
+            .store
+            .provider
+            .sign_parts(&grant, upload.upload_id(), &requests, expires_at)?;
+    let parts: Vec<PartUrl> = part_numbers
         .iter()
         .zip(signed)
         .map(|(&n, s)| PartUrl {
@@ -426,10 +507,10 @@ pub async fn sign_parts(
         .collect();
     metrics::counter!("credentials_issued_total", "provider" => upload.store.provider_name(), "kind" => "part")
         .increment(parts.len() as u64);
-    Ok(HttpResponse::Ok().json(PartUrls {
+    Ok(PartUrls {
         parts,
         expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or_default(),
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -466,18 +547,12 @@ pub async fn list_parts(
     let upload = open_upload(
         &state,
         &caller,
-        &upload_id,
+        Some(&upload_id),
         &query.store,
         &query.key,
         query.handle.as_deref(),
     )?;
-    let now = Utc::now().timestamp();
-    let callback_url = upload.callback_url(&state);
-    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
-    let parts = upload
-        .store
-        .provider
-        .list_parts(&state.http, &grant, &upload_id)
+    let parts = listed_parts(&state, &upload)
         .await?
         .into_iter()
         .map(|p| ListedPart {
@@ -487,6 +562,23 @@ pub async fn list_parts(
         })
         .collect();
     Ok(HttpResponse::Ok().json(ListedParts { parts }))
+}
+
+/// The parts the provider holds for the upload (every page, one entry per part number).
+pub async fn listed_parts(
+    state: &AppState,
+    upload: &Upload<'_>,
+) -> Result<Vec<PartInfo>, ApiError> {
+    let now = Utc::now().timestamp();
+    let callback_url = upload.callback_url(state);
+    let grant = upload.grant(callback_url.as_deref(), now);
+    Ok(uploaded_parts(
+        &*upload.store.provider,
+        &state.http,
+        &grant,
+        upload.upload_id(),
+    )
+    .await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -530,47 +622,63 @@ pub async fn complete(
     let upload = open_upload(
         &state,
         &caller,
-        &upload_id,
+        Some(&upload_id),
         &req.store,
         &req.key,
         req.handle.as_deref(),
     )?;
+    let parts = req
+        .parts
+        .into_iter()
+        .map(|p| (p.part_number, p.etag))
+        .collect();
+    let done = complete_upload(&state, &upload, parts).await?;
+    Ok(HttpResponse::Ok().json(done))
+}
+
+/// Completes the upload with the client's part list (numbers and ETags), checked against the listed parts and
+/// the handle's `max_size` (over it, the upload is aborted: 413).
+pub async fn complete_upload(
+    state: &AppState,
+    upload: &Upload<'_>,
+    client: Vec<(u32, String)>,
+) -> Result<MultipartCompleted, ApiError> {
     let max_parts = upload.claims.max_parts as usize;
-    if req.parts.is_empty() || req.parts.len() > max_parts {
+    if client.is_empty() || client.len() > max_parts {
         return Err(ApiError::InvalidRequest(format!(
             "parts must hold 1..={max_parts} entries"
         )));
     }
     let now = Utc::now().timestamp();
-    let callback_url = upload.callback_url(&state);
-    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
+    let callback_url = upload.callback_url(state);
+    let grant = upload.grant(callback_url.as_deref(), now);
     let provider = &upload.store.provider;
-    let listed = provider.list_parts(&state.http, &grant, &upload_id).await?;
-    let client: Vec<(u32, String)> = req
-        .parts
-        .into_iter()
-        .map(|p| (p.part_number, p.etag))
-        .collect();
-    let (parts, size) = match checked_parts(&client, &listed, upload.claims.max_size) {
+    let upload_id = upload.upload_id();
+    let listed = uploaded_parts(&**provider, &state.http, &grant, upload_id).await?;
+    let declared = upload.claims.size.map(|size| Declared {
+        size,
+        part_size: upload.claims.part_size,
+    });
+    let (parts, size) = match checked_parts(&client, &listed, upload.claims.max_size, declared) {
         Ok(checked) => checked,
         Err(too_large @ ApiError::PayloadTooLarge(_)) => {
             provider
-                .abort_multipart(&state.http, &grant, &upload_id)
+                .abort_multipart(&state.http, &grant, upload_id)
                 .await?;
             return Err(too_large);
         }
         Err(e) => return Err(e),
     };
     let done = provider
-        .complete_multipart(&state.http, &grant, &upload_id, &parts)
+        .complete_multipart(&state.http, &grant, upload_id, &parts)
         .await?;
-    Ok(HttpResponse::Ok().json(MultipartCompleted {
+    Ok(MultipartCompleted {
         store: upload.store.name.clone(),
-        location: provider.location(&req.key),
-        key: req.key,
+        location: provider.location(upload.key()),
+        key: upload.key().to_owned(),
         etag: done.etag,
         size: done.size.unwrap_or(size),
-    }))
+    })
 }
 
 /// Abort the upload (the provider's Abort); 204.
@@ -585,20 +693,25 @@ pub async fn abort(
     let upload = open_upload(
         &state,
         &caller,
-        &upload_id,
+        Some(&upload_id),
         &query.store,
         &query.key,
         query.handle.as_deref(),
     )?;
+    abort_upload(&state, &upload).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The provider's Abort.
+pub async fn abort_upload(state: &AppState, upload: &Upload<'_>) -> Result<(), ApiError> {
     let now = Utc::now().timestamp();
-    let callback_url = upload.callback_url(&state);
-    let grant = upload.grant(callback_url.as_deref(), now, upload.claims.exp);
-    upload
+    let callback_url = upload.callback_url(state);
+    let grant = upload.grant(callback_url.as_deref(), now);
+    Ok(upload
         .store
         .provider
-        .abort_multipart(&state.http, &grant, &upload_id)
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .abort_multipart(&state.http, &grant, upload.upload_id())
+        .await?)
 }
 
 #[cfg(test)]
@@ -656,6 +769,7 @@ mod tests {
                 part_number: n,
                 etag: format!("\"{e}\""),
                 size: s,
+                last_modified: None,
             })
             .collect()
     }
@@ -668,7 +782,7 @@ mod tests {
     fn the_client_list_must_equal_the_listed_parts() {
         let l = listed(&[(1, "a", 5), (2, "b", 3)]);
         let (parts, total) =
-            checked_parts(&client(&[(1, "\"a\""), (2, "b")]), &l, 8).expect("equal lists");
+            checked_parts(&client(&[(1, "\"a\""), (2, "b")]), &l, 8, None).expect("equal lists");
         assert_eq!(parts, vec![(1, "\"a\"".into()), (2, "\"b\"".into())]);
         assert_eq!(total, 8);
         for bad in [
@@ -679,7 +793,7 @@ mod tests {
             client(&[(2, "b"), (1, "a")]),           // descending
             client(&[(1, "a"), (1, "a")]),           // repeated
         ] {
-            let e = checked_parts(&bad, &l, 8).expect_err("refused");
+            let e = checked_parts(&bad, &l, 8, None).expect_err("refused");
             assert_eq!(e.code(), "invalid_request", "{bad:?}");
         }
     }
@@ -688,10 +802,44 @@ mod tests {
     fn a_total_that_overflows_is_over_any_limit() {
         // Issue 10 #7: [u64::MAX, 2] wrapped to 1 with an unchecked sum.
         let l = listed(&[(1, "a", u64::MAX), (2, "b", 2)]);
-        let e = checked_parts(&client(&[(1, "a"), (2, "b")]), &l, u64::MAX).expect_err("too large");
+        let e = checked_parts(&client(&[(1, "a"), (2, "b")]), &l, u64::MAX, None)
+            .expect_err("too large");
         assert_eq!(e.code(), "payload_too_large");
         let l = listed(&[(1, "a", 5), (2, "b", 4)]);
-        let e = checked_parts(&client(&[(1, "a"), (2, "b")]), &l, 8).expect_err("too large");
+        let e = checked_parts(&client(&[(1, "a"), (2, "b")]), &l, 8, None).expect_err("too large");
         assert_eq!(e.code(), "payload_too_large");
+    }
+
+    #[test]
+    fn a_declared_size_holds_every_listed_part_to_its_length() {
+        let declared = Some(Declared {
+            size: 17,
+            part_size: 8,
+        });
+        let all = client(&[(1, "a"), (2, "b"), (3, "c")]);
+        let exact = listed(&[(1, "a", 8), (2, "b", 8), (3, "c", 1)]);
+        let (_, total) = checked_parts(&all, &exact, 100, declared).expect("exact lengths");
+        assert_eq!(total, 17);
+        for (bad_client, bad) in [
+            (
+                all.clone(),
+                listed(&[(1, "a", 8), (2, "b", 7), (3, "c", 2)]),
+            ), // a short middle part
+            (
+                all.clone(),
+                listed(&[(1, "a", 8), (2, "b", 8), (3, "c", 2)]),
+            ), // a long last part
+            (
+                client(&[(1, "a"), (2, "b")]),
+                listed(&[(1, "a", 8), (2, "b", 8)]),
+            ), // one missing
+            (
+                client(&[(1, "a"), (3, "c")]),
+                listed(&[(1, "a", 8), (3, "c", 1)]),
+            ), // a gap
+        ] {
+            let e = checked_parts(&bad_client, &bad, 100, declared).expect_err("refused");
+            assert_eq!(e.code(), "invalid_request", "{bad:?}");
+        }
     }
 }

@@ -3,11 +3,12 @@ use actix_web::{get, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{callbacks, downloads, health, multipart, stores, uploads};
+use super::{callbacks, companion, downloads, health, multipart, stores, uploads};
+use crate::problem_docs::ProblemResponses;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "presign-broker", description = "Direct-upload credentials for S3, Tencent COS and Qiniu"),
+    info(title = "presign-broker", description = "Direct-upload credentials for S3, Tencent COS, Qiniu and Aliyun OSS"),
     paths(
         health::healthz,
         health::readyz,
@@ -22,10 +23,16 @@ use super::{callbacks, downloads, health, multipart, stores, uploads};
         multipart::list_parts,
         multipart::complete,
         multipart::abort,
+        companion::params,
+        companion::create,
+        companion::sign_part,
+        companion::list_parts,
+        companion::complete,
+        companion::abort,
         callbacks::liveness,
         callbacks::receive,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &ProblemResponses)
 )]
 pub struct ApiDoc;
 

@@ -9,7 +9,7 @@ use crate::state::AppState;
 #[derive(Serialize, ToSchema)]
 pub struct StoreInfo {
     pub name: String,
-    /// `s3`, `cos` or `qiniu`.
+    /// `s3`, `cos`, `qiniu` or `oss`.
     pub provider: &'static str,
 }
 

@@ -44,7 +44,7 @@ pub struct UploadRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadCredential {
     pub store: String,
-    /// `s3`, `cos` or `qiniu`.
+    /// `s3`, `cos`, `qiniu` or `oss`.
     pub provider: &'static str,
     pub key: String,
     pub method: UploadMethod,
@@ -82,7 +82,16 @@ pub async fn create_upload(
     caller: Caller,
     body: ApiJson<UploadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let req = body.0;
+    Ok(HttpResponse::Ok().json(issue_upload(&state, &caller, body.0)?))
+}
+
+/// The policy decision and the provider's credential for one direct upload: what `POST /v1/uploads` and the
+/// Companion `s3/params` route both answer (each in its own shape).
+pub fn issue_upload(
+    state: &AppState,
+    caller: &Caller,
+    req: UploadRequest,
+) -> Result<UploadCredential, ApiError> {
     let store = state.store(&req.store)?;
     let capability = match req.method {
         UploadMethod::Post => Capability::FormUpload,
@@ -97,7 +106,7 @@ pub async fn create_upload(
     let policies = state.policies.load();
     let key = resolve_key(
         &policies,
-        &caller,
+        caller,
         &req.store,
         Action::Upload,
         req.key.as_deref(),
@@ -110,7 +119,7 @@ pub async fn create_upload(
         content_type: req.content_type.as_deref(),
         size: req.size,
     };
-    let rule = authorize(&policies, &caller, &ask, true)?;
+    let rule = authorize(&policies, caller, &ask, true)?;
     // Without a signed content-length nothing would cap a PUT (docs/API.md "Direct upload credentials").
     if req.method == UploadMethod::Put && rule.max_size.is_some() && req.size.is_none() {
         return Err(ApiError::InvalidRequest(
@@ -121,11 +130,13 @@ pub async fn create_upload(
     let expires_in = store.effective_expiry(req.expires_in, rule.max_expires);
     let expires_at = now.timestamp() + expires_in as i64;
     let max_size = rule.max_size.unwrap_or(DEFAULT_MAX_UPLOAD_SIZE);
+    // Accepted while the provider may still retry the callback of this credential.
     let callback_url = store.callback_url(
         &state.config.server.public_url,
         &state.ticket_key,
         &key,
         &caller.claims.sub,
+        crate::ticket::valid_until(expires_at, state.config.callbacks.ticket_grace_seconds),
     );
     let grant = UploadGrant {
         key: &key,
@@ -150,7 +161,7 @@ pub async fn create_upload(
     };
     metrics::counter!("credentials_issued_total", "provider" => store.provider_name(), "kind" => kind)
         .increment(1);
-    Ok(HttpResponse::Ok().json(UploadCredential {
+    Ok(UploadCredential {
         store: store.name.clone(),
         provider: store.provider_name(),
         key,
@@ -160,7 +171,7 @@ pub async fn create_upload(
         headers,
         expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or(now),
         max_size,
-    }))
+    })
 }
 
 fn form(f: FormUpload) -> (String, Fields, Fields) {

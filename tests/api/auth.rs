@@ -139,6 +139,11 @@ async fn bad_tokens_are_refused() {
         c.as_object_mut().expect("object").remove("sub");
         hs(c)
     };
+    let without = |claim: &str| {
+        let mut c = good_claims();
+        c.as_object_mut().expect("object").remove(claim);
+        hs(c)
+    };
     let oversized = format!("Bearer {}", "a".repeat(9 * 1024));
 
     let cases: Vec<(&str, Option<String>)> = vec![
@@ -178,6 +183,9 @@ async fn bad_tokens_are_refused() {
         ),
         ("missing exp", Some(format!("Bearer {no_exp}"))),
         ("missing sub", Some(format!("Bearer {no_sub}"))),
+        // A token the same key signed for another purpose carries no `iss`/`aud` of ours (issue 10 #1).
+        ("missing iss", Some(format!("Bearer {}", without("iss")))),
+        ("missing aud", Some(format!("Bearer {}", without("aud")))),
         (
             "empty sub",
             Some(format!("Bearer {}", with("sub", json!("")))),

@@ -164,6 +164,40 @@ async fn qiniu_callbacks_in_both_schemes_are_recorded_exactly_once() {
 }
 
 #[tokio::test]
+async fn expired_qiniu_tickets_are_refused_and_nothing_is_recorded() {
+    let app = redis_app("").await;
+    let key = "users/alice/replayed.png";
+    let mut cb = qiniu_upload(&app, "alice", key, "FhashOld").await;
+    // The broker's ticket is `{valid_until}.{mac}`, valid until the credential's expiry + the grace (1 day).
+    let issued = cb
+        .path_and_query
+        .split("t=")
+        .nth(1)
+        .and_then(|t| t.split_once('.'))
+        .and_then(|(until, _)| until.parse::<i64>().ok())
+        .expect("a ticket with its expiry");
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        (now + 86_400..=now + 86_400 + 3_700).contains(&issued),
+        "valid until expiry + 86400 s, got {}",
+        issued - now
+    );
+    // A captured callback replayed after its ticket expired: same signatures, but too late.
+    let ticket = |until: i64| {
+        presign_broker::ticket::issue(b"integration-test-ticket-secret", "qn", key, "alice", until)
+    };
+    cb.path_and_query = format!("/v1/callbacks/qn?t={}", ticket(now - 1));
+    let res = deliver(&app, &cb, Scheme::QBox, untouched()).await;
+    assert_problem(res, 401, "signature_invalid").await;
+    assert!(app.recorded_events(&Services::redis_url()).await.is_empty());
+    // Control: the same callback with an unexpired ticket is recorded.
+    cb.path_and_query = format!("/v1/callbacks/qn?t={}", ticket(now + 60));
+    let res = deliver(&app, &cb, Scheme::QBox, untouched()).await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(app.recorded_events(&Services::redis_url()).await.len(), 1);
+}
+
+#[tokio::test]
 async fn tampered_or_misaddressed_qiniu_callbacks_are_refused_and_nothing_is_recorded() {
     let app = redis_app("").await;
     let redis = Services::redis_url();
@@ -348,7 +382,7 @@ fn notification(id: &str, version: &str, cert_url: &str, key: &str, etag: &str) 
         topic_arn: TOPIC.into(),
         subject: Some("Amazon S3 Notification".into()),
         message: event.to_string(),
-        timestamp: "2026-01-02T03:04:06.123Z".into(),
+        timestamp: sns_now(),
         signature_version: version.into(),
         signature: String::new(),
         signing_cert_url: cert_url.into(),
@@ -356,6 +390,13 @@ fn notification(id: &str, version: &str, cert_url: &str, key: &str, etag: &str) 
         token: None,
         unsubscribe_url: None,
     }
+}
+
+/// SNS's `Timestamp` format, now.
+fn sns_now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 async fn post_sns(app: &TestApp, body: String) -> reqwest::Response {
@@ -472,6 +513,52 @@ async fn sns_notifications_verify_against_a_loopback_certificate_and_deduplicate
 }
 
 #[tokio::test]
+async fn sns_messages_older_than_the_idempotency_ttl_are_refused() {
+    let cert = std::fs::read_to_string(fixture("sns/sns-test-cert.pem")).expect("cert");
+    let server = LoopbackServer::start(&cert).await;
+    let cert_url = format!("{}/SimpleNotificationService-test.pem", server.base);
+    let app = TestApp::spawn_with(AppOptions {
+        redis: true,
+        redis_settings: "idempotency_ttl_seconds = 3600".into(),
+        extra: sns_store("examplebucket"),
+        ..Default::default()
+    })
+    .await;
+    let at = |age: chrono::Duration, id: &str| {
+        let mut msg = notification(id, "2", &cert_url, &format!("old/{id}.bin"), "abc");
+        msg.timestamp = (chrono::Utc::now() - age)
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        signed_sns(msg)
+    };
+    for (case, body) in [
+        ("2019", {
+            let mut msg = notification("m2019", "2", &cert_url, "old/2019.bin", "abc");
+            msg.timestamp = "2019-06-01T00:00:00.000Z".into();
+            signed_sns(msg)
+        }),
+        (
+            "two hours old, TTL one hour",
+            at(chrono::Duration::hours(2), "m2h"),
+        ),
+    ] {
+        let res = post_sns(&app, body).await;
+        let problem = assert_problem(res, 401, "signature_invalid").await;
+        assert!(
+            problem["detail"].as_str().unwrap_or("").contains("old"),
+            "{case}: {problem}"
+        );
+    }
+    assert!(app.recorded_events(&Services::redis_url()).await.is_empty());
+    let res = post_sns(&app, at(chrono::Duration::minutes(10), "m10m")).await;
+    assert_eq!(
+        res.status().as_u16(),
+        200,
+        "ten minutes old is within the TTL"
+    );
+}
+
+#[tokio::test]
 async fn sns_subscription_confirmations_are_confirmed_on_the_allowed_host_only() {
     let cert = std::fs::read_to_string(fixture("sns/sns-test-cert.pem")).expect("cert");
     let server = LoopbackServer::start(&cert).await;
@@ -483,7 +570,7 @@ async fn sns_subscription_confirmations_are_confirmed_on_the_allowed_host_only()
         topic_arn: TOPIC.into(),
         subject: None,
         message: "You have chosen to subscribe to the topic.".into(),
-        timestamp: "2026-01-02T03:00:00.000Z".into(),
+        timestamp: sns_now(),
         signature_version: "2".into(),
         signature: String::new(),
         signing_cert_url: cert_url.clone(),
@@ -508,11 +595,11 @@ async fn sns_subscription_confirmations_are_confirmed_on_the_allowed_host_only()
         server.hits()
     );
     let elsewhere = confirmation("http://127.0.0.2:9/?Action=ConfirmSubscription".into());
+    let hits_before = server.hits().len();
     let res = post_sns(&app, signed_sns(elsewhere)).await;
-    assert!(
-        res.status().as_u16() >= 400,
-        "a SubscribeURL on another host is never fetched"
-    );
+    // A disallowed SubscribeURL is refused as a bad signature, never fetched and never a 5xx.
+    assert_problem(res, 401, "signature_invalid").await;
+    assert_eq!(server.hits().len(), hits_before, "nothing fetched");
     assert!(app.recorded_events(&Services::redis_url()).await.is_empty());
 }
 

@@ -119,7 +119,7 @@ fn policy_lint_validates_files_and_names_the_line() {
         "--dir",
         &fixture("policies").display().to_string(),
     ]);
-    assert!(ok && out.contains("6 rules"), "{out}");
+    assert!(ok && out.contains("8 rules"), "{out}");
 
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("a.toml"), "[[rule]]\nroles = [\"u\"]\nstores = [\"*\"]\nactions = [\"upload\"]\npaths = [\"a/**b\"]\n")
@@ -148,4 +148,125 @@ fn a_bad_config_stops_start_up_naming_file_line_and_problem() {
             && err.contains("unknown field `leeway_secs`"),
         "{err}"
     );
+}
+
+/// Runs the binary in `cwd`; returns the exit code, stdout and stderr.
+fn broker_in(cwd: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_presign-broker"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("PRESIGN_BROKER_CONFIG")
+        .output()
+        .expect("run presign-broker");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn policy_check_exit_codes_follow_the_decision_and_sizes_take_units() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "policy", "check", "--sub", "alice", "--role", "user", "--store", "media", "--action",
+            "upload",
+        ];
+        args.extend_from_slice(extra);
+        broker_in(repo, &args)
+    };
+    let allow = ["--key", "users/alice/a.jpg", "--content-type", "image/jpeg"];
+    let (code, out, err) = check(&[&allow[..], &["--size", "20MiB"]].concat());
+    assert_eq!(code, 0, "allow, 20MiB is the rule's max: {out}{err}");
+    let (code, out, _) = check(&[&allow[..], &["--size", "21MiB"]].concat());
+    assert_eq!(code, 1, "deny (413): {out}");
+    let (code, out, _) = check(&["--key", "users/bob/a.jpg"]);
+    assert_eq!(code, 1, "deny: {out}");
+    let (code, out, _) = check(&["--key", "users/../x"]);
+    assert_eq!(code, 1, "invalid key: {out}");
+    let (code, out, _) = check(&[
+        "--key",
+        "users/alice/a.jpg",
+        "--content-type",
+        "image/png,text/html",
+    ]);
+    assert_eq!(code, 1, "invalid content type: {out}");
+    let (code, _, err) = check(&["--key", "users/alice/a.jpg", "--size", "3parsecs"]);
+    assert_eq!(code, 2, "usage error: {err}");
+    assert!(err.contains("parsecs"), "{err}");
+    let (code, _, err) = check(&["--key", "a", "--config", "/nonexistent/broker.toml"]);
+    assert_eq!(code, 2, "config error: {err}");
+}
+
+#[test]
+fn policy_lint_fails_without_a_policy_directory_or_files() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    // No --dir, no policies/ here: the built-in copy is never linted as if it were the deployment's.
+    let (code, out, err) = broker_in(empty.path(), &["policy", "lint"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("does not exist"), "{err}");
+    let dir = empty.path().display().to_string();
+    let (code, out, err) = broker_in(empty.path(), &["policy", "lint", "--dir", &dir]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("no *.toml"), "{err}");
+}
+
+#[test]
+fn every_flag_has_help() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for cmd in [
+        &["serve", "--help"][..],
+        &["token", "--help"],
+        &["policy", "check", "--help"],
+        &["policy", "lint", "--help"],
+    ] {
+        let (code, out, _) = broker_in(repo, cmd);
+        assert_eq!(code, 0);
+        for line in out.lines().map(str::trim).filter(|l| l.starts_with("--")) {
+            // `--flag <VALUE>  Help text`: the help follows two or more spaces.
+            assert!(line.contains("  "), "{cmd:?}: no help for {line:?}");
+        }
+    }
+}
+
+#[test]
+fn services_status_and_env_report_the_running_ports() {
+    // Under scripts/test.sh the tests got their endpoints from `scripts/services.sh env` with this run's PB_*
+    // ports. Asked again without any PB_* port variable, the script must still report the running services'
+    // ports (it printed the defaults before, e.g. 8333 for a SeaweedFS started on PB_S3_PORT=8533).
+    let (Ok(redis), Ok(s3)) = (
+        std::env::var("PB_TEST_REDIS_URL"),
+        std::env::var("PB_TEST_S3_ENDPOINT"),
+    ) else {
+        return; // plain `cargo test` against services started by hand: nothing to compare with
+    };
+    let run = |cmd: &str| {
+        let mut c = Command::new("scripts/services.sh");
+        c.arg(cmd).current_dir(env!("CARGO_MANIFEST_DIR"));
+        for var in [
+            "PB_REDIS_PORT",
+            "PB_S3_PORT",
+            "PB_WEED_MASTER_PORT",
+            "PB_WEED_VOLUME_PORT",
+            "PB_WEED_FILER_PORT",
+            "PB_WEED_ADMIN_PORT",
+            "PB_WEBHOOK_PORT",
+        ] {
+            c.env_remove(var);
+        }
+        let out = c.output().expect("scripts/services.sh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let env = run("env");
+    assert!(
+        env.contains(&format!("PB_TEST_S3_ENDPOINT={s3}\n")),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("PB_TEST_REDIS_URL={redis}\n")),
+        "{env}"
+    );
+    let status = run("status");
+    assert!(status.contains(&s3) && status.contains(&redis), "{status}");
 }

@@ -208,13 +208,21 @@ async fn qiniu_tokens_bake_in_scope_limits_and_the_ticketed_callback() {
         .find(|(k, _)| k == "t")
         .map(|(_, v)| v.into_owned())
         .expect("ticket");
-    assert!(presign_broker::ticket::verify(
-        b"integration-test-ticket-secret",
-        "qn",
-        "strict/alice/ü 1+2.png",
-        "alice",
-        &ticket
-    ));
+    // Valid until the credential's expiry plus the default grace of a day, and not a second longer.
+    let valid_until = unix(&cred["expires_at"]) + 86_400;
+    assert!(ticket.starts_with(&format!("{valid_until}.")), "{ticket}");
+    let verify = |now: i64| {
+        presign_broker::ticket::verify(
+            b"integration-test-ticket-secret",
+            "qn",
+            "strict/alice/ü 1+2.png",
+            "alice",
+            &ticket,
+            now,
+        )
+    };
+    assert!(verify(valid_until));
+    assert!(!verify(valid_until + 1));
 
     // Without overwrite = false there is no insertOnly.
     let (_, cred) = app

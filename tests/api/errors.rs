@@ -203,7 +203,7 @@ async fn health_metrics_and_openapi() {
     let res = app.http.get(app.url("/readyz")).send().await.expect("req");
     assert_eq!(
         res.json::<serde_json::Value>().await.expect("json"),
-        json!({"status": "ready"})
+        json!({"status": "ready", "checks": {}})
     );
 
     let t = token("alice", &["user"]);
@@ -273,6 +273,11 @@ async fn health_metrics_and_openapi() {
         "/v1/multipart/{upload_id}/parts",
         "/v1/multipart/{upload_id}/complete",
         "/v1/multipart/{upload_id}",
+        "/companion/{store}/s3/params",
+        "/companion/{store}/s3/multipart",
+        "/companion/{store}/s3/multipart/{upload_id}/{part_number}",
+        "/companion/{store}/s3/multipart/{upload_id}",
+        "/companion/{store}/s3/multipart/{upload_id}/complete",
     ] {
         assert!(doc["paths"][path].is_object(), "openapi documents {path}");
     }

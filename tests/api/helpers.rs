@@ -93,6 +93,13 @@ impl TestApp {
     }
 
     pub async fn spawn_with(opts: AppOptions) -> Self {
+        Self::try_spawn_with(opts)
+            .await
+            .unwrap_or_else(|e| panic!("app: {e}"))
+    }
+
+    /// Like `spawn_with`, but a start-up error is returned (tests of start-up checks).
+    pub async fn try_spawn_with(opts: AppOptions) -> Result<Self, String> {
         let listener =
             TcpListener::bind(("127.0.0.1", opts.port.unwrap_or(0))).expect("bind a loopback port");
         let port = listener.local_addr().expect("local addr").port();
@@ -192,17 +199,17 @@ callback = true
             Config::parse("test.toml", &text, None).unwrap_or_else(|e| panic!("test config: {e}"));
         let app = Application::build(config, Some(listener))
             .await
-            .unwrap_or_else(|e| panic!("app: {e}"));
+            .map_err(|e| e.to_string())?;
         let state = app.state();
         tokio::spawn(app.run_until_stopped());
-        Self {
+        Ok(Self {
             address: format!("http://127.0.0.1:{port}"),
             port,
             http: reqwest::Client::new(),
             redis_prefix,
             stream,
             state,
-        }
+        })
     }
 
     pub fn url(&self, path: &str) -> String {

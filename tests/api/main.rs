@@ -2,10 +2,16 @@
 mod auth;
 mod callbacks;
 mod cli;
+mod companion;
 mod cos_qiniu;
+mod emulated;
 mod errors;
+mod fuzz_corpus;
+mod hardening;
 mod helpers;
 mod operations;
+mod oss;
 mod policy;
+mod readme;
 mod redis_topologies;
 mod s3;

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{AppOptions, Services, TestApp};
+use crate::helpers::{assert_problem, AppOptions, Services, TestApp};
 
 struct Processes {
     children: Vec<Child>,
@@ -199,4 +199,110 @@ async fn a_redis_cluster_records_events_with_hash_tagged_keys() {
         2,
         "two objects, one event each: {lengths:?}"
     );
+}
+
+#[tokio::test]
+async fn a_cluster_without_a_shared_hash_tag_is_a_start_up_error() {
+    // The default-looking names (no `{tag}`): the record script would fail with CROSSSLOT on every callback.
+    let result = TestApp::try_spawn_with(AppOptions {
+        redis: true,
+        redis_prefix: Some("pb-test:no-tag:".into()),
+        redis_connection: Some(format!(
+            "cluster_urls = [\"redis://127.0.0.1:{}\"]",
+            free_port()
+        )),
+        ..Default::default()
+    })
+    .await;
+    let error = result.err().expect("a start-up error");
+    assert!(
+        error.contains("hash tag")
+            && error.contains("key_prefix")
+            && error.contains("{presign-broker}"),
+        "the error says how to fix it: {error}"
+    );
+}
+
+async fn readyz(app: &TestApp) -> (u16, serde_json::Value, String) {
+    let res = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("text");
+    (status, serde_json::from_str(&text).expect("json"), text)
+}
+
+#[tokio::test]
+async fn readiness_names_the_dependency_it_waits_for_without_secrets() {
+    // Redis answering and writable: ready.
+    let app = TestApp::spawn_with(AppOptions {
+        redis: true,
+        ..Default::default()
+    })
+    .await;
+    let (status, body, _) = readyz(&app).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["redis"], "ok");
+
+    // Nothing listens there: `"redis": "unreachable"`, and never the URL or its password.
+    let app = TestApp::spawn_with(AppOptions {
+        redis: true,
+        redis_url: Some(format!(
+            "redis://:hunter2-secret@127.0.0.1:{}/0",
+            free_port()
+        )),
+        redis_settings: "timeout_ms = 300".into(),
+        ..Default::default()
+    })
+    .await;
+    let res = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    let problem = assert_problem(res, 503, "unavailable").await;
+    assert_eq!(problem["checks"]["redis"], "unreachable", "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap_or("").contains("redis"),
+        "{problem}"
+    );
+    let (_, _, text) = readyz(&app).await;
+    assert!(
+        !text.contains("hunter2") && !text.contains("redis://"),
+        "{text}"
+    );
+
+    // A read-only replica answers PING but cannot record an event: not ready either.
+    let mut p = Processes::new();
+    let port = free_port();
+    let primary = Services::redis_url();
+    let primary_port = url::Url::parse(&primary)
+        .expect("url")
+        .port()
+        .expect("port");
+    p.redis(&[
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--replicaof",
+        "127.0.0.1",
+        &primary_port.to_string(),
+    ]);
+    wait_for("replica", || cli(port, &["ping"]).trim() == "PONG");
+    let app = TestApp::spawn_with(AppOptions {
+        redis: true,
+        redis_url: Some(format!("redis://127.0.0.1:{port}/0")),
+        ..Default::default()
+    })
+    .await;
+    let (status, body, _) = readyz(&app).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["checks"]["redis"], "cannot_record", "{body}");
 }

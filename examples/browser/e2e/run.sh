@@ -12,15 +12,21 @@
 #
 # SeaweedFS 4.48 answers CORS for any origin and exposes ETag with no bucket CORS configuration, so none
 # is set here; e2e.mjs checks the preflight first and says so when a store does not.
-# Ports are fixed: the broker's by broker.toml (18090), the page origin by its cors_origins (18091).
+# Ports follow the PB_* variables of scripts/services.sh (the one place they are set): the store endpoint is
+# the running SeaweedFS's (`services.sh env`, so PB_S3_PORT is honoured), and
+#   PB_E2E_BROKER_PORT (default 18090)  the broker
+#   PB_E2E_PAGE_PORT   (default 18091)  the page's origin (the broker's cors_origins)
+# broker.toml holds the defaults; the broker runs with a copy that has this run's ports.
 # PB_E2E_BROKER_BIN=path/to/presign-broker skips the cargo build and runs that binary.
 set -euo pipefail
 
 E2E=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$E2E/../../.." && pwd)
-CONFIG="$E2E/broker.toml"
-BROKER_ADDR=127.0.0.1:18090
+BROKER_PORT=${PB_E2E_BROKER_PORT:-18090}
+PAGE_PORT=${PB_E2E_PAGE_PORT:-18091}
+BROKER_ADDR=127.0.0.1:$BROKER_PORT
 LOG=$(mktemp -t pb-e2e-broker.XXXXXX.log)
+CONFIG=$(mktemp -t pb-e2e-broker.XXXXXX.toml)
 T0=$(date +%s)
 
 log() { printf '[e2e] %s\n' "$*" >&2; }
@@ -39,7 +45,7 @@ cleanup() {
     log "---- last lines of the broker log ($LOG) ----"
     tail -n 30 "$LOG" >&2 || true
   fi
-  rm -f "$LOG"
+  rm -f "$LOG" "$CONFIG"
   if [[ $started_services -eq 1 ]]; then "$REPO/scripts/services.sh" stop >/dev/null 2>&1 || true; fi
   exit "$rc"
 }
@@ -69,6 +75,13 @@ if ! "$REPO/scripts/services.sh" status >/dev/null 2>&1; then
   started_services=1
 fi
 eval "$("$REPO/scripts/services.sh" env)"
+# This run's config: the ports above, the running SeaweedFS's endpoint, an absolute policies dir.
+sed -e "s|127.0.0.1:18090|$BROKER_ADDR|g" \
+  -e "s|127.0.0.1:18091|127.0.0.1:$PAGE_PORT|g" \
+  -e "s|http://127.0.0.1:8333|$PB_TEST_S3_ENDPOINT|g" \
+  -e "s|^dir = \"policies\".*|dir = \"$E2E/policies\"|" \
+  "$E2E/broker.toml" >"$CONFIG"
+grep -q "endpoint = \"$PB_TEST_S3_ENDPOINT\"" "$CONFIG" || { log "ERROR: could not set the store endpoint"; exit 1; }
 
 # 3. The broker (PB_E2E_BROKER_BIN: use that binary instead of building one).
 if [[ -n ${PB_E2E_BROKER_BIN:-} ]]; then
@@ -96,5 +109,5 @@ log "broker ready on $BROKER_ADDR; setup took $(since "$T0")"
 
 # 4. The test (its last line is `N passed, M failed`; it prints run.sh's total time just before).
 BROKER_TOKEN=$("$BROKER" token --config "$CONFIG" --sub e2e --role user) \
-  BROKER_URL="http://$BROKER_ADDR" S3_ENDPOINT="$PB_TEST_S3_ENDPOINT" S3_BUCKET="$PB_TEST_S3_BUCKET" \
+  BROKER_URL="http://$BROKER_ADDR" E2E_PORT="$PAGE_PORT" S3_ENDPOINT="$PB_TEST_S3_ENDPOINT" S3_BUCKET="$PB_TEST_S3_BUCKET" \
   E2E_STARTED_AT="$T0" node "$E2E/e2e.mjs"

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 
 use crate::providers::common::transport_error;
 use crate::providers::types::{ObjectInfo, ProviderError, SignedUrl};
@@ -18,11 +18,19 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(15);
 impl CosStore {
     /// The HEAD request for `key` signed at `now` (unix seconds), with the q-sign `Authorization` header.
     pub fn head_request(&self, key: &str, now: i64) -> SignedUrl {
-        let (url, headers) = self.header_signed("HEAD", key, now, now + HEAD_SIGNATURE_SECONDS);
+        let call = self.signed_call(
+            Method::HEAD,
+            key,
+            &[],
+            Vec::new(),
+            Vec::new(),
+            now,
+            now + HEAD_SIGNATURE_SECONDS,
+        );
         SignedUrl {
             method: "HEAD",
-            url,
-            headers,
+            url: call.url,
+            headers: call.headers,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Tencent Cloud COS: POST-policy form uploads (`wx.uploadFile`), q-sign presigned PUT/GET, signed HEAD.
 
 mod head;
+pub mod multipart;
 pub mod post_policy;
 pub mod presign;
 mod provider;
@@ -20,6 +21,7 @@ pub use head::object_info_from_headers;
 use hmac::Mac;
 use post_policy::{policy_json, PolicyConditions};
 use presign::{encode_path, key_path, push_encoded_path};
+use reqwest::Method;
 use sign::{
     key_time, push_url_encoded, sign_policy_keyed, sign_request_keyed, url_encode, HmacSha1,
     SignableRequest,
@@ -308,35 +310,82 @@ impl CosStore {
         url
     }
 
-    /// URL and headers (`Authorization`, token) of a header-signed request that covers `host` only.
-    fn header_signed(
+    /// The object's plain, unsigned URL (the `location` of a completed upload; signed calls go to it).
+    pub fn object_url(&self, key: &str) -> String {
+        format!("{}{}", self.base_url, encode_path(&key_path(key)))
+    }
+
+    /// Every server-side call (HEAD and the multipart API): signs `method /<key>?params` over `host`,
+    /// `headers` and the STS token header, which is added to them, then `Authorization` last. Parameters go
+    /// into the URL in the given order.
+    #[allow(clippy::too_many_arguments)]
+    fn signed_call(
         &self,
-        method: &str,
+        method: Method,
         key: &str,
+        params: &[(&str, &str)],
+        mut headers: Vec<(String, String)>,
+        body: Vec<u8>,
         now: i64,
-        end: i64,
-    ) -> (String, Vec<(String, String)>) {
+        expires_at: i64,
+    ) -> CosCall {
         let path = key_path(key);
-        let mut signed_headers: Vec<(&str, &str)> = vec![("host", &self.host)];
-        if let Some(token) = &self.session_token {
-            signed_headers.push((SECURITY_TOKEN, token));
-        }
-        let request = SignableRequest {
-            method,
-            path: &path,
-            headers: &signed_headers,
-            params: &[],
-        };
-        let key_time = Self::window(now, end);
-        let signature = sign_request_keyed(&self.keyed_secret, &key_time, &request);
-        let mut headers = vec![(
-            "Authorization".to_owned(),
-            signature.authorization(&self.secret_id, &key_time),
-        )];
         if let Some(token) = &self.session_token {
             headers.push((SECURITY_TOKEN.to_owned(), token.clone()));
         }
-        (format!("{}{}", self.base_url, encode_path(&path)), headers)
+        let mut signed: Vec<(&str, &str)> = vec![("host", &self.host)];
+        signed.extend(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let key_time = Self::window(now, expires_at);
+        let signature = sign_request_keyed(
+            &self.keyed_secret,
+            &key_time,
+            &SignableRequest {
+                method: method.as_str(),
+                path: &path,
+                headers: &signed,
+                params,
+            },
+        );
+        headers.push((
+            "Authorization".to_owned(),
+            signature.authorization(&self.secret_id, &key_time),
+        ));
+        let mut url = self.object_url(key);
+        for (i, (name, value)) in params.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            push_url_encoded(&mut url, name);
+            url.push('=');
+            push_url_encoded(&mut url, value);
+        }
+        CosCall {
+            method,
+            url,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A fully signed server-side request, built without I/O (the vector tests compare it byte for byte).
+pub struct CosCall {
+    pub method: Method,
+    /// Percent-encoded path and query, exactly as signed.
+    pub url: String,
+    /// Every header to send, `Authorization` last; `host` comes from the URL.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for CosCall {
+    /// Header names only: the values include the STS token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("CosCall")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &names)
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }
 

@@ -3,7 +3,8 @@
 
 pub mod callback;
 mod provider;
-mod signing;
+pub mod resumable;
+pub(crate) mod signing;
 mod stat;
 pub mod token;
 mod upload;

@@ -3,22 +3,21 @@
 //! Every call takes the application's shared `reqwest::Client`. These functions set no timeout of their own: the
 //! caller must build that client with `connect_timeout` and `timeout` (total), or an unreachable endpoint hangs
 //! the request. Errors never carry the URL, the signature or the secret.
-use quick_xml::escape::partial_escape;
-use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 
-use crate::providers::common::transport_error;
+use crate::providers::common::{all_pages, is_header_value};
+use crate::providers::s3_like::{
+    self, execute, strip_quotes, success_body, unix_now, Answer, Outgoing,
+};
 use crate::providers::types::{CompletedUpload, ObjectInfo, PartInfo, ProviderError};
+use crate::providers::xml;
 
 use super::sigv4::{
     canonical_query, hex_sha256, uri_encode, HeaderRequest, HeaderSigned, SigningTime,
 };
-use super::{xml, S3Store};
+use super::S3Store;
 
-/// Largest S3 answer read (a ListParts page of 1000 parts is about 250 KB).
-const MAX_ANSWER_BYTES: usize = 4 << 20;
-/// ListParts pages followed at most: 10,000 parts make 10 pages of 1000; the margin covers servers with smaller pages.
-const MAX_LIST_PAGES: usize = 100;
+const S3: &str = "S3";
 /// Parts per ListParts page (the S3 maximum).
 const LIST_PAGE_SIZE: &str = "1000";
 
@@ -32,12 +31,6 @@ struct SignedCall {
     body: Vec<u8>,
     /// Its `authorization` is the `Authorization` header.
     signing: HeaderSigned,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
 }
 
 impl S3Store {
@@ -156,23 +149,16 @@ impl S3Store {
         key: &str,
         content_type: Option<&str>,
     ) -> Result<String, ProviderError> {
-        if let Some(content_type) = content_type {
-            // HTTP header values must be visible ASCII; reject here instead of failing inside reqwest.
-            if !content_type
-                .bytes()
-                .all(|b| b == b' ' || b.is_ascii_graphic())
-            {
-                return Err(ProviderError::BadRequest(
-                    "content type must be printable ASCII".to_owned(),
-                ));
-            }
+        // HTTP header values must be visible ASCII; reject here instead of failing inside reqwest.
+        if content_type.is_some_and(|t| !is_header_value(t)) {
+            return Err(ProviderError::BadRequest(
+                "content type must be printable ASCII".to_owned(),
+            ));
         }
         let call = self.create_call(key, content_type, unix_now());
-        let body = success_body(
-            execute(http, "CreateMultipartUpload", call).await?,
-            "CreateMultipartUpload",
-        )?;
-        xml::upload_id(&body)
+        let op = "CreateMultipartUpload";
+        let body = success_body(send(http, op, call).await?, S3, op)?;
+        xml::upload_id(S3, op, &body)
     }
 
     /// ListParts, following every page (`max-parts=1000`, `part-number-marker`, `IsTruncated`).
@@ -182,26 +168,13 @@ impl S3Store {
         key: &str,
         upload_id: &str,
     ) -> Result<Vec<PartInfo>, ProviderError> {
-        let mut parts = Vec::new();
-        let mut marker = None;
-        for _ in 0..MAX_LIST_PAGES {
+        all_pages("S3 ListParts", |marker| async move {
             let call = self.list_parts_call(key, upload_id, marker, unix_now());
-            let body = success_body(execute(http, "ListParts", call).await?, "ListParts")?;
-            let page = xml::parts_page(&body)?;
-            parts.extend(page.parts);
-            match page.next_marker {
-                None => return Ok(parts),
-                Some(next) if marker.is_some_and(|m| next <= m) => {
-                    return Err(ProviderError::Upstream(
-                        "S3 ListParts: page marker did not advance".to_owned(),
-                    ));
-                }
-                Some(next) => marker = Some(next),
-            }
-        }
-        Err(ProviderError::Upstream(
-            "S3 ListParts: too many pages".to_owned(),
-        ))
+            let body = success_body(send(http, "ListParts", call).await?, S3, "ListParts")?;
+            let page = xml::parts_page(S3, &body)?;
+            Ok((page.parts, page.next_marker))
+        })
+        .await
     }
 
     /// CompleteMultipartUpload with the client's (part number, ETag) list, sent in ascending part order.
@@ -214,11 +187,9 @@ impl S3Store {
         parts: &[(u32, String)],
     ) -> Result<CompletedUpload, ProviderError> {
         let call = self.complete_call(key, upload_id, parts, unix_now());
-        let body = success_body(
-            execute(http, "CompleteMultipartUpload", call).await?,
-            "CompleteMultipartUpload",
-        )?;
-        let etag = xml::completed_etag(&body)?;
+        let op = "CompleteMultipartUpload";
+        let body = success_body(send(http, op, call).await?, S3, op)?;
+        let etag = xml::completed_etag(S3, &body)?;
         Ok(CompletedUpload {
             etag: strip_quotes(&etag),
             size: None,
@@ -233,11 +204,8 @@ impl S3Store {
         upload_id: &str,
     ) -> Result<(), ProviderError> {
         let call = self.abort_call(key, upload_id, unix_now());
-        success_body(
-            execute(http, "AbortMultipartUpload", call).await?,
-            "AbortMultipartUpload",
-        )
-        .map(|_| ())
+        let op = "AbortMultipartUpload";
+        success_body(send(http, op, call).await?, S3, op).map(|_| ())
     }
 
     /// HeadObject: size, ETag (quotes stripped), content type and version id.
@@ -246,110 +214,31 @@ impl S3Store {
         http: &reqwest::Client,
         key: &str,
     ) -> Result<ObjectInfo, ProviderError> {
-        let answer = execute(http, "HeadObject", self.head_call(key, unix_now())).await?;
+        let answer = send(http, "HeadObject", self.head_call(key, unix_now())).await?;
         let headers = answer.headers.clone();
-        success_body(answer, "HeadObject")?;
+        success_body(answer, S3, "HeadObject")?;
         object_info(&headers)
     }
 }
 
-/// The CompleteMultipartUpload body: no XML declaration, parts ascending (S3 answers InvalidPartOrder otherwise).
-/// ETags keep their quotes literally; only `<`, `>` and `&` are escaped, so client input cannot inject elements.
+/// The CompleteMultipartUpload body, in S3's namespace.
 fn complete_body(parts: &[(u32, String)]) -> String {
-    let mut sorted: Vec<&(u32, String)> = parts.iter().collect();
-    sorted.sort_by_key(|(number, _)| *number);
-    let mut body = String::from(
-        r#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#,
-    );
-    for (number, etag) in sorted {
-        body.push_str(&format!(
-            "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",
-            partial_escape(etag.as_str())
-        ));
-    }
-    body.push_str("</CompleteMultipartUpload>");
-    body
+    s3_like::complete_body(parts, Some("http://s3.amazonaws.com/doc/2006-03-01/"))
 }
 
-fn object_info(headers: &HeaderMap) -> Result<ObjectInfo, ProviderError> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+fn object_info(headers: &reqwest::header::HeaderMap) -> Result<ObjectInfo, ProviderError> {
+    s3_like::object_info(headers, S3, "x-amz-version-id")
+}
+
+async fn send(http: &reqwest::Client, op: &str, call: SignedCall) -> Result<Answer, ProviderError> {
+    let outgoing = Outgoing {
+        method: call.method,
+        url: call.url,
+        authorization: &call.signing.authorization,
+        headers: &call.headers,
+        body: call.body,
     };
-    let size = text("content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| {
-            ProviderError::Upstream("S3 HeadObject: answer without Content-Length".to_owned())
-        })?;
-    let etag = text("etag")
-        .map(|e| strip_quotes(&e))
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| ProviderError::Upstream("S3 HeadObject: answer without ETag".to_owned()))?;
-    Ok(ObjectInfo {
-        size,
-        etag,
-        content_type: text("content-type"),
-        version_id: text("x-amz-version-id"),
-    })
-}
-
-fn strip_quotes(etag: &str) -> String {
-    etag.trim().trim_matches('"').to_owned()
-}
-
-fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-fn success_body(answer: Answer, op: &str) -> Result<Vec<u8>, ProviderError> {
-    if answer.status.is_success() {
-        Ok(answer.body)
-    } else {
-        Err(xml::error_for(op, answer.status.as_u16(), &answer.body))
-    }
-}
-
-async fn execute(
-    http: &reqwest::Client,
-    op: &str,
-    call: SignedCall,
-) -> Result<Answer, ProviderError> {
-    let mut request = http
-        .request(call.method, call.url)
-        .header("authorization", call.signing.authorization);
-    for (name, value) in &call.headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
-    if !call.body.is_empty() {
-        request = request.body(call.body);
-    }
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(&format!("S3 {op}"), e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    // A HEAD answer has no body: hyper ends it at once.
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport_error(&format!("S3 {op}"), e))?
-    {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(ProviderError::Upstream(format!(
-                "S3 {op}: answer too large"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
+    execute(http, S3, op, outgoing).await
 }
 
 #[cfg(test)]

@@ -4,12 +4,10 @@ pub mod post_policy;
 mod presign;
 mod provider;
 pub mod sigv4;
-mod xml;
 
 #[cfg(test)]
 mod test_vectors;
 
-pub use crate::providers::types::{CompletedUpload, PartInfo};
 pub use sigv4::Credentials;
 
 /// How to reach one bucket.
@@ -112,11 +110,7 @@ impl S3Store {
 }
 
 fn validate_region(region: &str) -> Result<(), String> {
-    let valid = !region.is_empty()
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if valid {
+    if super::common::valid_region(region, b"_") {
         Ok(())
     } else {
         Err(format!(
@@ -126,15 +120,11 @@ fn validate_region(region: &str) -> Result<(), String> {
 }
 
 fn validate_access_key(credentials: &sigv4::Credentials) -> Result<(), String> {
-    // The access key is `/`-joined with the scope in the credential, so a `/` or blank would corrupt it.
-    let ak = &credentials.access_key;
-    if ak.is_empty() || !ak.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
-        return Err("s3 access key: must be non-empty printable ASCII without '/'".to_owned());
-    }
-    if credentials.secret_key.expose().is_empty() {
-        return Err("s3 secret key: must not be empty".to_owned());
-    }
-    Ok(())
+    super::common::check_key_pair(
+        ("s3 access key", "s3 secret key"),
+        &credentials.access_key,
+        &credentials.secret_key,
+    )
 }
 
 fn validate_bucket(bucket: &str, path_style: bool) -> Result<(), String> {
@@ -146,11 +136,7 @@ fn validate_bucket(bucket: &str, path_style: bool) -> Result<(), String> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
     } else {
-        let edges_ok = !bucket.starts_with(['.', '-']) && !bucket.ends_with(['.', '-']);
-        let chars_ok = bucket
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b));
-        (3..=63).contains(&bucket.len()) && edges_ok && chars_ok
+        super::common::valid_dns_bucket(bucket, b".")
     };
     if valid {
         Ok(())

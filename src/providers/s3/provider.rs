@@ -77,6 +77,7 @@ impl Provider for S3Store {
         grant: &UploadGrant<'_>,
         upload_id: &str,
         parts: &[PartRequest],
+        expires_at: i64,
     ) -> Result<Vec<SignedUrl>, ProviderError> {
         let mut out: Vec<Option<SignedUrl>> = vec![None; parts.len()];
         let mut lengths: Vec<Option<u64>> = parts.iter().map(|p| p.content_length).collect();
@@ -99,12 +100,7 @@ impl Provider for S3Store {
                 .map(|l| ("Content-Length".to_owned(), l.clone()))
                 .collect();
             let urls = self.presigned_upload_parts_signing(
-                grant.key,
-                upload_id,
-                &numbers,
-                &signed,
-                grant.now,
-                grant.expires_at,
+                grant.key, upload_id, &numbers, &signed, grant.now, expires_at,
             );
             for (i, url) in indices.into_iter().zip(urls) {
                 out[i] = Some(SignedUrl {

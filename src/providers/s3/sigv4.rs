@@ -103,12 +103,40 @@ impl SigningTime {
     }
 }
 
-/// kSigning = HMAC chain over ("AWS4"+secret, date, region, service, "aws4_request").
-pub fn derive_signing_key(secret_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let k_date = hmac(format!("AWS4{secret_key}").as_bytes(), date.as_bytes());
+/// The constants of a V4 signing-key chain: the secret's prefix and the scope's terminator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyChain {
+    pub prefix: &'static str,
+    pub terminator: &'static str,
+}
+
+/// AWS SigV4: `"AWS4"` + secret ... `"aws4_request"`.
+pub const AWS4: KeyChain = KeyChain {
+    prefix: "AWS4",
+    terminator: "aws4_request",
+};
+
+/// HMAC chain over (prefix + secret, date, region, service, terminator): AWS's kSigning, and Aliyun OSS V4's
+/// signing key with its own constants.
+pub fn derive_key(
+    chain: KeyChain,
+    secret_key: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+) -> [u8; 32] {
+    let k_date = hmac(
+        format!("{}{secret_key}", chain.prefix).as_bytes(),
+        date.as_bytes(),
+    );
     let k_region = hmac(&k_date, region.as_bytes());
     let k_service = hmac(&k_region, service.as_bytes());
-    hmac(&k_service, b"aws4_request")
+    hmac(&k_service, chain.terminator.as_bytes())
+}
+
+/// kSigning = HMAC chain over ("AWS4"+secret, date, region, service, "aws4_request").
+pub fn derive_signing_key(secret_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    derive_key(AWS4, secret_key, date, region, service)
 }
 
 /// Everything about one signing date that does not change during that day: the credential scope, the

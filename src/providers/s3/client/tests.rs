@@ -1,6 +1,7 @@
 use super::super::test_vectors::{self, credentials, parse_target, unix, HeaderVector};
 use super::super::S3StoreConfig;
 use super::*;
+use reqwest::header::HeaderMap;
 use reqwest::header::HeaderValue;
 
 fn store_for(v: &HeaderVector) -> S3Store {

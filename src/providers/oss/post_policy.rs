@@ -1,0 +1,132 @@
+//! OSS PostObject with a V4 policy (browser forms, `wx.uploadFile`). Pure.
+//!
+//! `policy` = base64(policy JSON); `x-oss-signature` = hex HMAC-SHA256(signing key of the date, that base64 text):
+//! the signature is over the base64 text, not the JSON (unlike COS). Every `x-oss-*` credential field is also a
+//! policy condition, as OSS requires.
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::sign::{Signer, SigningTime, ALGORITHM};
+use crate::providers::common as text;
+
+/// What a POST policy pins.
+#[derive(Debug, Clone)]
+pub struct PostPolicyInput<'a> {
+    /// Bucket (`{"bucket"}` condition).
+    pub bucket: &'a str,
+    /// Exact object key (`["eq","$key",…]`).
+    pub key: &'a str,
+    /// Exact `Content-Type` the form must carry (`["eq","$Content-Type",…]`), when given.
+    pub content_type: Option<&'a str>,
+    /// Upper bound of `content-length-range` (lower bound 0).
+    pub max_size: u64,
+    /// The `callback` field's value (pinned by a `{"callback"}` condition), when the store has callbacks.
+    pub callback: Option<&'a str>,
+    /// Adds the `x-oss-forbid-overwrite: true` field. Not a policy condition (OSS documents none for it), so a
+    /// client can drop it: it protects honest clients from replacing an object, nothing more.
+    pub forbid_overwrite: bool,
+    /// Unix seconds of signing (`x-oss-date`, credential scope).
+    pub now: i64,
+    /// Unix seconds of the policy's `expiration`.
+    pub expires_at: i64,
+}
+
+/// A signed policy and the form fields in sending order (the file goes last, as `file`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPostPolicy {
+    /// The policy document as signed.
+    pub policy_json: String,
+    /// Standard base64 of `policy_json`: the `policy` field and the string to sign.
+    pub policy_base64: String,
+    /// Hex signature (`x-oss-signature`).
+    pub signature: String,
+    /// `key`, `policy`, `x-oss-signature-version`, `x-oss-credential`, `x-oss-date`, `x-oss-signature`, then
+    /// `Content-Type`, `x-oss-security-token`, `callback`, `x-oss-forbid-overwrite` when present.
+    pub fields: Vec<(String, String)>,
+}
+
+fn push_condition(out: &mut String, name: &str, value: &str) {
+    out.push('{');
+    text::push_json_str(out, name);
+    out.push(':');
+    text::push_json_str(out, value);
+    out.push('}');
+}
+
+fn push_eq(out: &mut String, field: &str, value: &str) {
+    out.push_str("[\"eq\",");
+    text::push_json_str(out, field);
+    out.push(',');
+    text::push_json_str(out, value);
+    out.push(']');
+}
+
+/// Signs `policy_base64` with the signing key of `date` (`yyyymmdd`).
+pub fn sign_policy(signer: &Signer, date: &str, policy_base64: &str) -> String {
+    signer.sign(date, policy_base64)
+}
+
+/// Builds and signs the policy (compact JSON, written by hand so the condition order is fixed).
+pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
+    let time = SigningTime::from_unix(input.now);
+    let credential = signer.credential(&time.date);
+    let token = signer.credentials().session_token.as_deref();
+
+    let mut json = String::with_capacity(400 + input.key.len() + credential.len());
+    json.push_str("{\"expiration\":");
+    text::push_json_str(&mut json, &text::iso8601_millis(input.expires_at));
+    json.push_str(",\"conditions\":[");
+    push_condition(&mut json, "bucket", input.bucket);
+    json.push(',');
+    push_condition(&mut json, "x-oss-signature-version", ALGORITHM);
+    json.push(',');
+    push_condition(&mut json, "x-oss-credential", &credential);
+    json.push(',');
+    push_condition(&mut json, "x-oss-date", &time.datetime);
+    if let Some(token) = token {
+        json.push(',');
+        push_condition(&mut json, "x-oss-security-token", token);
+    }
+    json.push(',');
+    push_eq(&mut json, "$key", input.key);
+    json.push_str(",[\"content-length-range\",0,");
+    json.push_str(&input.max_size.to_string());
+    json.push(']');
+    if let Some(content_type) = input.content_type {
+        json.push(',');
+        push_eq(&mut json, "$Content-Type", content_type);
+    }
+    if let Some(callback) = input.callback {
+        json.push(',');
+        push_condition(&mut json, "callback", callback);
+    }
+    json.push_str("]}");
+    let policy_base64 = STANDARD.encode(json.as_bytes());
+    let signature = sign_policy(signer, &time.date, &policy_base64);
+
+    let mut fields = Vec::with_capacity(9);
+    fields.push(("key".to_owned(), input.key.to_owned()));
+    fields.push(("policy".to_owned(), policy_base64.clone()));
+    fields.push(("x-oss-signature-version".to_owned(), ALGORITHM.to_owned()));
+    fields.push(("x-oss-credential".to_owned(), credential));
+    fields.push(("x-oss-date".to_owned(), time.datetime));
+    fields.push(("x-oss-signature".to_owned(), signature.clone()));
+    if let Some(content_type) = input.content_type {
+        fields.push(("Content-Type".to_owned(), content_type.to_owned()));
+    }
+    if let Some(token) = token {
+        fields.push(("x-oss-security-token".to_owned(), token.to_owned()));
+    }
+    if let Some(callback) = input.callback {
+        fields.push(("callback".to_owned(), callback.to_owned()));
+    }
+    if input.forbid_overwrite {
+        fields.push(("x-oss-forbid-overwrite".to_owned(), "true".to_owned()));
+    }
+    SignedPostPolicy {
+        policy_json: json,
+        policy_base64,
+        signature,
+        fields,
+    }
+}
