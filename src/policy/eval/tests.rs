@@ -487,7 +487,7 @@ fn set_of(texts: &[String]) -> PolicySet {
 /// test counts the allowed cases so it cannot pass without asserting.
 #[test]
 fn a_claim_never_lets_a_key_outside_its_own_prefix_match() {
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    use proptest::test_runner::{Config, TestRunner};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     let set = rules(&[(
@@ -501,15 +501,11 @@ fn a_claim_never_lets_a_key_outside_its_own_prefix_match() {
         any::<bool>(),
         proptest::string::string_regex(&format!("{alphabet}{{1,12}}")).expect("regex"),
     );
-    // A fixed seed: the count below is a property of the cases drawn, and a random draw fell short of it now and then.
-    let mut runner = TestRunner::new_with_rng(
-        Config {
-            cases: 4096,
-            failure_persistence: None,
-            ..Config::default()
-        },
-        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
-    );
+    let mut runner = TestRunner::new(Config {
+        cases: 4096,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let outcome = runner.run(&strategy, |(sub, under_sub, rest)| {
         let key = if under_sub {
             format!("{sub}/{rest}")
@@ -544,8 +540,10 @@ fn a_claim_never_lets_a_key_outside_its_own_prefix_match() {
         panic!("{e}");
     }
     let allowed = allowed.into_inner();
+    // About 2.8% of draws are allowed (~115 of 4096, sd ~10): 40 is far below any honest run, yet a generator
+    // that stopped producing allowed cases (the old vacuous version reached 0) still fails here.
     assert!(
-        allowed >= 100,
+        allowed >= 40,
         "only {allowed} of 4096 cases reached the assertion"
     );
 }
