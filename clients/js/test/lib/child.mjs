@@ -1,15 +1,21 @@
-// Runs fixtures/upload-child.mjs (one upload in its own process) so a test can SIGKILL it mid-upload.
+// Runs fixtures/upload-child.mjs (one upload in its own process) or fixtures/wx-page.mjs (an example mini-program
+// page) so a test can SIGKILL it mid-upload.
 import { spawn } from "node:child_process";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const child = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "upload-child.mjs");
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures");
 
-/** Starts the child; `onEvent` may return "kill". Resolves with its events and the result line, or the signal. */
-export function runChild(args, onEvent = () => {}) {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [child, JSON.stringify(args)], { stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Starts the child; `onEvent` may return "kill". Resolves with its events, the result (or `final`) line and every
+ * other line, or the signal. `kill()` on the returned promise kills it at any time.
+ */
+export function runChild(args, onEvent = () => {}, { script = "upload-child.mjs" } = {}) {
+  let p;
+  const done = new Promise((resolve) => {
+    p = spawn(process.execPath, [join(fixtures, script), JSON.stringify(args)], { stdio: ["ignore", "pipe", "pipe"] });
     const events = [];
+    const lines = [];
     let result = null;
     let err = "";
     let buf = "";
@@ -23,9 +29,12 @@ export function runChild(args, onEvent = () => {}) {
         if (line.event) {
           events.push(line.event);
           if (onEvent(line.event, events) === "kill") p.kill("SIGKILL");
-        } else if (line.result) result = line;
+        } else if (line.result || line.final) result = line;
+        else lines.push(line);
       }
     });
-    p.on("exit", (code, signal) => resolve({ code, signal, events, result, stderr: err }));
+    p.on("exit", (code, signal) => resolve({ code, signal, events, result, lines, stderr: err }));
   });
+  done.kill = () => p.kill("SIGKILL");
+  return done;
 }
