@@ -19,7 +19,7 @@ before(async () => {
 after(() => stack && stack.stop());
 
 /** A node adapter that records what the client sends: form fields, and each broker answer and part request. */
-export function recording(adapter) {
+function recording(adapter) {
   const seen = { forms: [], signed: [], partRequests: [], lists: 0 };
   return {
     seen,
