@@ -5,11 +5,14 @@
 #
 #   1. npm ci (typescript, playwright-core; no browser download: Debian's /usr/bin/chromium is used)
 #   2. npm test builds first (pretest: dist/ ESM + .d.ts, dist/cjs/ CommonJS)
-#   3. SeaweedFS (+ Redis): when PB_TEST_S3_ENDPOINT is set, that one is used; otherwise scripts/services.sh
-#      install + start (with the PB_* ports of the environment) and stop again at the end
+#   3. SeaweedFS + Redis (the emulator tests record callbacks in PB_TEST_REDIS_URL): when PB_TEST_S3_ENDPOINT is
+#      set, those are used; otherwise scripts/services.sh install + start (with the PB_* ports of the environment)
+#      and stop again at the end
 #   4. the broker binary: PB_BROKER_BIN when set, else `cargo build --bin presign-broker` (debug)
-#   5. npm test: unit tests, then Node / mini-program shim / fault / kill-and-resume / 1 GiB / Chromium tests,
-#      each starting its own broker (free port) and fault proxy
+#   5. tests/emulators/run.sh install: the COS/Qiniu/OSS emulators' venv (quick when scripts/test.sh made it)
+#   6. npm test: unit tests, then Node / mini-program shim / fault / kill-and-resume / 1 GiB / Chromium tests,
+#      and test/emulators.test.mjs (the same client through the COS, Qiniu and OSS emulators; the mini-program
+#      example's pages with the wx shim), each starting its own broker (free port) and fault proxies
 #
 # Settings: PB_CLIENT_BIG_MIB (size of the big-file test, default 1024), CHROMIUM (default /usr/bin/chromium),
 # PB_SKIP_BROWSER=1 (leave out the Chromium test) and the PB_* variables of scripts/services.sh.
@@ -47,6 +50,9 @@ if [[ -z ${PB_BROKER_BIN:-} ]]; then
   (cd "$REPO" && cargo build --quiet --bin presign-broker)
   export PB_BROKER_BIN="$REPO/target/debug/presign-broker"
 fi
+
+log "tests/emulators/run.sh install"
+"$REPO/tests/emulators/run.sh" install
 
 if [[ -n ${PB_SKIP_BROWSER:-} ]]; then
   # Like scripts/test.sh's browser steps: everything but the Chromium test.

@@ -120,13 +120,14 @@ class State:
         self.max_form_bytes = args.max_form_bytes
         self.store = common.ObjectStore(args.data_dir)
         self.port = args.port
+        self.extra_hosts = set(args.host_alias or [])
 
     def accepted_hosts(self):
         return {
             f"127.0.0.1:{self.port}",
             f"localhost:{self.port}",
             f"{self.bucket}.cos.{self.region}.myqcloud.com",
-        }
+        } | self.extra_hosts
 
 
 class Handler(common.QuietHandler):
@@ -558,6 +559,8 @@ def main(argv=None):
             "secret-key": ("SECRET_KEY", "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz", "SecretKey"),
         },
     )
+    # A proxy in front (the JS client's fault proxy) forwards its own Host, which the signatures bind.
+    parser.add_argument("--host-alias", action="append", metavar="HOST:PORT", help="another accepted Host value")
     args = parser.parse_args(argv)
     common.serve(Handler, args.port, State(args))
 

@@ -163,6 +163,16 @@ def test_url_for_another_bucket_is_refused(client, emu):
     assert_error(requests.put(url, data=b"x"), 403, "SignatureDoesNotMatch")
 
 
+def test_host_alias_is_accepted_and_other_hosts_are_not(start_emulator):
+    alias = "127.0.0.1:1"  # what a proxy in front of the emulator forwards as Host
+    emu2 = start_emulator("cos_emulator.py", "--bucket", BUCKET, "--region", REGION, "--host-alias", alias)
+    client = client_for(emu2)
+    for host, status in ((alias, 200), ("127.0.0.1:2", 404)):
+        url = client.get_presigned_url(Bucket=BUCKET, Key="alias.txt", Method="PUT", Headers={"Host": host})
+        r = requests.put(url.replace(f"://{host}/", f"://{emu2.host}/", 1), data=b"x", headers={"Host": host})
+        assert r.status_code == status, r.text
+
+
 def test_unsigned_requests_and_missing_objects(client, emu):
     assert_error(requests.get(f"{emu.url}/dir/x"), 403, "AccessDenied")
     assert_error(requests.get(presign(client, emu, "nothing-here", "GET")), 404, "NoSuchKey")

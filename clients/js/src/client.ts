@@ -503,10 +503,11 @@ function idQuery(store: string, s: { key: string; handle?: string }): string {
 function etagOf(res: HttpResponse): string {
   const h = res.header("etag");
   if (h) return h;
-  // Qiniu form uploads answer {"hash","key"} instead.
+  // Qiniu answers JSON instead: a form upload {"hash","key"}, a v2 part {"etag","md5"}.
   try {
     const j = JSON.parse(res.text);
     if (j && typeof j.hash === "string") return j.hash;
+    if (j && typeof j.etag === "string") return j.etag;
   } catch {
     // not JSON
   }

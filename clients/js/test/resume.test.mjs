@@ -2,44 +2,17 @@
 // provider does not list (the broker's list decides, not the local state).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { startStack, generateFile, tempDir, MIB } from "./lib/stack.mjs";
+import { runChild } from "./lib/child.mjs";
 
-const child = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "upload-child.mjs");
 let stack, dir;
 before(async () => {
   stack = await startStack();
   dir = tempDir();
 });
 after(() => stack && stack.stop());
-
-/** Starts the child; `onEvent` may return "kill". Resolves with its events and the result line, or the signal. */
-function runChild(args, onEvent = () => {}) {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [child, JSON.stringify(args)], { stdio: ["ignore", "pipe", "pipe"] });
-    const events = [];
-    let result = null;
-    let err = "";
-    let buf = "";
-    p.stderr.on("data", (d) => (err += d));
-    p.stdout.on("data", (d) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = JSON.parse(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-        if (line.event) {
-          events.push(line.event);
-          if (onEvent(line.event, events) === "kill") p.kill("SIGKILL");
-        } else if (line.result) result = line;
-      }
-    });
-    p.on("exit", (code, signal) => resolve({ code, signal, events, result, stderr: err }));
-  });
-}
 
 test("killed mid-upload, restarted: only the missing parts are sent again", async () => {
   const size = 101 * MIB + 999;

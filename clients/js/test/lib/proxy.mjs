@@ -1,13 +1,17 @@
-// A loopback HTTP proxy in front of SeaweedFS that injects faults into part uploads (PUT ?partNumber=&uploadId=).
-// The broker's store endpoint points at it, so presigned URLs name it as their host and it forwards the Host
-// header untouched: SigV4 signatures still verify upstream.
+// A loopback HTTP proxy in front of SeaweedFS or an emulator that injects faults into part uploads
+// (S3/COS/OSS: PUT ?partNumber=&uploadId=; Qiniu v2: PUT /buckets/…/uploads/{id}/{n}). The broker's store endpoint
+// points at it, so presigned URLs name it as their host and it forwards the Host header untouched: signatures
+// still verify upstream.
 import http from "node:http";
 
-const isPart = (req) => req.method === "PUT" && /[?&]partNumber=\d+/.test(req.url) && /[?&]uploadId=/.test(req.url);
-const partNumber = (req) => Number((/[?&]partNumber=(\d+)/.exec(req.url) || [])[1]);
+const QINIU_PART = /^\/buckets\/[^/?]+\/objects\/[^/?]+\/uploads\/[^/?]+\/(\d+)(?:\?|$)/;
+const isPart = (req) =>
+  req.method === "PUT" && ((/[?&]partNumber=\d+/.test(req.url) && /[?&]uploadId=/.test(req.url)) || QINIU_PART.test(req.url));
+const partNumber = (req) => Number((/[?&]partNumber=(\d+)/.exec(req.url) || QINIU_PART.exec(req.url) || [])[1]);
 
+/** `upstream` may be given later with `setUpstream` (an emulator that must know the proxy's address first). */
 export async function startFaultProxy(upstream) {
-  const up = new URL(upstream);
+  let up = upstream ? new URL(upstream) : null;
   const faults = []; // {when(req), action: "status"|"cut"|"delay" (of the answer), status?, afterBytes?, delayMs?, times}
   const stats = { partPuts: 0, partOk: 0, partOkNumbers: [], faultsFired: [] };
   const sockets = new Set();
@@ -114,6 +118,9 @@ export async function startFaultProxy(upstream) {
   const port = server.address().port;
   return {
     url: `http://127.0.0.1:${port}`,
+    setUpstream(u) {
+      up = new URL(u);
+    },
     faults,
     stats,
     /**

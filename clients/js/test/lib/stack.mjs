@@ -34,8 +34,99 @@ export function freePort() {
 
 export const HS_SECRET = "client-js-test-secret-0123456789abcdef";
 
-/** Starts a broker with two stores over the same bucket: `proxied` (through the fault proxy) and `direct`. */
-export async function startStack({ corsOrigins = [], extraConfig = "" } = {}) {
+// The emulators' credentials (tests/emulators/README.md): the vendors' documented dummy values.
+const EMU = {
+  cos: { bucket: "examplebucket-1250000000", region: "ap-guangzhou", id: "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q", key: "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz" },
+  qiniu: { bucket: "my-bucket", ak: "MY_ACCESS_KEY", sk: "MY_SECRET_KEY" },
+  oss: { bucket: "pb-test", region: "cn-hangzhou", ak: "PBTESTOSSACCESSKEY01", sk: "pbtest/oss+secret0000000000000000" },
+};
+
+/**
+ * One emulator (`tests/emulators/run.sh KIND 0 DIR ...`) behind its own fault proxy, so part uploads can be counted
+ * and delayed like SeaweedFS's. `data` is the emulator's object directory.
+ */
+async function startEmulator(kind, dir) {
+  const proxy = await startFaultProxy();
+  const args = {
+    cos: ["--bucket", EMU.cos.bucket, "--region", EMU.cos.region, "--secret-id", EMU.cos.id, "--secret-key", EMU.cos.key, "--host-alias", new URL(proxy.url).host],
+    qiniu: ["--bucket", EMU.qiniu.bucket, "--access-key", EMU.qiniu.ak, "--secret-key", EMU.qiniu.sk],
+    oss: ["--region", EMU.oss.region, "--access-key-id", EMU.oss.ak, "--access-key-secret", EMU.oss.sk],
+  }[kind];
+  const data = join(dir, `${kind}-data`);
+  const log = [];
+  const child = spawn(join(REPO, "tests", "emulators", "run.sh"), [kind, "0", data, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  child.stderr.on("data", (d) => log.push(String(d)));
+  const base = await new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /ready on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`${kind} emulator exited (${code}):\n${log.join("").slice(-2000)}`)));
+  });
+  proxy.setUpstream(base);
+  return {
+    kind, base, proxy, data, log,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once("exit", r)));
+      await proxy.close();
+    },
+  };
+}
+
+/** Broker stores at the emulators, named after the provider (`cos`, `qiniu`, `oss`); Qiniu and OSS with callbacks. */
+function emulatorStores(emus) {
+  let toml = "";
+  for (const e of emus) {
+    if (e.kind === "cos") {
+      toml += `
+[stores.cos]
+provider = "cos"
+bucket = "${EMU.cos.bucket}"
+region = "${EMU.cos.region}"
+endpoint = "${e.proxy.url}"
+secret_id = "${EMU.cos.id}"
+secret_key = "${EMU.cos.key}"
+`;
+    } else if (e.kind === "qiniu") {
+      // Parts and the server-side v2 calls through the proxy; stat and downloads straight to the emulator.
+      toml += `
+[stores.qiniu]
+provider = "qiniu"
+bucket = "${EMU.qiniu.bucket}"
+upload_url = "${e.proxy.url}"
+rs_host = "${e.base}"
+download_domain = "${e.base}"
+access_key = "${EMU.qiniu.ak}"
+secret_key = "${EMU.qiniu.sk}"
+callback = true
+`;
+    } else {
+      toml += `
+[stores.oss]
+provider = "oss"
+bucket = "${EMU.oss.bucket}"
+region = "${EMU.oss.region}"
+endpoint = "${e.proxy.url}"
+path_style = true
+access_key_id = "${EMU.oss.ak}"
+access_key_secret = "${EMU.oss.sk}"
+callback = true
+oss_pub_key_url_pattern = '^${e.base.replace(/\./g, "\\.")}/__emulator/'
+`;
+    }
+  }
+  return toml;
+}
+
+/**
+ * Starts a broker with two stores over the same bucket: `proxied` (through the fault proxy) and `direct`; with
+ * `emulators` (["cos", "qiniu", "oss"]), those emulators too (stack.emulators.cos, …), stores named after them,
+ * Redis for the callbacks' events (stack.events()).
+ */
+export async function startStack({ corsOrigins = [], extraConfig = "", emulators = [] } = {}) {
   const s3 = need("PB_TEST_S3_ENDPOINT");
   const bucket = need("PB_TEST_S3_BUCKET");
   const access = need("PB_TEST_S3_ACCESS_KEY");
@@ -45,12 +136,27 @@ export async function startStack({ corsOrigins = [], extraConfig = "" } = {}) {
   const proxy = await startFaultProxy(s3);
   const dir = mkdtempSync(join(tmpdir(), "pb-client-"));
   mkdirSync(join(dir, "policies"));
+  const emus = await Promise.all(emulators.map((k) => startEmulator(k, dir)));
+  const storeNames = ["proxied", "direct", ...emulators];
+  const streamPrefix = `pb-client-test:${process.pid}:${Date.now()}:`;
+  const redisUrl = emulators.length ? need("PB_TEST_REDIS_URL") : null;
+  const redisToml = redisUrl
+    ? `
+[redis]
+url = "${redisUrl}"
+stream = "${streamPrefix}events"
+key_prefix = "${streamPrefix}"
+
+[callbacks]
+ticket_secret = "client-js-test-ticket-secret-0123456789"
+`
+    : "";
   writeFileSync(
     join(dir, "policies", "client.toml"),
     `[[rule]]
 description = "client tests upload under client/{sub}/"
 roles = ["user"]
-stores = ["proxied", "direct"]
+stores = ${JSON.stringify(storeNames)}
 actions = ["upload", "download", "multipart"]
 paths = ["client/{sub}/**"]
 max_size = "2GiB"
@@ -90,7 +196,7 @@ secret = "${HS_SECRET}"
 
 [policies]
 dir = "policies"
-${store("proxied", proxy.url)}${store("direct", s3)}${extraConfig}`,
+${redisToml}${store("proxied", proxy.url)}${store("direct", s3)}${emulatorStores(emus)}${extraConfig}`,
   );
   const log = [];
   const child = spawn(bin, ["serve", "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
@@ -108,6 +214,7 @@ ${store("proxied", proxy.url)}${store("direct", s3)}${extraConfig}`,
   }
   if (!ready) {
     child.kill("SIGKILL");
+    await Promise.all(emus.map((e) => e.stop()));
     throw new Error(`the broker (${bin}) did not become ready:\n${log.join("").slice(-2000)}`);
   }
   const token = (sub = "alice", role = "user") =>
@@ -122,6 +229,12 @@ ${store("proxied", proxy.url)}${store("direct", s3)}${extraConfig}`,
     config,
     dir,
     log,
+    emulators: Object.fromEntries(emus.map((e) => [e.kind, e])),
+    /** The events the broker recorded in Redis (callbacks, confirms), oldest first. */
+    async events() {
+      const entries = await redisCommand(redisUrl, ["XRANGE", `${streamPrefix}events`, "-", "+"]);
+      return entries.map(([, fields]) => JSON.parse(fields[fields.indexOf("event") + 1]));
+    },
     /** A broker call with the test token; returns {status, body}. */
     async call(method, path, body) {
       const r = await fetch(url + path, {
@@ -150,10 +263,61 @@ ${store("proxied", proxy.url)}${store("direct", s3)}${extraConfig}`,
       child.kill("SIGTERM");
       await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
       await proxy.close();
+      await Promise.all(emus.map((e) => e.stop()));
+      if (redisUrl) await redisCommand(redisUrl, ["DEL", `${streamPrefix}events`]).catch(() => {});
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return stack;
+}
+
+/** One Redis command over RESP (no client library in the tests' dependencies); resolves with the parsed reply. */
+export function redisCommand(url, args) {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(u.port || 6379), u.hostname);
+    let buf = Buffer.alloc(0);
+    const select = u.pathname.length > 1 ? ["SELECT", u.pathname.slice(1)] : null;
+    const enc = (a) => `*${a.length}\r\n` + a.map((x) => `$${Buffer.byteLength(String(x))}\r\n${x}\r\n`).join("");
+    sock.write((select ? enc(select) : "") + enc(args));
+    // Parses one reply at `i`; returns [value, next] or null when more bytes are needed.
+    const parse = (i) => {
+      const eol = buf.indexOf("\r\n", i);
+      if (eol < 0) return null;
+      const t = String.fromCharCode(buf[i]);
+      const line = buf.toString("utf8", i + 1, eol);
+      if (t === "+" || t === ":") return [t === ":" ? Number(line) : line, eol + 2];
+      if (t === "-") return [new Error(line), eol + 2];
+      if (t === "$") {
+        const n = Number(line);
+        if (n < 0) return [null, eol + 2];
+        if (buf.length < eol + 2 + n + 2) return null;
+        return [buf.toString("utf8", eol + 2, eol + 2 + n), eol + 2 + n + 2];
+      }
+      if (t === "*") {
+        const n = Number(line);
+        const out = [];
+        let j = eol + 2;
+        for (let k = 0; k < n; k++) {
+          const r = parse(j);
+          if (!r) return null;
+          out.push(r[0]);
+          j = r[1];
+        }
+        return [out, j];
+      }
+      throw new Error(`redis: unexpected reply ${t}`);
+    };
+    sock.on("data", (d) => {
+      buf = Buffer.concat([buf, d]);
+      let r = parse(0);
+      if (r && select) r = parse(r[1]);
+      if (!r) return;
+      sock.end();
+      r[0] instanceof Error ? reject(r[0]) : resolve(r[0]);
+    });
+    sock.on("error", reject);
+  });
 }
 
 /**

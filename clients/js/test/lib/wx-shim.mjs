@@ -4,7 +4,8 @@ import http from "node:http";
 import { openSync, readSync, closeSync, statSync, readFileSync, writeFileSync, openAsBlob } from "node:fs";
 import { basename } from "node:path";
 
-export function createWx({ storageFile }) {
+/** `chosen`: the paths wx.chooseMedia "picks" (for the example's pages). */
+export function createWx({ storageFile, chosen = [] }) {
   const calls = { request: 0, uploadFile: 0, readFileSync: 0, maxReadLength: 0 };
   const loadStore = () => {
     try {
@@ -15,14 +16,16 @@ export function createWx({ storageFile }) {
   };
   const wx = {
     calls,
-    request({ url, method = "GET", header = {}, data, timeout, success, fail }) {
+    request({ url, method = "GET", header = {}, data, dataType = "json", timeout, success, fail }) {
       calls.request++;
       let done = false;
       const finish = (fn, v) => !done && ((done = true), fn && fn(v));
-      const body = data instanceof ArrayBuffer ? Buffer.from(data) : typeof data === "string" ? data : undefined;
-      if (data !== undefined && !(data instanceof ArrayBuffer) && typeof data !== "string") {
-        throw new TypeError("shim: wx.request data must be a string or ArrayBuffer here");
+      // Like wx: an object is sent as JSON (the pages' own broker calls); the adapter sends strings and ArrayBuffers.
+      if (data !== null && typeof data === "object" && !(data instanceof ArrayBuffer)) {
+        if (!Object.keys(header).some((k) => k.toLowerCase() === "content-type")) header = { ...header, "content-type": "application/json" };
+        data = JSON.stringify(data);
       }
+      const body = data instanceof ArrayBuffer ? Buffer.from(data) : typeof data === "string" ? data : undefined;
       // Like the real runtime, the length comes from `data`, whatever a header said.
       header = Object.fromEntries(Object.entries(header).filter(([k]) => k.toLowerCase() !== "content-length"));
       const u = new URL(url);
@@ -35,7 +38,16 @@ export function createWx({ storageFile }) {
             // wx gives headers with the server's spelling; node lowercases them, so restore a typical case.
             const h = {};
             for (const [k, v] of Object.entries(res.headers)) h[k === "etag" ? "ETag" : k] = Array.isArray(v) ? v.join(", ") : v;
-            finish(success, { statusCode: res.statusCode, data: Buffer.concat(chunks).toString("utf8"), header: h });
+            let text = Buffer.concat(chunks).toString("utf8");
+            // dataType "json" (wx's default) parses a JSON answer; "text" (what the adapter asks) keeps it raw.
+            if (dataType === "json") {
+              try {
+                text = JSON.parse(text);
+              } catch {
+                // not JSON: left a string, as wx does
+              }
+            }
+            finish(success, { statusCode: res.statusCode, data: text, header: h });
           });
           res.on("error", (e) => finish(fail, { errMsg: `request:fail ${e.message}` }));
         },
@@ -60,6 +72,11 @@ export function createWx({ storageFile }) {
         success({ statusCode: r.status, data: await r.text() });
       })().catch((e) => fail({ errMsg: `uploadFile:fail ${e.message}` }));
       return { abort: () => ac.abort(), onProgressUpdate: (cb) => (progress = cb) };
+    },
+    chooseMedia({ count = 9, success, fail }) {
+      if (!chosen.length) return void (fail && fail({ errMsg: "chooseMedia:fail cancel" }));
+      const tempFiles = chosen.slice(0, count).map((p) => ({ tempFilePath: p, size: statSync(p).size, fileType: "video" }));
+      setTimeout(() => success({ tempFiles, type: "mix" }), 0);
     },
     getFileSystemManager() {
       return {
