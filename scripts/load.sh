@@ -37,6 +37,10 @@
 #   CALLBACK_EVENTS=60000   distinct uploads in the callback scenario's list
 #   RUST_LOG=info      the broker's log filter. At info every credential request writes an audit line
 #                      ("policy decision"): production's level, so the one measured
+#   PERF=0             1: `perf record --call-graph dwarf` of the broker during each closed-loop run, into
+#                      target/perf/<scenario>.data, with the top self-time frames printed after the run and
+#                      target/perf/<scenario>.svg flame graphs when inferno is installed (cargo install inferno).
+#                      Profiling costs the broker throughput: read PERF=1 runs for where time goes, not for req/s
 #   BIN=               a prebuilt broker binary to test instead of building (e.g. to compare two builds)
 #   PORT=18480         loopback port of the broker
 #   PB_S3_PORT=8333    the S3 endpoint's port in the config (nothing is contacted; as in scripts/services.sh)
@@ -264,8 +268,18 @@ for name in $SCENARIOS; do
   echo "-- $name: $METHOD $path -> 200, $(wc -c <"$WORK/answer") bytes: $(head -c 160 "$WORK/answer")..."
   $WRK_CPU wrk -t"$THREADS" -c"$CONNECTIONS" -d1s -s "$script" "$url" >/dev/null
   ticks_before=$(cpu_ticks)
+  if [ "${PERF:-0}" = 1 ]; then
+    mkdir -p "$ROOT/target/perf"
+    perf record -q -F 299 --call-graph dwarf,8192 -p "$BROKER_PID" -o "$ROOT/target/perf/$name.data" \
+      >/dev/null 2>&1 &
+    PERF_PID=$!
+    sleep 0.5
+  fi
   $WRK_CPU wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url" >"$WORK/$name.out"
   ticks=$(($(cpu_ticks) - ticks_before))
+  if [ "${PERF:-0}" = 1 ]; then
+    kill -INT "$PERF_PID" && wait "$PERF_PID" || true
+  fi
   result="$(grep '^RESULT' "$WORK/$name.out")"
   echo "   $result"
   get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
@@ -329,6 +343,17 @@ if [ -n "${counted:-}" ]; then
   grep -q "entries=$CALLBACK_EVENTS distinct=$CALLBACK_EVENTS doubled=0 lost=0" <<<"$counted" ||
     { echo "FAIL: the stream does not hold each event exactly once" >&2; rc=1; }
   [ "$redelivered" = "200=$CALLBACK_EVENTS" ] || { echo "FAIL: a redelivery was not answered 200" >&2; rc=1; }
+fi
+if [ "${PERF:-0}" = 1 ]; then
+  for name in $SCENARIOS; do
+    data="$ROOT/target/perf/$name.data"
+    echo "== perf: $name, top frames by self time ($data)"
+    perf report -i "$data" --no-children -g none --percent-limit 0.7 --sort symbol --stdio -q 2>/dev/null | grep -v '^$' | grep '%' | head -25
+    if command -v inferno-collapse-perf >/dev/null 2>&1; then
+      perf script -i "$data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph --title "$name" \
+        >"$ROOT/target/perf/$name.svg" && echo "   flame graph: target/perf/$name.svg"
+    fi
+  done
 fi
 dropped="$(curl -fsS "http://127.0.0.1:$PORT/metrics" | sed -n 's/^log_lines_dropped_total //p')"
 echo "log lines dropped by the broker's bounded log queue: ${dropped:-0}; broker log: $(wc -l <"$WORK/broker.log") lines"

@@ -1,4 +1,5 @@
 //! Logging (text or JSON) and the Prometheus registry, with every metric described up front.
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -31,6 +32,9 @@ pub fn init_logging(format: LogFormat) -> LogGuard {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        // Colour codes only for a terminal: in a file or a collector's pipe they are noise, and writing them
+        // was a visible share of the audit line's cost in the profile (docs/PERFORMANCE.md).
+        .with_ansi(std::io::stdout().is_terminal())
         .with_target(false);
     // A second call (tests build many apps in one process) keeps the first subscriber.
     let installed = match format {
