@@ -348,7 +348,7 @@ if [ "${PERF:-0}" = 1 ]; then
   for name in $SCENARIOS; do
     data="$ROOT/target/perf/$name.data"
     echo "== perf: $name, top frames by self time ($data)"
-    perf report -i "$data" --no-children -g none --percent-limit 0.7 --sort symbol --stdio -q 2>/dev/null | grep -v '^$' | grep '%' | head -25
+    perf report -i "$data" --no-children -g none --percent-limit 0.7 --sort symbol --stdio -q 2>/dev/null | grep -v '^$' | grep '%' | head -25 || true
     if command -v inferno-collapse-perf >/dev/null 2>&1; then
       perf script -i "$data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph --title "$name" \
         >"$ROOT/target/perf/$name.svg" && echo "   flame graph: target/perf/$name.svg"
