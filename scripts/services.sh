@@ -8,6 +8,7 @@
 #            binary) into a venv under the state directory. Quick when all is there.
 #   start    start Redis and SeaweedFS (reuses ones already started from the same state
 #            directory) and wait until they answer.
+#   start-redis   Redis alone (scripts/load.sh: its callback scenario needs no SeaweedFS).
 #   stop     stop what `start` started (by pid file; nothing else is ever killed).
 #   env      print the `export PB_TEST_*=...` lines the tests read:
 #              eval "$(scripts/services.sh env)"
@@ -481,11 +482,12 @@ cmd_env() {
 case "${1:-}" in
 install) cmd_install ;;
 start) cmd_start ;;
+start-redis) mkdir -p "$STATE" && start_redis ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 env) cmd_env ;;
 *)
-  echo "usage: $0 install|start|stop|env|status" >&2
+  echo "usage: $0 install|start|start-redis|stop|env|status" >&2
   exit 2
   ;;
 esac

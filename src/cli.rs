@@ -180,7 +180,8 @@ fn serve(
     if let Some(bind) = bind {
         config.server.bind = bind;
     }
-    crate::telemetry::init_logging(log_format.unwrap_or(config.server.log_format));
+    // Held until `serve` returns: dropping it flushes the lines still queued for the writer thread.
+    let _log_guard = crate::telemetry::init_logging(log_format.unwrap_or(config.server.log_format));
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let app = crate::Application::build(config, None)

@@ -1,4 +1,5 @@
 //! Logging (text or JSON) and the Prometheus registry, with every metric described up front.
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -6,14 +7,37 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global tracing subscriber; `RUST_LOG` overrides the default `info` level.
-pub fn init_logging(format: LogFormat) {
+/// Lines the log writer thread may have queued; past this a line is dropped (and counted) rather than making a
+/// request wait for stdout or the queue grow without bound. At ~300 bytes a line this caps the queue near 5 MiB.
+const LOG_QUEUE_LINES: usize = 16_384;
+
+/// Lines dropped because the log queue was full, for `log_lines_dropped_total` (see `dropped_log_lines`).
+static DROPPED_LINES: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
+
+/// Keeps the log writer thread; dropping it flushes the queued lines, so `serve` holds it until exit.
+#[must_use]
+pub struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::WorkerGuard>);
+
+/// Installs the global tracing subscriber; `RUST_LOG` overrides the default `info` level. Lines go to stdout
+/// from a writer thread: formatting stays on the request thread, the write(2) (and any wait for a slow
+/// reader of stdout) does not, which at `info` took more of a credential request than the signing did.
+pub fn init_logging(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(true)
+        .thread_name("log-writer")
+        .finish(std::io::stdout());
+    let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(writer)
+        // Colour codes only for a terminal: in a file or a collector's pipe they are noise, and writing them
+        // was a visible share of the audit line's cost in the profile (docs/PERFORMANCE.md).
+        .with_ansi(std::io::stdout().is_terminal())
         .with_target(false);
     // A second call (tests build many apps in one process) keeps the first subscriber.
-    let _ = match format {
+    let installed = match format {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
@@ -21,6 +45,16 @@ pub fn init_logging(format: LogFormat) {
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    if installed.is_err() {
+        return LogGuard(None);
+    }
+    let _ = DROPPED_LINES.set(dropped);
+    LogGuard(Some(guard))
+}
+
+/// Log lines dropped so far because the writer thread's queue was full (0 before `init_logging`).
+pub fn dropped_log_lines() -> u64 {
+    DROPPED_LINES.get().map_or(0, |c| c.dropped_lines() as u64)
 }
 
 /// The process-wide Prometheus recorder (installed once; metrics macros need a global recorder).
@@ -90,6 +124,10 @@ fn describe_metrics() {
         "upstream_request_duration_seconds",
         Unit::Seconds,
         "Server-side calls to storage providers (HEAD/stat, multipart bookkeeping), by provider and operation"
+    );
+    describe_counter!(
+        "log_lines_dropped_total",
+        "Log lines dropped because the log writer's bounded queue was full (stdout slower than the requests)"
     );
     describe_counter!(
         "policy_reloads_total",

@@ -88,6 +88,8 @@ pub async fn readyz(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
 #[utoipa::path(responses((status = 200, description = "Prometheus text format", content_type = "text/plain")), tag = "health")]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // The writer keeps its own counter; it is copied into the registry when scraped.
+    ::metrics::counter!("log_lines_dropped_total").absolute(crate::telemetry::dropped_log_lines());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
