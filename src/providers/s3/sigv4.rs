@@ -4,6 +4,7 @@
 //! them byte for byte with the published vectors.
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -337,6 +338,54 @@ impl Signer {
         self.presign_core(req, false).0
     }
 
+    /// The canonical request of a presign, written once by [`write_canonical_request`]: what [`Signer::presign`]
+    /// and [`Signer::presign_urls_varying`] share. With `varying`, that parameter's value is left empty and
+    /// [`Layout::mark`] is where a value goes; `None` when `varying`'s encoded name is not unique.
+    fn presign_request(
+        &self,
+        req: &QueryRequest<'_>,
+        datetime: &str,
+        day: &DayKey,
+        varying: Option<&str>,
+    ) -> Option<(String, Layout)> {
+        let headers = normalized_headers(Some(req.host), req.headers);
+        let signed_headers = signed_headers(&headers);
+        let mut expires_buf = [0u8; 20];
+        let expires = decimal(
+            req.expires.clamp(1, MAX_EXPIRES_SECONDS).unsigned_abs(),
+            &mut expires_buf,
+        );
+        let mut query = self.sorted_query(req.query, day, datetime, expires, &signed_headers);
+        let mark = match varying {
+            None => None,
+            Some(name) => {
+                let encoded = uri_encode_cow(name);
+                let mut at = query.iter().enumerate().filter(|(_, (k, _))| *k == encoded);
+                let (Some((i, _)), None) = (at.next(), at.next()) else {
+                    return None;
+                };
+                query[i].1 = Cow::Borrowed("");
+                // Names are unique, so the empty value leaves the pair where any value would put it.
+                query.sort_unstable();
+                query.iter().position(|(k, _)| *k == encoded)
+            }
+        };
+        let mut canonical_request = String::with_capacity(
+            req.method.len() + req.path.len() * 3 + 640 + req.payload_hash.len(),
+        );
+        let layout = write_canonical_request(
+            &mut canonical_request,
+            req.method,
+            req.path,
+            &query,
+            &headers,
+            &signed_headers,
+            req.payload_hash,
+            mark,
+        );
+        Some((canonical_request, layout))
+    }
+
     /// The URL, and the canonical request, string to sign and signature when `keep`. The string to sign is fed
     /// to the (cloned, pre-keyed) HMAC in pieces; the URL reuses the canonical request's path and query.
     fn presign_core(
@@ -354,50 +403,9 @@ impl Signer {
             }
         };
         let day = self.day(&datetime[..8]);
-        let headers = normalized_headers(Some(req.host), req.headers);
-        let mut signed_headers = String::with_capacity(64);
-        for (i, (name, _)) in headers.iter().enumerate() {
-            if i > 0 {
-                signed_headers.push(';');
-            }
-            signed_headers.push_str(name);
-        }
-        let mut expires_buf = [0u8; 20];
-        let expires = decimal(
-            req.expires.clamp(1, MAX_EXPIRES_SECONDS).unsigned_abs(),
-            &mut expires_buf,
-        );
-        let query = self.sorted_query(req.query, &day, datetime, expires, &signed_headers);
-
-        let mut canonical_request = String::with_capacity(
-            req.method.len() + req.path.len() * 3 + 640 + req.payload_hash.len(),
-        );
-        canonical_request.push_str(req.method);
-        canonical_request.push('\n');
-        let path_start = canonical_request.len();
-        common::push_percent_encoded(&mut canonical_request, req.path, true);
-        let path_end = canonical_request.len();
-        canonical_request.push('\n');
-        for (i, (k, v)) in query.iter().enumerate() {
-            if i > 0 {
-                canonical_request.push('&');
-            }
-            canonical_request.push_str(k);
-            canonical_request.push('=');
-            canonical_request.push_str(v);
-        }
-        let query_end = canonical_request.len();
-        canonical_request.push('\n');
-        for (name, value) in &headers {
-            canonical_request.push_str(name);
-            canonical_request.push(':');
-            canonical_request.push_str(value);
-            canonical_request.push('\n');
-        }
-        canonical_request.push('\n');
-        canonical_request.push_str(&signed_headers);
-        canonical_request.push('\n');
-        canonical_request.push_str(req.payload_hash);
+        let (canonical_request, layout) = self
+            .presign_request(req, datetime, &day, None)
+            .unwrap_or_else(|| unreachable!("no varying parameter"));
 
         let mut hash = [0u8; 64];
         hex::encode_to_slice(Sha256::digest(canonical_request.as_bytes()), &mut hash)
@@ -414,8 +422,8 @@ impl Signer {
         let signature =
             std::str::from_utf8(&signature).unwrap_or_else(|_| unreachable!("hex is ASCII"));
 
-        let path = &canonical_request[path_start..path_end];
-        let query = &canonical_request[path_end + 1..query_end];
+        let path = &canonical_request[layout.path];
+        let query = &canonical_request[layout.query];
         let mut url = String::with_capacity(
             req.scheme.len() + req.host.len() + path.len() + query.len() + 88,
         );
@@ -472,9 +480,9 @@ impl Signer {
 
     /// The URLs [`Signer::presign`] gives for `req` with its parameter `varying` set to each of `values` in turn
     /// (e.g. a batch of UploadPart URLs, where only `partNumber` changes), sharing every fixed part: the
-    /// canonical request up to the varying value is hashed once and the SHA-256 state cloned, and the keyed
-    /// HMAC state is cloned after the fixed start of the string to sign. Falls back to one [`Signer::presign`]
-    /// per value when `varying` is not exactly one of `req.query`'s names.
+    /// canonical request is built once with the value left out, its head up to the value is hashed once and the
+    /// SHA-256 state cloned, and the keyed HMAC state is cloned after the fixed start of the string to sign.
+    /// Falls back to one [`Signer::presign`] per value when `varying` is not exactly one of `req.query`'s names.
     pub fn presign_urls_varying<'v>(
         &self,
         req: &QueryRequest<'_>,
@@ -482,9 +490,13 @@ impl Signer {
         values: impl ExactSizeIterator<Item = &'v str>,
     ) -> Vec<String> {
         let mut urls = Vec::with_capacity(values.len());
-        if req.query.iter().filter(|(k, _)| *k == varying).count() != 1
-            || varying.starts_with("X-Amz-")
-        {
+        let time = SigningTime::from_unix(req.now);
+        let day = self.day(&time.date);
+        let shared = (req.query.iter().filter(|(k, _)| *k == varying).count() == 1
+            && !varying.starts_with("X-Amz-"))
+        .then(|| self.presign_request(req, &time.datetime, &day, Some(varying)))
+        .flatten();
+        let Some((canonical_request, layout)) = shared else {
             for value in values {
                 let query: Vec<(&str, &str)> = req
                     .query
@@ -500,43 +512,16 @@ impl Signer {
                 );
             }
             return urls;
-        }
-        let time = SigningTime::from_unix(req.now);
-        let day = self.day(&time.date);
-        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 1);
-        headers.push(("host", req.host));
-        headers.extend_from_slice(req.headers);
-        let (canonical_headers, signed_headers) = canonical_headers(&headers);
-        let expires = req.expires.clamp(1, MAX_EXPIRES_SECONDS).to_string();
-        let pairs = self.sorted_query(req.query, &day, &time.datetime, &expires, &signed_headers);
-        // Names are unique here, so the varying parameter sits at the same place whatever its value.
-        let encoded_name = uri_encode(varying, true);
-        let at = pairs
-            .iter()
-            .position(|(k, _)| *k == encoded_name)
+        };
+        let mark = layout
+            .mark
             .unwrap_or_else(|| unreachable!("the name is in the query"));
-        let mut query_head = String::with_capacity(512);
-        for (k, v) in &pairs[..at] {
-            query_head.push_str(k);
-            query_head.push('=');
-            query_head.push_str(v);
-            query_head.push('&');
-        }
-        query_head.push_str(&encoded_name);
-        query_head.push('=');
-        let mut query_tail = String::with_capacity(256);
-        for (k, v) in &pairs[at + 1..] {
-            query_tail.push('&');
-            query_tail.push_str(k);
-            query_tail.push('=');
-            query_tail.push_str(v);
-        }
-        let mut path = String::with_capacity(req.path.len() + 16);
-        common::push_percent_encoded(&mut path, req.path, true);
-        let mut request_head = Sha256::new();
-        for part in [req.method, "\n", &path, "\n", &query_head] {
-            request_head.update(part.as_bytes());
-        }
+        let (request_head, request_tail) = canonical_request.split_at(mark);
+        let path = &canonical_request[layout.path];
+        let query_head = &canonical_request[layout.query.start..mark];
+        let query_tail = &canonical_request[mark..layout.query.end];
+        let mut request_state = Sha256::new();
+        request_state.update(request_head.as_bytes());
         let mut sign_head = day.keyed.clone();
         for part in [ALGORITHM, "\n", &time.datetime, "\n", &day.scope, "\n"] {
             sign_head.update(part.as_bytes());
@@ -545,19 +530,9 @@ impl Signer {
         for value in values {
             value_buf.clear();
             common::push_percent_encoded(&mut value_buf, value, false);
-            let mut request = request_head.clone();
-            for part in [
-                value_buf.as_str(),
-                &query_tail,
-                "\n",
-                &canonical_headers,
-                "\n",
-                &signed_headers,
-                "\n",
-                req.payload_hash,
-            ] {
-                request.update(part.as_bytes());
-            }
+            let mut request = request_state.clone();
+            request.update(value_buf.as_bytes());
+            request.update(request_tail.as_bytes());
             let mut hash = [0u8; 64];
             hex::encode_to_slice(request.finalize(), &mut hash)
                 .unwrap_or_else(|_| unreachable!("64 hex digits"));
@@ -579,11 +554,11 @@ impl Signer {
                 req.scheme,
                 "://",
                 req.host,
-                &path,
+                path,
                 "?",
-                &query_head,
+                query_head,
                 &value_buf,
-                &query_tail,
+                query_tail,
                 "&X-Amz-Signature=",
                 std::str::from_utf8(&signature).unwrap_or_else(|_| unreachable!("hex is ASCII")),
             ] {
@@ -597,13 +572,18 @@ impl Signer {
     /// Signs a request with an `Authorization` header over exactly `req.headers`.
     pub fn sign_headers(&self, req: &HeaderRequest<'_>) -> HeaderSigned {
         let time = SigningTime::from_unix(req.now);
-        let (canonical_headers, signed_headers) = canonical_headers(req.headers);
-        let canonical_request = format!(
-            "{}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{}",
+        let headers = normalized_headers(None, req.headers);
+        let signed_headers = signed_headers(&headers);
+        let mut canonical_request = String::with_capacity(512);
+        write_canonical_request(
+            &mut canonical_request,
             req.method,
-            uri_encode(req.path, false),
-            canonical_query(req.query),
-            req.payload_hash
+            req.path,
+            &encoded_query(req.query),
+            &headers,
+            &signed_headers,
+            req.payload_hash,
+            None,
         );
         let string_to_sign = self.string_to_sign(&time, &canonical_request);
         let signature = self.sign(&time.date, &string_to_sign);
@@ -620,18 +600,94 @@ impl Signer {
     }
 }
 
+/// (encoded name, encoded value) of `params`, sorted by name then value: the canonical query's pairs.
+fn encoded_query<'a>(params: &[(&'a str, &'a str)]) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+    let mut encoded: Vec<_> = params
+        .iter()
+        .map(|(k, v)| (uri_encode_cow(k), uri_encode_cow(v)))
+        .collect();
+    encoded.sort_unstable();
+    encoded
+}
+
 /// `name=value` pairs, both UriEncoded with `/` encoded, sorted by name then value, `&`-joined.
 pub fn canonical_query(params: &[(&str, &str)]) -> String {
-    let mut encoded: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (uri_encode(k, true), uri_encode(v, true)))
-        .collect();
-    encoded.sort();
-    let pairs: Vec<String> = encoded
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    pairs.join("&")
+    let mut out = String::with_capacity(params.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    push_query(&mut out, &encoded_query(params), None);
+    out
+}
+
+/// `k=v&k=v` of already encoded, sorted pairs; the offset in `out` of the value of pair `mark`, if any.
+fn push_query(
+    out: &mut String,
+    pairs: &[(Cow<'_, str>, Cow<'_, str>)],
+    mark: Option<usize>,
+) -> Option<usize> {
+    let mut mark_at = None;
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        if mark == Some(i) {
+            mark_at = Some(out.len());
+        }
+        out.push_str(v);
+    }
+    mark_at
+}
+
+/// Where a canonical request's parts sit in its buffer, for URLs that reuse them.
+struct Layout {
+    /// The encoded path.
+    path: Range<usize>,
+    /// The canonical query.
+    query: Range<usize>,
+    /// Where the value of the marked query pair starts (see [`write_canonical_request`]).
+    mark: Option<usize>,
+}
+
+/// The one canonical-request builder of every SigV4 form (single and batched presigns, header signing):
+/// `method\npath\nquery\nname:value\n...\n\nsigned;headers\npayload` appended to `out`, with `path` UriEncoded
+/// (`/` kept, never normalised), `query` already encoded and sorted, `headers` from [`normalized_headers`] and
+/// `signed_headers` their `;`-joined names. `mark` (a pair index) asks for the offset of that pair's value.
+#[allow(clippy::too_many_arguments)]
+fn write_canonical_request(
+    out: &mut String,
+    method: &str,
+    path: &str,
+    query: &[(Cow<'_, str>, Cow<'_, str>)],
+    headers: &[(Cow<'_, str>, Cow<'_, str>)],
+    signed_headers: &str,
+    payload_hash: &str,
+    mark: Option<usize>,
+) -> Layout {
+    out.push_str(method);
+    out.push('\n');
+    let path_start = out.len();
+    common::push_percent_encoded(out, path, true);
+    let path_end = out.len();
+    out.push('\n');
+    let query_start = out.len();
+    let mark_at = push_query(out, query, mark);
+    let query_end = out.len();
+    out.push('\n');
+    for (name, value) in headers {
+        out.push_str(name);
+        out.push(':');
+        out.push_str(value);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(signed_headers);
+    out.push('\n');
+    out.push_str(payload_hash);
+    Layout {
+        path: path_start..path_end,
+        query: query_start..query_end,
+        mark: mark_at,
+    }
 }
 
 /// `yyyymmddTHHMMSSZ` of `now` in `buf`, when the year has four digits (else `None`: use [`SigningTime`]).
@@ -696,23 +752,16 @@ fn normalized_headers<'a>(
     normalized
 }
 
-/// (`name:value\n` lines, `;`-joined names) of [`normalized_headers`].
-fn canonical_headers(headers: &[(&str, &str)]) -> (String, String) {
-    let normalized = normalized_headers(None, headers);
-    let mut lines =
-        String::with_capacity(normalized.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
-    let mut names = String::with_capacity(lines.capacity());
-    for (i, (n, v)) in normalized.iter().enumerate() {
-        lines.push_str(n);
-        lines.push(':');
-        lines.push_str(v);
-        lines.push('\n');
+/// The `;`-joined names of [`normalized_headers`] (`X-Amz-SignedHeaders`, `SignedHeaders=`).
+fn signed_headers(headers: &[(Cow<'_, str>, Cow<'_, str>)]) -> String {
+    let mut names = String::with_capacity(headers.iter().map(|(n, _)| n.len() + 1).sum());
+    for (i, (name, _)) in headers.iter().enumerate() {
         if i > 0 {
             names.push(';');
         }
-        names.push_str(n);
+        names.push_str(name);
     }
-    (lines, names)
+    names
 }
 
 /// `value.split_ascii_whitespace().join(" ")`, borrowed when that changes nothing.
