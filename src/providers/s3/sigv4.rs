@@ -340,14 +340,14 @@ impl Signer {
 
     /// The canonical request of a presign, written once by [`write_canonical_request`]: what [`Signer::presign`]
     /// and [`Signer::presign_urls_varying`] share. With `varying`, that parameter's value is left empty and
-    /// [`Layout::mark`] is where a value goes; `None` when `varying`'s encoded name is not unique.
+    /// [`Layout::mark`] is where a value goes.
     fn presign_request(
         &self,
         req: &QueryRequest<'_>,
         datetime: &str,
         day: &DayKey,
         varying: Option<&str>,
-    ) -> Option<(String, Layout)> {
+    ) -> (String, Layout) {
         let headers = normalized_headers(Some(req.host), req.headers);
         let signed_headers = signed_headers(&headers);
         let mut expires_buf = [0u8; 20];
@@ -356,20 +356,17 @@ impl Signer {
             &mut expires_buf,
         );
         let mut query = self.sorted_query(req.query, day, datetime, expires, &signed_headers);
-        let mark = match varying {
-            None => None,
-            Some(name) => {
-                let encoded = uri_encode_cow(name);
-                let mut at = query.iter().enumerate().filter(|(_, (k, _))| *k == encoded);
-                let (Some((i, _)), None) = (at.next(), at.next()) else {
-                    return None;
-                };
-                query[i].1 = Cow::Borrowed("");
-                // Names are unique, so the empty value leaves the pair where any value would put it.
-                query.sort_unstable();
-                query.iter().position(|(k, _)| *k == encoded)
-            }
-        };
+        // The caller checked that `varying` is one of the operation's names, and UriEncode is injective, so
+        // the name is unique: the value, left empty here, never moves the pair.
+        let mark = varying.map(|name| {
+            let encoded = uri_encode_cow(name);
+            let at = query
+                .iter()
+                .position(|(k, _)| *k == encoded)
+                .unwrap_or_else(|| unreachable!("the name is in the query"));
+            query[at].1 = Cow::Borrowed("");
+            at
+        });
         let mut canonical_request = String::with_capacity(
             req.method.len() + req.path.len() * 3 + 640 + req.payload_hash.len(),
         );
@@ -383,7 +380,7 @@ impl Signer {
             req.payload_hash,
             mark,
         );
-        Some((canonical_request, layout))
+        (canonical_request, layout)
     }
 
     /// The URL, and the canonical request, string to sign and signature when `keep`. The string to sign is fed
@@ -403,9 +400,7 @@ impl Signer {
             }
         };
         let day = self.day(&datetime[..8]);
-        let (canonical_request, layout) = self
-            .presign_request(req, datetime, &day, None)
-            .unwrap_or_else(|| unreachable!("no varying parameter"));
+        let (canonical_request, layout) = self.presign_request(req, datetime, &day, None);
 
         let mut hash = [0u8; 64];
         hex::encode_to_slice(Sha256::digest(canonical_request.as_bytes()), &mut hash)
@@ -494,8 +489,7 @@ impl Signer {
         let day = self.day(&time.date);
         let shared = (req.query.iter().filter(|(k, _)| *k == varying).count() == 1
             && !varying.starts_with("X-Amz-"))
-        .then(|| self.presign_request(req, &time.datetime, &day, Some(varying)))
-        .flatten();
+        .then(|| self.presign_request(req, &time.datetime, &day, Some(varying)));
         let Some((canonical_request, layout)) = shared else {
             for value in values {
                 let query: Vec<(&str, &str)> = req
