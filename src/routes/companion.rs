@@ -231,14 +231,7 @@ pub async fn sign_part(
     query: web::Query<KeyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (store, upload_id, part_number) = path.into_inner();
-    let upload = multipart::open_upload(
-        &state,
-        &caller.0,
-        None,
-        &store,
-        &query.key,
-        Some(&upload_id),
-    )?;
+    let upload = open(&state, &caller, &store, &query.key, &upload_id)?;
     let signed = multipart::sign_part_urls(&state, &upload, &[part_number], None)?;
     let part = signed
         .parts
@@ -287,14 +280,7 @@ pub async fn list_parts(
     query: web::Query<KeyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (store, upload_id) = path.into_inner();
-    let upload = multipart::open_upload(
-        &state,
-        &caller.0,
-        None,
-        &store,
-        &query.key,
-        Some(&upload_id),
-    )?;
+    let upload = open(&state, &caller, &store, &query.key, &upload_id)?;
     let parts: Vec<CompanionPart> = multipart::listed_parts(&state, &upload)
         .await?
         .into_iter()
@@ -359,14 +345,7 @@ pub async fn complete(
     body: ApiJson<CompanionComplete>,
 ) -> Result<HttpResponse, ApiError> {
     let (store, upload_id) = path.into_inner();
-    let upload = multipart::open_upload(
-        &state,
-        &caller.0,
-        None,
-        &store,
-        &query.key,
-        Some(&upload_id),
-    )?;
+    let upload = open(&state, &caller, &store, &query.key, &upload_id)?;
     let parts = body
         .0
         .parts
@@ -404,16 +383,20 @@ pub async fn abort(
     query: web::Query<KeyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (store, upload_id) = path.into_inner();
-    let upload = multipart::open_upload(
-        &state,
-        &caller.0,
-        None,
-        &store,
-        &query.key,
-        Some(&upload_id),
-    )?;
+    let upload = open(&state, &caller, &store, &query.key, &upload_id)?;
     multipart::abort_upload(&state, &upload).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({})))
+}
+
+/// An existing upload as Uppy names it: the `uploadId` it carries is the multipart handle itself.
+fn open<'a>(
+    state: &'a AppState,
+    caller: &CompanionCaller,
+    store: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<multipart::Upload<'a>, ApiError> {
+    multipart::open_upload(state, &caller.0, None, store, key, Some(upload_id))
 }
 
 #[cfg(test)]
