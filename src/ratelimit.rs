@@ -42,14 +42,10 @@ impl RateLimiter {
             .as_ref()
             .filter(|_| now_ms() >= self.redis_skipped_until.load(Ordering::Relaxed))
         {
-            match redis
-                .gcra(
-                    &format!("ratelimit:{subject}"),
-                    self.config.interval,
-                    self.config.burst,
-                )
-                .await
-            {
+            // Boxed: the Redis round trip's future is kilobytes; inline it would be copied with every
+            // request's authentication future, Redis configured or not.
+            let name = format!("ratelimit:{subject}");
+            match Box::pin(redis.gcra(&name, self.config.interval, self.config.burst)).await {
                 Ok(None) => return Ok(()),
                 Ok(Some(wait)) => return Err(ceil_seconds(wait)),
                 Err(e) => {

@@ -98,13 +98,13 @@ struct VerifiedTokens {
 
 #[derive(Clone)]
 struct Verified {
-    claims: Claims,
+    claims: Arc<Claims>,
     exp: u64,
     nbf: Option<u64>,
 }
 
 impl VerifiedTokens {
-    fn get(&self, token: &str, leeway: u64) -> Option<Claims> {
+    fn get(&self, token: &str, leeway: u64) -> Option<Arc<Claims>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let hit = entries.get(token)?;
         let now = jsonwebtoken::get_current_timestamp();
@@ -161,14 +161,17 @@ impl Authenticator {
     }
 
     /// Validates the `Authorization` header value and returns the caller's claims.
-    pub async fn authenticate(&self, header: Option<&[u8]>) -> Result<Claims, AuthError> {
+    pub async fn authenticate(&self, header: Option<&[u8]>) -> Result<Arc<Claims>, AuthError> {
         self.authenticate_with(header, true).await
     }
 
     /// [`Authenticator::authenticate`] without the cache of verified tokens: every token is verified in full
     /// (what a token's first request costs; for the benchmarks).
     #[doc(hidden)]
-    pub async fn authenticate_uncached(&self, header: Option<&[u8]>) -> Result<Claims, AuthError> {
+    pub async fn authenticate_uncached(
+        &self,
+        header: Option<&[u8]>,
+    ) -> Result<Arc<Claims>, AuthError> {
         self.authenticate_with(header, false).await
     }
 
@@ -176,7 +179,7 @@ impl Authenticator {
         &self,
         header: Option<&[u8]>,
         use_cache: bool,
-    ) -> Result<Claims, AuthError> {
+    ) -> Result<Arc<Claims>, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
         if header.len() > MAX_AUTHORIZATION_BYTES {
             return Err(AuthError::TooLarge);
@@ -213,7 +216,8 @@ impl Authenticator {
         let exp = map.get("exp").and_then(Value::as_u64);
         let nbf = map.get("nbf").and_then(Value::as_u64);
         let nbf_ok = map.get("nbf").is_none() || nbf.is_some();
-        let claims = self.to_claims(map)?;
+        // Shared, not copied: a cached token's claims go to every request that presents it.
+        let claims = Arc::new(self.to_claims(map)?);
         if let (true, true, Some(exp), true) = (use_cache, by_static_key, exp, nbf_ok) {
             self.verified.insert(
                 token,
@@ -269,7 +273,11 @@ impl Authenticator {
         let result = attempt(&jwks.keys());
         match (&result, kid) {
             // A key we have never seen may have just been rotated in: refetch once (rate-limited, single-flight).
-            (Err(AuthError::UnknownKid), Some(kid)) if jwks.refresh_for_unknown_kid(kid).await => {
+            // Boxed: the fetch's HTTP future is kilobytes, and inline it would make every request's
+            // authentication future that large (copied on every request, though refetches are rare).
+            (Err(AuthError::UnknownKid), Some(kid))
+                if Box::pin(jwks.refresh_for_unknown_kid(kid)).await =>
+            {
                 attempt(&jwks.keys())
             }
             _ => result,
