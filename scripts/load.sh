@@ -24,6 +24,13 @@
 #                                   bad tokens, malformed JSON, trailing data, bad content types, oversized and
 #                                   unknown requests), the broker's RSS sampled before, during and after. Fails
 #                                   on any 5xx or when RSS grows more than PB_SOAK_RSS_SLACK_KIB (default 16384).
+#        scripts/load.sh instructions   user-space instructions per request of each scenario (callback excepted),
+#                                   counted by valgrind's callgrind: the same count whatever else the machine
+#                                   runs, so small changes show that the noise of requests/s on shared cores
+#                                   hides. One worker; INSTR_REQUESTS (default 2000) requests per scenario at 4
+#                                   connections after 300 warm-up ones. Kernel time is not counted, and valgrind
+#                                   hides SHA-NI from the program, so SHA-256 runs in software there: the
+#                                   signing scenarios count more than they cost natively.
 # Settings (environment, all optional):
 #   DURATION=10s       each scenario's closed-loop run (a 1 s warm-up run comes first, not counted)
 #   CONNECTIONS=64     wrk and oha connections
@@ -48,7 +55,7 @@
 #                      header for PB_SERVICES_DIR; it keeps running afterwards, stop it with services.sh stop)
 set -euo pipefail
 MODE="${1:-load}"
-case "$MODE" in load | soak) ;; *) echo "usage: $0 [soak]" >&2; exit 2 ;; esac
+case "$MODE" in load | soak | instructions) ;; *) echo "usage: $0 [soak|instructions]" >&2; exit 2 ;; esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOAD_DIR="$ROOT/scripts/load"
@@ -56,6 +63,10 @@ DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 PIN="${PIN:-0}"
 THREADS="${THREADS:-$([ "$PIN" = 1 ] && echo 1 || echo 2)}"
+if [ "$MODE" = instructions ]; then
+  SCENARIOS="${SCENARIOS:-healthz s3_put s3_post cos_post cos_put qiniu parts}"
+  WORKERS="${WORKERS:-1}"
+fi
 SCENARIOS="${SCENARIOS:-healthz s3_put s3_post cos_post cos_put qiniu parts callback}"
 OPEN="${OPEN-healthz s3_put callback parts}"
 RATES="${RATES:-10000 20000}"
@@ -77,7 +88,8 @@ need() { # need <command> <debian package>
 need wrk wrk
 need curl curl
 if [ "$PIN" = 1 ]; then need taskset util-linux; fi
-if [ "$MODE" = load ] && [ -n "$OPEN" ] && ! command -v oha >/dev/null 2>&1; then
+if [ "$MODE" = instructions ]; then need valgrind valgrind; fi
+if { [ "$MODE" = instructions ] || { [ "$MODE" = load ] && [ -n "$OPEN" ]; }; } && ! command -v oha >/dev/null 2>&1; then
   echo "== cargo install oha --locked" >&2
   cargo install oha --locked --quiet
   PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -131,10 +143,13 @@ BROKER_CPU="" WRK_CPU=""
 if [ "$PIN" = 1 ]; then
   BROKER_CPU="taskset -c 0" WRK_CPU="taskset -c 1"
 fi
+if [ "$MODE" = instructions ]; then
+  BROKER_CPU="valgrind --tool=callgrind --callgrind-out-file=$WORK/callgrind.out"
+fi
 # The broker logs to stdout (tracing's default writer).
 $BROKER_CPU "$BIN" serve --config "$CONFIG" >"$WORK/broker.log" 2>&1 &
 BROKER_PID=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
   curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
   kill -0 "$BROKER_PID" 2>/dev/null || { cat "$WORK/broker.log" >&2; exit 1; }
   sleep 0.1
@@ -208,6 +223,29 @@ scenario() { # scenario <name> -> "path<TAB>body<NL>"
     *) echo "unknown scenario $1" >&2; return 1 ;;
   esac
 }
+
+if [ "$MODE" = instructions ]; then
+  INSTR_REQUESTS="${INSTR_REQUESTS:-2000}"
+  echo "== instructions per request: $BIN under callgrind, workers=${WORKERS}, $INSTR_REQUESTS requests per scenario"
+  printf '%-9s %14s %9s\n' scenario "instr/request" "/healthz"
+  healthz_ir=""
+  dumps=0
+  for name in $SCENARIOS; do
+    IFS=$'\t' read -r path body < <(scenario "$name")
+    args=(-c 4 --no-tui -H "authorization: Bearer $TOKEN")
+    [ -n "$body" ] && args+=(-m POST -H 'content-type: application/json' -d "$body")
+    oha -n 300 "${args[@]}" "http://127.0.0.1:$PORT$path" >/dev/null
+    callgrind_control -z "$BROKER_PID" >/dev/null 2>&1
+    oha -n "$INSTR_REQUESTS" "${args[@]}" "http://127.0.0.1:$PORT$path" >"$WORK/oha.out"
+    callgrind_control -d "$BROKER_PID" >/dev/null 2>&1
+    dumps=$((dumps + 1))
+    grep -q 'Success rate:.*100.00%' "$WORK/oha.out" || { echo "$name: not every request succeeded" >&2; exit 1; }
+    ir=$(($(sed -n 's/^summary: //p' "$WORK/callgrind.out.$dumps") / INSTR_REQUESTS))
+    [ "$name" = healthz ] && healthz_ir=$ir
+    printf '%-9s %14s %9s\n' "$name" "$ir" "$(awk -v a="$ir" -v h="$healthz_ir" 'BEGIN{ if (h > 0) printf "%.2fx", a/h; else print "-" }')"
+  done
+  exit 0
+fi
 
 hwm_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$BROKER_PID/status"; }
 # utime + stime of the broker, in clock ticks (fields 14 and 15 of /proc/<pid>/stat; the name may hold spaces).
