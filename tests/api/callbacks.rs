@@ -1023,6 +1023,7 @@ async fn a_callback_costs_one_redis_command_and_no_connection_check() {
         }
     }
     let calls = redis.command_calls().await;
+    eprintln!("INFO commandstats over 200 callbacks: {calls:?}");
     let count = |name: &str| calls.get(name).copied().unwrap_or(0);
     let scripts = count("evalsha") + count("eval");
     assert!(scripts >= 200, "one script run per callback: {calls:?}");
