@@ -15,7 +15,9 @@
 #                 XADD), first deliveries and duplicates mixed (scripts/load/callback.lua). Afterwards every event
 #                 is delivered once more and the Redis stream counted: exactly one entry per event, or it fails.
 #                 The open-loop runs re-deliver one event (all duplicates). The same Lua script run by
-#                 redis-benchmark alone gives Redis's own ceiling on this machine, printed beside it.
+#                 redis-benchmark alone gives Redis's own ceiling on this machine, printed beside it, and the
+#                 Redis commands the broker sent per callback during the closed-loop run (INFO commandstats
+#                 before and after: the script's EVALSHA, and any connection check such as PING or UNWATCH).
 # It stops by itself; only 127.0.0.1 is ever used.
 #
 # Usage: scripts/load.sh            (from anywhere; installs wrk and curl with apt-get, oha with cargo, when missing)
@@ -247,6 +249,8 @@ if [ "$MODE" = instructions ]; then
   exit 0
 fi
 
+# "command calls" for each command Redis has run since its start (or CONFIG RESETSTAT).
+redis_calls() { redis-cli -p "$REDIS_PORT" INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),.*/\1 \2/p'; }
 hwm_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$BROKER_PID/status"; }
 # utime + stime of the broker, in clock ticks (fields 14 and 15 of /proc/<pid>/stat; the name may hold spaces).
 cpu_ticks() { sed 's/.*) //' "/proc/$BROKER_PID/stat" | awk '{print $12 + $13}'; }
@@ -305,6 +309,7 @@ for name in $SCENARIOS; do
   fi
   echo "-- $name: $METHOD $path -> 200, $(wc -c <"$WORK/answer") bytes: $(head -c 160 "$WORK/answer")..."
   $WRK_CPU wrk -t"$THREADS" -c"$CONNECTIONS" -d1s -s "$script" "$url" >/dev/null
+  [ "$name" = callback ] && redis_calls >"$WORK/calls.before"
   ticks_before=$(cpu_ticks)
   if [ "${PERF:-0}" = 1 ]; then
     mkdir -p "$ROOT/target/perf"
@@ -321,6 +326,13 @@ for name in $SCENARIOS; do
   result="$(grep '^RESULT' "$WORK/$name.out")"
   echo "   $result"
   get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
+  if [ "$name" = callback ]; then
+    redis_calls >"$WORK/calls.after"
+    CB_COMMANDS="$(awk -v n="$(get requests)" 'NR == FNR { before[$1] = $2; next } { after[$1] = $2 }
+      END { split("evalsha ping unwatch", c, " ")
+            for (i = 1; i <= 3; i++) printf "%s%s %.3f", (i > 1 ? ", " : ""), c[i], (after[c[i]] - before[c[i]]) / n }' \
+      "$WORK/calls.before" "$WORK/calls.after")"
+  fi
   non2xx=$(($(get non2xx) + $(get socket_errors)))
   [ "$name" = healthz ] && HEALTHZ_RPS="$(get rps)"
   share="$(awk -v r="$(get rps)" -v h="$HEALTHZ_RPS" 'BEGIN{ if (h > 0) printf "%.0f%%", 100*r/h; else print "-" }')"
@@ -378,6 +390,7 @@ if [ -n "${counted:-}" ]; then
   echo "callbacks: redelivery of all $CALLBACK_EVENTS events: $redelivered; Redis stream: $counted"
   echo "callbacks: Redis alone runs the record script $ceiling times/s (redis-benchmark -c$CONNECTIONS);" \
     "the broker's $cb_rps verified-and-recorded/s is $(awk -v a="$cb_rps" -v b="$ceiling" 'BEGIN{ if (b > 0) printf "%.0f%%", 100*a/b }') of it"
+  echo "callbacks: Redis commands per callback in the closed-loop run (INFO commandstats): ${CB_COMMANDS:-none}"
   grep -q "entries=$CALLBACK_EVENTS distinct=$CALLBACK_EVENTS doubled=0 lost=0" <<<"$counted" ||
     { echo "FAIL: the stream does not hold each event exactly once" >&2; rc=1; }
   [ "$redelivered" = "200=$CALLBACK_EVENTS" ] || { echo "FAIL: a redelivery was not answered 200" >&2; rc=1; }

@@ -1,11 +1,13 @@
 //! Redis event store: one Lua script does `SET NX EX` of the idempotency keys and `XADD` of the event,
 //! so a crash can never leave a key without its event, or an event twice.
+mod pool;
+
 use std::time::Duration;
 
-use deadpool_redis::{PoolConfig, Runtime, Timeouts};
-use redis::aio::ConnectionLike;
-use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
+use deadpool_redis::{PoolConfig, Timeouts};
+use redis::{FromRedisValue, RedisError, Script, ScriptInvocation};
 
+use self::pool::Pool;
 use super::{Recorded, StoreUnavailable};
 use crate::config::{RedisConfig, RedisTopology};
 
@@ -66,69 +68,34 @@ pub fn check_cluster_keys(stream: &str, key_prefix: &str) -> Result<(), String> 
     }
 }
 
-/// The pool of whichever topology is configured.
-enum Pool {
-    Single(deadpool_redis::Pool),
-    Cluster(deadpool_redis::cluster::Pool),
-    Sentinel(deadpool_redis::sentinel::Pool),
-}
-
-/// A pooled connection of any topology; commands go to the right node.
-enum Conn {
-    Single(deadpool_redis::Connection),
-    Cluster(deadpool_redis::cluster::Connection),
-    Sentinel(deadpool_redis::sentinel::Connection),
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-            Conn::Sentinel(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-            Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
-            Conn::Sentinel(c) => c.get_db(),
-        }
-    }
-}
-
-impl Pool {
-    async fn get(&self) -> Result<Conn, String> {
-        Ok(match self {
-            Pool::Single(p) => Conn::Single(p.get().await.map_err(|e| e.to_string())?),
-            Pool::Cluster(p) => Conn::Cluster(p.get().await.map_err(|e| e.to_string())?),
-            Pool::Sentinel(p) => Conn::Sentinel(p.get().await.map_err(|e| e.to_string())?),
-        })
-    }
-}
-
 pub struct RedisStore {
     pool: Pool,
     script: Script,
     gcra: Script,
+    probe: Script,
     stream: String,
     key_prefix: String,
     ttl_seconds: u64,
     timeout: Duration,
+}
+
+/// Why a Redis call failed: no (timely) answer, or an answer refusing it (read-only replica, CROSSSLOT, OOM).
+enum Failure {
+    Unreachable(String),
+    Refused(String),
+}
+
+impl From<Failure> for StoreUnavailable {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Unreachable(e) | Failure::Refused(e) => StoreUnavailable(e),
+        }
+    }
+}
+
+/// The connection, not the command, failed: Redis restarted or the socket died.
+fn broken(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error()
 }
 
 impl RedisStore {
@@ -154,39 +121,34 @@ impl RedisStore {
         };
         let failed = |e: &dyn std::fmt::Display| format!("redis pool: {}", redact(&e.to_string()));
         let pool = match &config.topology {
-            RedisTopology::Single(url) => {
-                let mut cfg = deadpool_redis::Config::from_url(url.expose());
-                cfg.pool = Some(pool_config);
-                Pool::Single(
-                    cfg.create_pool(Some(Runtime::Tokio1))
-                        .map_err(|e| failed(&e))?,
-                )
-            }
-            RedisTopology::Cluster(list) => {
-                let mut cfg = deadpool_redis::cluster::Config::from_urls(urls(list));
-                cfg.pool = Some(pool_config);
-                Pool::Cluster(
-                    cfg.create_pool(Some(Runtime::Tokio1))
-                        .map_err(|e| failed(&e))?,
-                )
-            }
-            RedisTopology::Sentinel { urls: list, master } => {
-                let mut cfg = deadpool_redis::sentinel::Config::from_urls(
+            RedisTopology::Single(url) => Pool::new(
+                deadpool_redis::Manager::new(url.expose()).map_err(|e| failed(&e))?,
+                pool_config,
+                Pool::Single,
+            ),
+            RedisTopology::Cluster(list) => Pool::new(
+                deadpool_redis::cluster::Manager::new(urls(list), false).map_err(|e| failed(&e))?,
+                pool_config,
+                Pool::Cluster,
+            ),
+            RedisTopology::Sentinel { urls: list, master } => Pool::new(
+                deadpool_redis::sentinel::Manager::new(
                     urls(list),
                     master.clone(),
+                    None,
                     deadpool_redis::sentinel::SentinelServerType::Master,
-                );
-                cfg.pool = Some(pool_config);
-                Pool::Sentinel(
-                    cfg.create_pool(Some(Runtime::Tokio1))
-                        .map_err(|e| failed(&e))?,
                 )
-            }
-        };
+                .map_err(|e| failed(&e))?,
+                pool_config,
+                Pool::Sentinel,
+            ),
+        }
+        .map_err(|e| failed(&e))?;
         Ok(Self {
             pool,
             script: Script::new(RECORD_SCRIPT),
             gcra: Script::new(GCRA_SCRIPT),
+            probe: Script::new(PROBE_SCRIPT),
             stream: config.stream.clone(),
             key_prefix: config.key_prefix.clone(),
             ttl_seconds: config.idempotency_ttl_seconds,
@@ -204,15 +166,7 @@ impl RedisStore {
             invocation.key(format!("{}idem:{id}", self.key_prefix));
         }
         invocation.arg(self.ttl_seconds).arg(event_json);
-        let outcome: i64 = self
-            .bounded(async {
-                let mut conn = self.pool.get().await?;
-                invocation
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
-            .await?;
+        let outcome: i64 = self.invoke(&invocation).await?;
         Ok(if outcome == 1 {
             Recorded::New
         } else {
@@ -229,15 +183,7 @@ impl RedisStore {
     ) -> Result<Option<Duration>, StoreUnavailable> {
         let mut invocation = self.gcra.key(format!("{}{name}", self.key_prefix));
         invocation.arg(interval.as_micros() as u64).arg(burst);
-        let wait_us: u64 = self
-            .bounded(async {
-                let mut conn = self.pool.get().await?;
-                invocation
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
-            .await?;
+        let wait_us: u64 = self.invoke(&invocation).await?;
         Ok((wait_us > 0).then(|| Duration::from_micros(wait_us)))
     }
 
@@ -248,48 +194,59 @@ impl RedisStore {
     /// Whether an event could be recorded now; on failure a word for `/readyz` (`unreachable`: no answer;
     /// `cannot_record`: it answers but refuses the write) and the (redacted) detail for the log.
     pub async fn probe(&self) -> Result<(), (&'static str, StoreUnavailable)> {
-        let mut conn = match tokio::time::timeout(self.timeout, self.pool.get()).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(("unreachable", StoreUnavailable(redact(&e)))),
-            Err(_) => {
-                let e = format!(
-                    "redis did not answer within {} ms",
-                    self.timeout.as_millis()
-                );
-                return Err(("unreachable", StoreUnavailable(e)));
-            }
-        };
-        let script = Script::new(PROBE_SCRIPT);
-        let mut probe = script.key(&self.stream);
+        let mut probe = self.probe.key(&self.stream);
         probe.key(format!("{}readyz", self.key_prefix));
-        match tokio::time::timeout(self.timeout, probe.invoke_async::<i64>(&mut conn)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => {
-                Err(("unreachable", StoreUnavailable(redact(&e.to_string()))))
-            }
-            Ok(Err(e)) => Err(("cannot_record", StoreUnavailable(redact(&e.to_string())))),
-            Err(_) => Err((
-                "unreachable",
-                StoreUnavailable(format!(
-                    "redis did not answer within {} ms",
-                    self.timeout.as_millis()
-                )),
-            )),
+        match self.invoke::<i64>(&probe).await {
+            Ok(_) => Ok(()),
+            Err(Failure::Unreachable(e)) => Err(("unreachable", StoreUnavailable(e))),
+            Err(Failure::Refused(e)) => Err(("cannot_record", StoreUnavailable(e))),
         }
     }
 
-    /// No request waits on Redis longer than the configured timeout, whatever the pool does.
-    async fn bounded<T>(
+    /// Runs a script on a pooled connection, all of it (checkout, a retry) within the configured timeout so an
+    /// outage fails fast. A connection whose command failed is closed, not pooled; a broken one also has every
+    /// pooled connection checked again, and the script one more try on a checked or new connection, so a
+    /// Redis restart costs no request (see pool.rs). Repeating is safe: when only the reply was lost, the
+    /// record script's keys make the repeat a duplicate, the probe's write is idempotent, and one rate-limit
+    /// step is charged twice, which beats falling back to the per-process bucket for a while.
+    async fn invoke<T: FromRedisValue>(
         &self,
-        f: impl std::future::Future<Output = Result<T, String>>,
-    ) -> Result<T, StoreUnavailable> {
-        match tokio::time::timeout(self.timeout, f).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(StoreUnavailable(redact(&e))),
-            Err(_) => Err(StoreUnavailable(format!(
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, Failure> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let too_slow = || {
+            Failure::Unreachable(format!(
                 "redis did not answer within {} ms",
                 self.timeout.as_millis()
-            ))),
+            ))
+        };
+        let mut retried = false;
+        loop {
+            let mut conn = match tokio::time::timeout_at(deadline, self.pool.get()).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => return Err(Failure::Unreachable(redact(&e))),
+                Err(_) => return Err(too_slow()),
+            };
+            let e =
+                match tokio::time::timeout_at(deadline, invocation.invoke_async(&mut conn)).await {
+                    Ok(Ok(v)) => return Ok(v),
+                    Ok(Err(e)) => e,
+                    Err(_) => {
+                        // A half-open socket never answers: do not pool it.
+                        conn.discard();
+                        self.pool.suspect();
+                        return Err(too_slow());
+                    }
+                };
+            conn.discard();
+            if !broken(&e) {
+                return Err(Failure::Refused(redact(&e.to_string())));
+            }
+            self.pool.suspect();
+            if retried {
+                return Err(Failure::Unreachable(redact(&e.to_string())));
+            }
+            retried = true;
         }
     }
 }

@@ -792,7 +792,7 @@ async fn seaweedfs_posts_real_events_which_are_recorded_once_and_shared_with_con
     assert_eq!(events[0]["etag"], done["etag"]);
 }
 
-/// A Redis of this test's own, so it can be stopped and restarted (append-only file keeps the data).
+/// A Redis of this test's own, so it can be killed and restarted (the append-only file keeps the data).
 struct OwnRedis {
     port: u16,
     dir: tempfile::TempDir,
@@ -829,6 +829,10 @@ impl OwnRedis {
                 "",
                 "--appendonly",
                 "yes",
+                // Each write on disk before its reply: with the default `everysec`, a killed Redis may lose
+                // writes it acknowledged, and the broker's 200s with them.
+                "--appendfsync",
+                "always",
             ])
             .arg("--dir")
             .arg(self.dir.path())
@@ -836,11 +840,42 @@ impl OwnRedis {
             .spawn()
             .expect("redis-server on PATH (scripts/services.sh install)");
         self.child = Some(child);
+        // Accepting connections is not serving them (`-LOADING` while the append-only file is read): PONG is.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !self.pongs() {
             assert!(Instant::now() < deadline, "own redis did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    fn pongs(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let mut reply = [0u8; 7];
+        s.set_read_timeout(Some(Duration::from_secs(1))).is_ok()
+            && s.write_all(b"PING\r\n").is_ok()
+            && s.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+
+    /// `calls` of each command since the last `CONFIG RESETSTAT`, from `INFO commandstats`.
+    async fn command_calls(&self) -> std::collections::HashMap<String, u64> {
+        let mut conn = crate::helpers::redis_conn(&self.url()).await;
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await
+            .expect("INFO");
+        // cmdstat_evalsha:calls=200,usec=...
+        info.lines()
+            .filter_map(|line| {
+                let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = rest.strip_prefix("calls=")?.split(',').next()?;
+                Some((name.to_string(), calls.parse().ok()?))
+            })
+            .collect()
     }
 
     fn stop(&mut self) {
@@ -952,6 +987,129 @@ async fn redis_stopped_mid_run_means_503_then_recovery_without_a_restart() {
         .iter()
         .map(|e| e["key"].as_str().unwrap_or("").to_string())
         .collect();
+    assert_eq!(
+        keys, acknowledged,
+        "every acknowledged callback exactly once"
+    );
+}
+
+/// deadpool-redis checks every connection leaving the pool with a round trip (UNWATCH + PING): a callback
+/// would cost two Redis round trips. The broker's pool checks only idle connections (src/events/redis/pool.rs).
+#[tokio::test]
+async fn a_callback_costs_one_redis_command_and_no_connection_check() {
+    let redis = OwnRedis::start();
+    let app = TestApp::spawn_with(AppOptions {
+        redis: true,
+        redis_url: Some(redis.url()),
+        ..Default::default()
+    })
+    .await;
+    let mut uploads = Vec::new();
+    for i in 0..20 {
+        let key = format!("users/alice/count-{i}.png");
+        uploads.push(qiniu_upload(&app, "alice", &key, &format!("Fcount{i}")).await);
+    }
+    let mut conn = crate::helpers::redis_conn(&redis.url()).await;
+    let () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .expect("RESETSTAT");
+    // 200 callbacks: each upload delivered 10 times at once (one first delivery, nine duplicates).
+    for cb in &uploads {
+        let deliveries = (0..10).map(|_| deliver(&app, cb, Scheme::QBox, untouched()));
+        for res in futures_util::future::join_all(deliveries).await {
+            assert_eq!(res.status().as_u16(), 200);
+        }
+    }
+    let calls = redis.command_calls().await;
+    eprintln!("INFO commandstats over 200 callbacks: {calls:?}");
+    let count = |name: &str| calls.get(name).copied().unwrap_or(0);
+    let scripts = count("evalsha") + count("eval");
+    assert!(scripts >= 200, "one script run per callback: {calls:?}");
+    // Before: ~200 of each. An idle connection is still checked (a slow machine may idle one past the window).
+    assert!(
+        count("ping") + count("unwatch") < 20,
+        "connection checks per callback: {calls:?}"
+    );
+    assert_eq!(app.recorded_events(&redis.url()).await.len(), 20);
+}
+
+/// Delivers every callback of `batch` at once: (key, status, time taken) each.
+async fn deliver_all(
+    app: &TestApp,
+    batch: &[(String, QiniuCallback)],
+) -> Vec<(String, u16, Duration)> {
+    let sent = batch.iter().map(|(key, cb)| async move {
+        let started = Instant::now();
+        let status = deliver(app, cb, Scheme::QBox, untouched())
+            .await
+            .status()
+            .as_u16();
+        (key.clone(), status, started.elapsed())
+    });
+    futures_util::future::join_all(sent).await
+}
+
+/// Redis killed and restarted under a warm pool (every pooled connection dead, yet used a moment ago, so not
+/// checked): the first callbacks after it find the broken connections, and are retried on fresh ones.
+#[tokio::test]
+async fn a_redis_restart_costs_no_callback_and_loses_none() {
+    let mut redis = OwnRedis::start();
+    let app = TestApp::spawn_with(AppOptions {
+        redis: true,
+        redis_url: Some(redis.url()),
+        redis_settings: "timeout_ms = 500".into(),
+        ..Default::default()
+    })
+    .await;
+    let mut uploads = Vec::new();
+    for i in 0..32 {
+        let key = format!("users/alice/restart-{i}.png");
+        uploads.push((
+            key.clone(),
+            qiniu_upload(&app, "alice", &key, &format!("Frs{i}")).await,
+        ));
+    }
+    let (before, after) = uploads.split_at(16);
+    let mut acknowledged = Vec::new();
+    for (key, status, _) in deliver_all(&app, before).await {
+        assert_eq!(status, 200, "{key}");
+        acknowledged.push(key);
+    }
+
+    redis.stop();
+    redis.restart();
+    for (key, status, took) in deliver_all(&app, after).await {
+        assert!(
+            took < Duration::from_secs(2),
+            "{key}: {status} after {took:?}"
+        );
+        assert!(status == 200 || status == 503, "{key}: {status}");
+        if status == 200 {
+            acknowledged.push(key);
+        }
+    }
+    assert_eq!(
+        acknowledged.len(),
+        32,
+        "a dead pooled connection is retried once on a fresh one: no 503 for a restart"
+    );
+    assert_eq!(
+        deliver(&app, &after[0].1, Scheme::QBox, untouched())
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let mut keys: Vec<String> = app
+        .recorded_events(&redis.url())
+        .await
+        .iter()
+        .map(|e| e["key"].as_str().unwrap_or("").to_string())
+        .collect();
+    keys.sort();
+    acknowledged.sort();
     assert_eq!(
         keys, acknowledged,
         "every acknowledged callback exactly once"
