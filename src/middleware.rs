@@ -44,35 +44,17 @@ fn from_framework(e: &Error) -> ApiError {
 
 /// The method as a metric label: one of a fixed set, never the client's own string (every distinct label
 /// value is a series kept forever, so made-up methods would grow memory without bound).
-fn method_label(method: &actix_web::http::Method) -> metrics::SharedString {
+fn method_label(method: &actix_web::http::Method) -> &'static str {
     use actix_web::http::Method;
     match *method {
-        Method::GET => "GET".into(),
-        Method::POST => "POST".into(),
-        Method::DELETE => "DELETE".into(),
-        Method::HEAD => "HEAD".into(),
-        Method::OPTIONS => "OPTIONS".into(),
-        Method::PUT => "PUT".into(),
-        Method::PATCH => "PATCH".into(),
-        _ => "other".into(),
-    }
-}
-
-/// The status as a metric label, without an allocation for the usual ones (statuses are the server's own
-/// choice, a bounded set).
-fn status_label(status: u16) -> metrics::SharedString {
-    match status {
-        200 => "200".into(),
-        204 => "204".into(),
-        400 => "400".into(),
-        401 => "401".into(),
-        403 => "403".into(),
-        404 => "404".into(),
-        413 => "413".into(),
-        415 => "415".into(),
-        422 => "422".into(),
-        429 => "429".into(),
-        _ => status.to_string().into(),
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        _ => "other",
     }
 }
 
@@ -183,9 +165,7 @@ where
                 }
                 let status = res.status().as_u16();
                 let elapsed = started.elapsed().as_secs_f64();
-                metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method_label(&method), "status" => status_label(status)).increment(1);
-                metrics::histogram!("http_request_duration_seconds", "route" => route.clone())
-                    .record(elapsed);
+                crate::telemetry::record_request(&route, method_label(&method), status, elapsed);
                 tracing::debug!(%method, route = %route, status, elapsed_ms = elapsed * 1e3, "request");
                 Ok(res)
             },
@@ -201,7 +181,7 @@ mod tests {
     #[test]
     fn made_up_methods_share_one_label() {
         let made_up = actix_web::http::Method::from_bytes(&[b'X'; 1024]).expect("a token");
-        assert_eq!(&*method_label(&made_up), "other");
-        assert_eq!(&*method_label(&actix_web::http::Method::GET), "GET");
+        assert_eq!(method_label(&made_up), "other");
+        assert_eq!(method_label(&actix_web::http::Method::GET), "GET");
     }
 }

@@ -1,4 +1,6 @@
 //! Logging (text or JSON) and the Prometheus registry, with every metric described up front.
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
@@ -109,6 +111,59 @@ impl tracing::field::Visit for PlainVisitor<'_> {
 /// Log lines dropped so far because the writer thread's queue was full (0 before `init_logging`).
 pub fn dropped_log_lines() -> u64 {
     DROPPED_LINES.get().map_or(0, |c| c.dropped_lines() as u64)
+}
+
+/// Adds `n` to the counter `name` with two labels whose values are fixed words. Like `metrics::counter!`, but the
+/// handle is resolved once per thread and label set: the macro builds the key, hashes it and compares labels in
+/// the registry every time, which cost more than the increment. The label values are `'static`, so the set a
+/// thread keeps is bounded by the words in the program.
+pub fn count(name: &'static str, labels: [(&'static str, &'static str); 2], n: u64) {
+    type Labels = [(&'static str, &'static str); 2];
+    thread_local! {
+        static COUNTERS: RefCell<HashMap<(&'static str, Labels), metrics::Counter>> = RefCell::default();
+    }
+    COUNTERS.with_borrow_mut(|counters| {
+        counters
+            .entry((name, labels))
+            .or_insert_with(|| {
+                let [(k1, v1), (k2, v2)] = labels;
+                metrics::counter!(name, k1 => v1, k2 => v2)
+            })
+            .increment(n)
+    });
+}
+
+/// Records one request in `http_requests_total` and `http_request_duration_seconds`, with handles resolved once
+/// per thread as in [`count`]. `route` is a route pattern (or `unmatched`), `method` one of a fixed set and
+/// `status` the server's own choice, so the handles a thread keeps are bounded.
+pub fn record_request(route: &str, method: &'static str, status: u16, seconds: f64) {
+    struct RouteMetrics {
+        duration: metrics::Histogram,
+        requests: Vec<(&'static str, u16, metrics::Counter)>,
+    }
+    thread_local! {
+        static ROUTES: RefCell<HashMap<String, RouteMetrics>> = RefCell::default();
+    }
+    ROUTES.with_borrow_mut(|routes| {
+        if !routes.contains_key(route) {
+            let duration = metrics::histogram!("http_request_duration_seconds", "route" => route.to_owned());
+            let requests = Vec::new();
+            routes.insert(route.to_owned(), RouteMetrics { duration, requests });
+        }
+        let Some(metrics) = routes.get_mut(route) else {
+            return;
+        };
+        metrics.duration.record(seconds);
+        let counter = match metrics.requests.iter().find(|(m, s, _)| *m == method && *s == status) {
+            Some((_, _, counter)) => counter,
+            None => {
+                let counter = metrics::counter!("http_requests_total", "route" => route.to_owned(), "method" => method, "status" => status.to_string());
+                metrics.requests.push((method, status, counter));
+                &metrics.requests[metrics.requests.len() - 1].2
+            }
+        };
+        counter.increment(1);
+    });
 }
 
 /// The process-wide Prometheus recorder (installed once; metrics macros need a global recorder).
@@ -255,5 +310,37 @@ mod tests {
             "{plain}"
         );
         assert!(!plain.contains("skipped"), "{plain}");
+    }
+
+    fn value_of(rendered: &str, series: &str) -> Option<f64> {
+        rendered
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+    }
+
+    #[test]
+    fn cached_handles_count_into_the_registry_from_every_thread() {
+        let handle = metrics_handle();
+        let bump = || {
+            count(
+                "policy_decisions_total",
+                [("action", "unit-test"), ("decision", "allow")],
+                2,
+            );
+            record_request("/unit-test/{id}", "GET", 200, 0.001);
+            record_request("/unit-test/{id}", "GET", 404, 0.001);
+        };
+        bump();
+        bump();
+        std::thread::spawn(bump).join().unwrap();
+        let rendered = handle.render();
+        let decisions = r#"policy_decisions_total{action="unit-test",decision="allow"}"#;
+        assert_eq!(value_of(&rendered, decisions), Some(6.0), "{rendered}");
+        let ok = r#"http_requests_total{route="/unit-test/{id}",method="GET",status="200"}"#;
+        assert_eq!(value_of(&rendered, ok), Some(3.0), "{rendered}");
+        let missing = r#"http_requests_total{route="/unit-test/{id}",method="GET",status="404"}"#;
+        assert_eq!(value_of(&rendered, missing), Some(3.0), "{rendered}");
+        let timed = r#"http_request_duration_seconds_count{route="/unit-test/{id}"}"#;
+        assert_eq!(value_of(&rendered, timed), Some(6.0), "{rendered}");
     }
 }

@@ -53,7 +53,11 @@ pub fn authorize<'p>(
         rule = %RuleName(decision.rule()),
         "policy decision"
     );
-    metrics::counter!("policy_decisions_total", "action" => ask.action.as_str(), "decision" => outcome).increment(1);
+    crate::telemetry::count(
+        "policy_decisions_total",
+        [("action", ask.action.as_str()), ("decision", outcome)],
+        1,
+    );
     // Only a refusal says what was asked for; an allow formats nothing.
     let what = || format!("{} to {}:{}", ask.action, ask.store, ask.key);
     match decision {

@@ -68,8 +68,11 @@ pub async fn receive(
         Err(ApiError::Unavailable(_)) => "unavailable",
         Err(_) => "error",
     };
-    metrics::counter!("callbacks_total", "provider" => store.provider_name(), "outcome" => outcome)
-        .increment(1);
+    crate::telemetry::count(
+        "callbacks_total",
+        [("provider", store.provider_name()), ("outcome", outcome)],
+        1,
+    );
     if let Err(e) = &result {
         tracing::warn!(store = %store.name, error = %e, "callback not accepted");
     }
@@ -89,7 +92,14 @@ async fn record_all(
         ids.extend_from_slice(&verified.aliases);
         let outcome = state.events.record(&ids, &event).await?;
         if outcome == Recorded::Duplicate {
-            metrics::counter!("callbacks_total", "provider" => store.provider_name(), "outcome" => "duplicate").increment(1);
+            crate::telemetry::count(
+                "callbacks_total",
+                [
+                    ("provider", store.provider_name()),
+                    ("outcome", "duplicate"),
+                ],
+                1,
+            );
         } else {
             recorded += 1;
         }

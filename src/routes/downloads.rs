@@ -99,7 +99,11 @@ pub async fn create_download(
     let signed = store
         .provider
         .presigned_get(&req.key, &opts, now, expires_at)?;
-    metrics::counter!("credentials_issued_total", "provider" => store.provider_name(), "kind" => "download").increment(1);
+    crate::telemetry::count(
+        "credentials_issued_total",
+        [("provider", store.provider_name()), ("kind", "download")],
+        1,
+    );
     Ok(HttpResponse::Ok().json(DownloadUrl {
         store: store.name.clone(),
         key: req.key,

@@ -505,8 +505,11 @@ pub fn sign_part_urls(
             headers: Fields(s.headers),
         })
         .collect();
-    metrics::counter!("credentials_issued_total", "provider" => upload.store.provider_name(), "kind" => "part")
-        .increment(parts.len() as u64);
+    crate::telemetry::count(
+        "credentials_issued_total",
+        [("provider", upload.store.provider_name()), ("kind", "part")],
+        parts.len() as u64,
+    );
     Ok(PartUrls {
         parts,
         expires_at: DateTime::from_timestamp(expires_at, 0).unwrap_or_default(),

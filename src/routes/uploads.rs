@@ -159,8 +159,11 @@ pub fn issue_upload(
     } else {
         "put"
     };
-    metrics::counter!("credentials_issued_total", "provider" => store.provider_name(), "kind" => kind)
-        .increment(1);
+    crate::telemetry::count(
+        "credentials_issued_total",
+        [("provider", store.provider_name()), ("kind", kind)],
+        1,
+    );
     Ok(UploadCredential {
         store: store.name.clone(),
         provider: store.provider_name(),
