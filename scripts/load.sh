@@ -406,6 +406,24 @@ if [ "${PERF:-0}" = 1 ]; then
     fi
   done
 fi
+# The same figures as Markdown: README's performance table is this output, pasted as printed.
+echo
+echo "README table ($(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), RUST_LOG=$RUST_LOG):"
+echo
+echo "| scenario | req/s | share of \`/healthz\` | p50 | p99 | broker CPU / request |"
+echo "|---|---|---|---|---|---|"
+awk 'NR > 1 {
+  split("healthz=`GET /healthz` (the HTTP floor);s3_put=S3 presigned PUT (`POST /v1/uploads`);s3_post=S3 form POST;cos_post=COS form POST;cos_put=COS presigned PUT;qiniu=Qiniu upload token with callback;parts=multipart parts, 100 URLs a call;callback=Qiniu callbacks verified and recorded in Redis", d, ";")
+  for (i in d) { split(d[i], kv, "="); name[kv[1]] = substr(d[i], length(kv[1]) + 2) }
+  printf "| %s | %s | %s | %s ms | %s ms | %s µs |\n", ($1 in name ? name[$1] : $1), $2, $3, $4, $5, $9
+}' "$WORK/table"
+if [ "$(wc -l <"$WORK/open")" -gt 1 ]; then
+  echo
+  echo "| open loop (oha, latency corrected) | offered req/s | reached | p50 | p99 | p99.9 |"
+  echo "|---|---|---|---|---|---|"
+  awk 'NR > 1 {printf "| %s | %s | %s | %s ms | %s ms | %s ms |\n", $1, $2, $3, $4, $5, $6}' "$WORK/open"
+fi
+echo
 dropped="$(curl -fsS "http://127.0.0.1:$PORT/metrics" | sed -n 's/^log_lines_dropped_total //p')"
 echo "log lines dropped by the broker's bounded log queue: ${dropped:-0}; broker log: $(wc -l <"$WORK/broker.log") lines"
 exit "$rc"
