@@ -2,11 +2,12 @@
 # Instructions per call of every signer and of its floor, counted by callgrind (benches/signer_instructions.rs):
 # deterministic, so the ratio does not move with the load of the machine the way criterion's medians do.
 #   scripts/signer_instructions.sh [FILTER]     (FILTER: a substring of `group/function`, e.g. s3_)
+#   BIN=path/to/signer_instructions scripts/signer_instructions.sh   (an earlier build, for before/after)
 # Needs valgrind. Builds the bench binary in the bench profile (release settings) first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 filter="${1:-}"
-bin=$(cargo bench --bench signer_instructions --no-run --message-format=json 2>/dev/null |
+bin=${BIN:-}; [[ -n "$bin" ]] || bin=$(cargo bench --bench signer_instructions --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)

@@ -227,10 +227,7 @@ fn hmac1(keyed: &HmacSha1, data: &[u8]) -> [u8; 20] {
 fn v4_floor(keyed: &'static HmacSha256, canonical_request: String, string_to_sign: String) -> Run {
     Box::new(move || {
         let hash = Sha256::digest(black_box(canonical_request.as_bytes()));
-        black_box((
-            hash,
-            hmac256(keyed, black_box(string_to_sign.as_bytes())),
-        ));
+        black_box((hash, hmac256(keyed, black_box(string_to_sign.as_bytes()))));
     })
 }
 
@@ -291,13 +288,7 @@ fn s3(cases: &mut Vec<Case>) {
     cases.push(Case::new(
         "s3_presigned_upload_part",
         Box::new(move || {
-            black_box(store.presigned_upload_part(
-                black_box(KEY),
-                upload_id,
-                17,
-                NOW,
-                EXPIRES_AT,
-            ));
+            black_box(store.presigned_upload_part(black_box(KEY), upload_id, 17, NOW, EXPIRES_AT));
         }),
         v4_floor(
             keyed,

@@ -137,7 +137,9 @@ impl OssStore {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        let presigned = self.signer.presign(
+        let mut url = self.object_url_with_capacity(key, 640);
+        url.push('?');
+        self.signer.presign_into(
             &Request {
                 method,
                 bucket: &self.bucket,
@@ -148,10 +150,9 @@ impl OssStore {
                 now,
             },
             expires_at.saturating_sub(now),
+            &mut url,
+            false,
         );
-        let mut url = self.object_url(key);
-        url.push('?');
-        url.push_str(&presigned.query);
         url
     }
 }

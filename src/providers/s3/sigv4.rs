@@ -135,19 +135,40 @@ pub fn derive_key(
     hmac(&k_service, chain.terminator.as_bytes())
 }
 
+/// The constants of one V4 dialect. AWS SigV4 and Aliyun OSS V4 (`OSS4-HMAC-SHA256`) are one algorithm with
+/// different names, so they share this module's day-key cache, canonical-request builder and signing: one
+/// implementation (OSS's own differences, which headers are signed and how the URL is laid out, stay in
+/// `providers::oss::sign`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    /// First line of the string to sign (`AWS4-HMAC-SHA256`, `OSS4-HMAC-SHA256`).
+    pub algorithm: &'static str,
+    /// The signing-key chain, whose terminator also ends the credential scope.
+    pub chain: KeyChain,
+    /// A query parameter with an empty value is signed as its bare name (OSS), not as `name=` (AWS).
+    pub bare_empty_values: bool,
+}
+
+/// AWS Signature Version 4.
+pub const AWS_V4: Dialect = Dialect {
+    algorithm: ALGORITHM,
+    chain: AWS4,
+    bare_empty_values: false,
+};
+
 /// kSigning = HMAC chain over ("AWS4"+secret, date, region, service, "aws4_request").
 pub fn derive_signing_key(secret_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     derive_key(AWS4, secret_key, date, region, service)
 }
 
 /// Everything about one signing date that does not change during that day: the credential scope, the
-/// `X-Amz-Credential` value (raw and UriEncoded) and the HMAC state already keyed with the derived signing key,
+/// credential value (raw and UriEncoded) and the HMAC state already keyed with the derived signing key,
 /// so a warm presign costs one SHA-256 of the canonical request plus one keyed HMAC, with no key setup.
-struct DayKey {
+pub(crate) struct DayKey {
     date: String,
-    scope: String,
-    credential: String,
-    credential_encoded: String,
+    pub(crate) scope: String,
+    pub(crate) credential: String,
+    pub(crate) credential_encoded: String,
     keyed: HmacSha256,
 }
 
@@ -237,6 +258,7 @@ pub struct HeaderSigned {
 
 /// Signs requests for one (credentials, region, service), caching the derived key.
 pub struct Signer {
+    dialect: Dialect,
     credentials: Credentials,
     region: String,
     service: String,
@@ -256,7 +278,18 @@ impl fmt::Debug for Signer {
 impl Signer {
     /// A signer for `service` (`s3`) in `region`.
     pub fn new(credentials: Credentials, region: &str, service: &str) -> Signer {
+        Signer::with_dialect(AWS_V4, credentials, region, service)
+    }
+
+    /// A signer of another V4 dialect (Aliyun OSS).
+    pub(crate) fn with_dialect(
+        dialect: Dialect,
+        credentials: Credentials,
+        region: &str,
+        service: &str,
+    ) -> Signer {
         Signer {
+            dialect,
             credentials,
             region: region.to_owned(),
             service: service.to_owned(),
@@ -276,9 +309,12 @@ impl Signer {
         &self.region
     }
 
-    /// `yyyymmdd/region/service/aws4_request`.
+    /// `yyyymmdd/region/service/aws4_request` (the dialect's terminator).
     pub fn scope(&self, date: &str) -> String {
-        format!("{date}/{}/{}/aws4_request", self.region, self.service)
+        format!(
+            "{date}/{}/{}/{}",
+            self.region, self.service, self.dialect.chain.terminator
+        )
     }
 
     /// `AK/yyyymmdd/region/service/aws4_request` (`X-Amz-Credential`, `x-amz-credential`).
@@ -287,9 +323,10 @@ impl Signer {
     }
 
     /// The cached per-day values of `date`, derived on the first use of a new day.
-    fn day(&self, date: &str) -> Arc<DayKey> {
+    pub(crate) fn day(&self, date: &str) -> Arc<DayKey> {
         self.key_cache.get_or_derive(date, || {
-            let key = derive_signing_key(
+            let key = derive_key(
+                self.dialect.chain,
                 self.credentials.secret_key.expose(),
                 date,
                 &self.region,
@@ -317,7 +354,47 @@ impl Signer {
     }
 
     fn string_to_sign(&self, time: &SigningTime, canonical_request: &str) -> String {
-        string_to_sign(&time.datetime, &self.scope(&time.date), canonical_request)
+        let hash = Hex64::of(&Sha256::digest(canonical_request.as_bytes()));
+        self.string_to_sign_of_hash(&time.datetime, &self.scope(&time.date), hash.as_str())
+    }
+
+    /// `<algorithm>\n<datetime>\n<scope>\n<hash>`, the string [`Signer::sign_canonical`] signs.
+    pub(crate) fn string_to_sign_of_hash(&self, datetime: &str, scope: &str, hash: &str) -> String {
+        let parts = [
+            self.dialect.algorithm,
+            "\n",
+            datetime,
+            "\n",
+            scope,
+            "\n",
+            hash,
+        ];
+        parts.concat()
+    }
+
+    /// The hex SHA-256 of `canonical_request` and the hex signature of the string to sign around it, fed to
+    /// the day's pre-keyed HMAC in pieces (the string to sign itself is never built).
+    pub(crate) fn sign_canonical(
+        &self,
+        day: &DayKey,
+        datetime: &str,
+        canonical_request: &str,
+    ) -> (Hex64, Hex64) {
+        let hash = Hex64::of(&Sha256::digest(canonical_request.as_bytes()));
+        let mut mac = day.keyed.clone();
+        for part in [
+            self.dialect.algorithm,
+            "\n",
+            datetime,
+            "\n",
+            &day.scope,
+            "\n",
+        ] {
+            mac.update(part.as_bytes());
+        }
+        mac.update(&hash.0);
+        let signature = Hex64::of(&mac.finalize().into_bytes());
+        (hash, signature)
     }
 
     /// Presigns a query-string URL: every parameter but `X-Amz-Signature` is signed, the session token included.
@@ -373,12 +450,13 @@ impl Signer {
         let layout = write_canonical_request(
             &mut canonical_request,
             req.method,
-            req.path,
+            &[req.path],
             &query,
             &headers,
             &signed_headers,
             req.payload_hash,
             mark,
+            self.dialect.bare_empty_values,
         );
         (canonical_request, layout)
     }
@@ -401,21 +479,8 @@ impl Signer {
         };
         let day = self.day(&datetime[..8]);
         let (canonical_request, layout) = self.presign_request(req, datetime, &day, None);
-
-        let mut hash = [0u8; 64];
-        hex::encode_to_slice(Sha256::digest(canonical_request.as_bytes()), &mut hash)
-            .unwrap_or_else(|_| unreachable!("64 hex digits"));
-        let hash = std::str::from_utf8(&hash).unwrap_or_else(|_| unreachable!("hex is ASCII"));
-        let sts_parts = [ALGORITHM, "\n", datetime, "\n", &day.scope, "\n", hash];
-        let mut mac = day.keyed.clone();
-        for part in sts_parts {
-            mac.update(part.as_bytes());
-        }
-        let mut signature = [0u8; 64];
-        hex::encode_to_slice(mac.finalize().into_bytes(), &mut signature)
-            .unwrap_or_else(|_| unreachable!("64 hex digits"));
-        let signature =
-            std::str::from_utf8(&signature).unwrap_or_else(|_| unreachable!("hex is ASCII"));
+        let (hash, signature) = self.sign_canonical(&day, datetime, &canonical_request);
+        let signature = signature.as_str();
 
         let path = &canonical_request[layout.path];
         let query = &canonical_request[layout.query];
@@ -434,7 +499,10 @@ impl Signer {
         ] {
             url.push_str(part);
         }
-        let kept = keep.then(|| (canonical_request, sts_parts.concat(), signature.to_owned()));
+        let kept = keep.then(|| {
+            let string_to_sign = self.string_to_sign_of_hash(datetime, &day.scope, hash.as_str());
+            (canonical_request, string_to_sign, signature.to_owned())
+        });
         (url, kept)
     }
 
@@ -517,7 +585,14 @@ impl Signer {
         let mut request_state = Sha256::new();
         request_state.update(request_head.as_bytes());
         let mut sign_head = day.keyed.clone();
-        for part in [ALGORITHM, "\n", &time.datetime, "\n", &day.scope, "\n"] {
+        for part in [
+            self.dialect.algorithm,
+            "\n",
+            &time.datetime,
+            "\n",
+            &day.scope,
+            "\n",
+        ] {
             sign_head.update(part.as_bytes());
         }
         let mut value_buf = String::new();
@@ -572,17 +647,19 @@ impl Signer {
         write_canonical_request(
             &mut canonical_request,
             req.method,
-            req.path,
+            &[req.path],
             &encoded_query(req.query),
             &headers,
             &signed_headers,
             req.payload_hash,
             None,
+            self.dialect.bare_empty_values,
         );
         let string_to_sign = self.string_to_sign(&time, &canonical_request);
         let signature = self.sign(&time.date, &string_to_sign);
         let authorization = format!(
-            "{ALGORITHM} Credential={}, SignedHeaders={signed_headers}, Signature={signature}",
+            "{} Credential={}, SignedHeaders={signed_headers}, Signature={signature}",
+            self.dialect.algorithm,
             self.credential(&time.date)
         );
         HeaderSigned {
@@ -607,7 +684,7 @@ fn encoded_query<'a>(params: &[(&'a str, &'a str)]) -> Vec<(Cow<'a, str>, Cow<'a
 /// `name=value` pairs, both UriEncoded with `/` encoded, sorted by name then value, `&`-joined.
 pub fn canonical_query(params: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(params.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
-    push_query(&mut out, &encoded_query(params), None);
+    push_query(&mut out, &encoded_query(params), None, false);
     out
 }
 
@@ -616,6 +693,7 @@ fn push_query(
     out: &mut String,
     pairs: &[(Cow<'_, str>, Cow<'_, str>)],
     mark: Option<usize>,
+    bare_empty_values: bool,
 ) -> Option<usize> {
     let mut mark_at = None;
     for (i, (k, v)) in pairs.iter().enumerate() {
@@ -623,6 +701,9 @@ fn push_query(
             out.push('&');
         }
         out.push_str(k);
+        if bare_empty_values && v.is_empty() && mark != Some(i) {
+            continue;
+        }
         out.push('=');
         if mark == Some(i) {
             mark_at = Some(out.len());
@@ -633,7 +714,7 @@ fn push_query(
 }
 
 /// Where a canonical request's parts sit in its buffer, for URLs that reuse them.
-struct Layout {
+pub(crate) struct Layout {
     /// The encoded path.
     path: Range<usize>,
     /// The canonical query.
@@ -642,29 +723,34 @@ struct Layout {
     mark: Option<usize>,
 }
 
-/// The one canonical-request builder of every SigV4 form (single and batched presigns, header signing):
-/// `method\npath\nquery\nname:value\n...\n\nsigned;headers\npayload` appended to `out`, with `path` UriEncoded
-/// (`/` kept, never normalised), `query` already encoded and sorted, `headers` from [`normalized_headers`] and
-/// `signed_headers` their `;`-joined names. `mark` (a pair index) asks for the offset of that pair's value.
+/// The one canonical-request builder of every V4 form (single and batched presigns, header signing; AWS and
+/// OSS): `method\npath\nquery\nname:value\n...\n\nsigned;headers\npayload` appended to `out`, with `path`
+/// (the concatenation of its pieces) UriEncoded (`/` kept, never normalised), `query` already encoded and
+/// sorted, `headers` normalised, lowercase and sorted, and `signed_headers` their `;`-joined names (OSS: its
+/// additional-headers line). `mark` (a pair index) asks for the offset of that pair's value. With
+/// `bare_empty_values` (OSS) an empty value is signed as the bare name.
 #[allow(clippy::too_many_arguments)]
-fn write_canonical_request(
+pub(crate) fn write_canonical_request(
     out: &mut String,
     method: &str,
-    path: &str,
+    path: &[&str],
     query: &[(Cow<'_, str>, Cow<'_, str>)],
     headers: &[(Cow<'_, str>, Cow<'_, str>)],
     signed_headers: &str,
     payload_hash: &str,
     mark: Option<usize>,
+    bare_empty_values: bool,
 ) -> Layout {
     out.push_str(method);
     out.push('\n');
     let path_start = out.len();
-    common::push_percent_encoded(out, path, true);
+    for piece in path {
+        common::push_percent_encoded(out, piece, true);
+    }
     let path_end = out.len();
     out.push('\n');
     let query_start = out.len();
-    let mark_at = push_query(out, query, mark);
+    let mark_at = push_query(out, query, mark, bare_empty_values);
     let query_end = out.len();
     out.push('\n');
     for (name, value) in headers {
@@ -685,7 +771,7 @@ fn write_canonical_request(
 }
 
 /// `yyyymmddTHHMMSSZ` of `now` in `buf`, when the year has four digits (else `None`: use [`SigningTime`]).
-fn amz_datetime(now: i64, buf: &mut [u8; 16]) -> Option<&str> {
+pub(crate) fn amz_datetime(now: i64, buf: &mut [u8; 16]) -> Option<&str> {
     let [year, month, day, hour, minute, second] = common::utc_fields(now)?;
     let mut at = 0;
     for (mut value, width) in [
@@ -711,7 +797,7 @@ fn amz_datetime(now: i64, buf: &mut [u8; 16]) -> Option<&str> {
 }
 
 /// `n` in decimal, in `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
     let mut at = buf.len();
     loop {
         at -= 1;
@@ -782,7 +868,7 @@ fn collapse_whitespace(value: &str) -> Cow<'_, str> {
 }
 
 /// [`uri_encode`] with `/` encoded, borrowed when nothing needs encoding.
-fn uri_encode_cow(s: &str) -> Cow<'_, str> {
+pub(crate) fn uri_encode_cow(s: &str) -> Cow<'_, str> {
     if common::needs_no_encoding(s, false) {
         Cow::Borrowed(s)
     } else {
@@ -790,20 +876,20 @@ fn uri_encode_cow(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// `AWS4-HMAC-SHA256\n<datetime>\n<scope>\n<hex SHA-256 of the canonical request>`.
-fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> String {
-    let mut hash = [0u8; 64];
-    hex::encode_to_slice(Sha256::digest(canonical_request.as_bytes()), &mut hash)
-        .unwrap_or_else(|_| unreachable!("64 hex digits"));
-    let mut out = String::with_capacity(ALGORITHM.len() + datetime.len() + scope.len() + 67);
-    out.push_str(ALGORITHM);
-    out.push('\n');
-    out.push_str(datetime);
-    out.push('\n');
-    out.push_str(scope);
-    out.push('\n');
-    out.push_str(std::str::from_utf8(&hash).unwrap_or_else(|_| unreachable!("hex is ASCII")));
-    out
+/// 64 lowercase hex digits (a SHA-256 or HMAC-SHA256) on the stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Hex64([u8; 64]);
+
+impl Hex64 {
+    pub(crate) fn of(bytes: &[u8]) -> Hex64 {
+        let mut out = [0u8; 64];
+        hex::encode_to_slice(bytes, &mut out).unwrap_or_else(|_| unreachable!("32 bytes"));
+        Hex64(out)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_else(|_| unreachable!("hex is ASCII"))
+    }
 }
 
 /// Hex of one HMAC computed from a state that is already keyed (cloned, never re-keyed).
