@@ -45,17 +45,23 @@ pub fn push_digits(out: &mut String, n: u32, width: u32) {
 
 /// Appends `s` as a JSON string literal, byte for byte what `serde_json` writes.
 pub fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    push_json_inner(out, s);
+    out.push('"');
+}
+
+/// Appends the inside of [`push_json_str`]'s literal (no quotes), so pieces can make up one string.
+pub fn push_json_inner(out: &mut String, s: &str) {
     // A branch-free scan (the compiler vectorizes it): is there anything JSON must escape?
     let needs_escape = s.bytes().fold(false, |acc, b| {
         acc | (b < 0x20) | (b == b'"') | (b == b'\\')
     });
     if needs_escape {
-        // Rare (keys and types with quotes or controls): serde_json's own escaping.
-        out.push_str(&serde_json::Value::from(s).to_string());
+        // Rare (keys and types with quotes or controls): serde_json's own escaping, without its quotes.
+        let quoted = serde_json::Value::from(s).to_string();
+        out.push_str(&quoted[1..quoted.len() - 1]);
     } else {
-        out.push('"');
         out.push_str(s);
-        out.push('"');
     }
 }
 

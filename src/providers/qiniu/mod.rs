@@ -129,11 +129,10 @@ impl QiniuStore {
     }
 
     /// Form-upload credential: POST `multipart/form-data` with `token`, `key`, then `file`, to the
-    /// upload host. The policy decision is inside the signed token (see `upload::broker_put_policy`).
+    /// upload host. The policy decision is inside the signed token (see `upload::broker_put_policy_json`).
     pub fn form_upload(&self, g: &UploadGrant, callback: Option<&CallbackSpec>) -> FormUpload {
-        let policy = upload::broker_put_policy(&self.bucket, g, callback);
-        let token =
-            token::upload_token_keyed(&self.access_key, &self.keyed_secret, &policy.to_json());
+        let policy = upload::broker_put_policy_json(&self.bucket, g, callback);
+        let token = token::upload_token_keyed(&self.access_key, &self.keyed_secret, &policy);
         FormUpload {
             url: self.upload_url.clone(),
             fields: vec![
