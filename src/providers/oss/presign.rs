@@ -10,7 +10,7 @@ impl OssStore {
     /// `callback` field (pinned by the policy) when `callback` is given (see [`super::callback::broker_callback`]),
     /// and `x-oss-forbid-overwrite` when `!g.overwrite`.
     pub fn form_upload(&self, g: &UploadGrant<'_>, callback: Option<&str>) -> FormUpload {
-        let signed = post_policy::sign(
+        let (_, fields) = post_policy::sign_fields(
             &self.signer,
             &PostPolicyInput {
                 bucket: &self.bucket,
@@ -25,7 +25,7 @@ impl OssStore {
         );
         FormUpload {
             url: self.bucket_url(),
-            fields: signed.fields,
+            fields,
         }
     }
 

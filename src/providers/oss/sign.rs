@@ -12,7 +12,7 @@ use std::fmt;
 
 use crate::providers::common as text;
 use crate::providers::s3::sigv4::{
-    self, amz_datetime, decimal, derive_key, uri_encode, uri_encode_cow, write_canonical_request,
+    self, datetime, decimal, derive_key, uri_encode, uri_encode_cow, write_canonical_request,
     Dialect, KeyChain, MAX_EXPIRES_SECONDS,
 };
 pub use crate::providers::s3::sigv4::{Credentials, SigningTime, UNSIGNED_PAYLOAD};
@@ -184,17 +184,6 @@ pub struct Signer {
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signer").field("v4", &self.v4).finish()
-    }
-}
-
-/// `yyyymmddTHHMMSSZ` of `now` in `buf` (chrono's rendering for years past 9999, in `fallback`).
-fn datetime<'b>(now: i64, buf: &'b mut [u8; 16], fallback: &'b mut String) -> &'b str {
-    match amz_datetime(now, buf) {
-        Some(datetime) => datetime,
-        None => {
-            *fallback = SigningTime::from_unix(now).datetime;
-            fallback.as_str()
-        }
     }
 }
 

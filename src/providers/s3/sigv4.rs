@@ -468,15 +468,8 @@ impl Signer {
         req: &QueryRequest<'_>,
         keep: bool,
     ) -> (String, Option<(String, String, String)>) {
-        let mut datetime_buf = [0u8; 16];
-        let fallback;
-        let datetime = match amz_datetime(req.now, &mut datetime_buf) {
-            Some(datetime) => datetime,
-            None => {
-                fallback = SigningTime::from_unix(req.now).datetime;
-                fallback.as_str()
-            }
-        };
+        let (mut datetime_buf, mut fallback) = ([0u8; 16], String::new());
+        let datetime = datetime(req.now, &mut datetime_buf, &mut fallback);
         let day = self.day(&datetime[..8]);
         let (canonical_request, layout) = self.presign_request(req, datetime, &day, None);
         let (hash, signature) = self.sign_canonical(&day, datetime, &canonical_request);
@@ -770,8 +763,20 @@ pub(crate) fn write_canonical_request(
     }
 }
 
+/// `yyyymmddTHHMMSSZ` of `now`, in `buf` (in `fallback`, by [`SigningTime`], for years past 9999); its first
+/// eight bytes are the date.
+pub(crate) fn datetime<'b>(now: i64, buf: &'b mut [u8; 16], fallback: &'b mut String) -> &'b str {
+    match amz_datetime(now, buf) {
+        Some(datetime) => datetime,
+        None => {
+            *fallback = SigningTime::from_unix(now).datetime;
+            fallback.as_str()
+        }
+    }
+}
+
 /// `yyyymmddTHHMMSSZ` of `now` in `buf`, when the year has four digits (else `None`: use [`SigningTime`]).
-pub(crate) fn amz_datetime(now: i64, buf: &mut [u8; 16]) -> Option<&str> {
+fn amz_datetime(now: i64, buf: &mut [u8; 16]) -> Option<&str> {
     let [year, month, day, hour, minute, second] = common::utc_fields(now)?;
     let mut at = 0;
     for (mut value, width) in [
