@@ -120,10 +120,9 @@ fn needs_json_escape(s: &[u8]) -> bool {
 /// Lowercase hex of `bytes` (what `hex::encode` gives, without going through a `char` iterator).
 pub fn hex_string(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = vec![0u8; bytes.len() * 2];
-    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0x0f)];
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
     }
     String::from_utf8(out).unwrap_or_else(|_| unreachable!("hex digits are ASCII"))
 }
