@@ -450,7 +450,7 @@ fn cos(cases: &mut Vec<Case>) {
     let field = |name: &str| {
         fields
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
@@ -637,7 +637,7 @@ fn oss(cases: &mut Vec<Case>) {
     let policy = leak(
         form.fields
             .iter()
-            .find(|(k, _)| k == "policy")
+            .find(|(k, _)| *k == "policy")
             .map(|(_, v)| v.clone())
             .expect("policy field"),
     );

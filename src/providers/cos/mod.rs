@@ -190,20 +190,20 @@ impl CosStore {
         // `key` raw (an encoded key is stored encoded, pitfall 6.3); status 200 because wx.uploadFile
         // reports COS's default 204 as a failure in the official demo's check.
         let mut fields = Vec::with_capacity(10);
-        fields.push(("key".to_owned(), g.key.to_owned()));
-        fields.push(("success_action_status".to_owned(), "200".to_owned()));
+        fields.push(("key", g.key.to_owned()));
+        fields.push(("success_action_status", "200".to_owned()));
         if let Some(content_type) = g.content_type {
-            fields.push(("Content-Type".to_owned(), content_type.to_owned()));
+            fields.push(("Content-Type", content_type.to_owned()));
         }
         if let Some(token) = &self.session_token {
-            fields.push((SECURITY_TOKEN.to_owned(), token.clone()));
+            fields.push((SECURITY_TOKEN, token.clone()));
         }
         fields.extend([
-            ("policy".to_owned(), STANDARD.encode(&policy)),
-            ("q-sign-algorithm".to_owned(), "sha1".to_owned()),
-            ("q-ak".to_owned(), self.secret_id.clone()),
-            ("q-key-time".to_owned(), key_time),
-            ("q-signature".to_owned(), signature),
+            ("policy", STANDARD.encode(&policy)),
+            ("q-sign-algorithm", "sha1".to_owned()),
+            ("q-ak", self.secret_id.clone()),
+            ("q-key-time", key_time),
+            ("q-signature", signature),
         ]);
         FormUpload {
             url: self.form_url.clone(),

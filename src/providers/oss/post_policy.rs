@@ -45,7 +45,7 @@ pub struct SignedPostPolicy {
     pub signature: String,
     /// `key`, `policy`, `x-oss-signature-version`, `x-oss-credential`, `x-oss-date`, `x-oss-signature`, then
     /// `Content-Type`, `x-oss-security-token`, `callback`, `x-oss-forbid-overwrite` when present.
-    pub fields: Vec<(String, String)>,
+    pub fields: Vec<(&'static str, String)>,
 }
 
 fn push_eq(out: &mut String, field: &str, value: &str) {
@@ -67,7 +67,7 @@ pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     let field = |name: &str| {
         fields
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
@@ -83,7 +83,7 @@ pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
 pub(crate) fn sign_fields(
     signer: &Signer,
     input: &PostPolicyInput<'_>,
-) -> (String, Vec<(String, String)>) {
+) -> (String, Vec<(&'static str, String)>) {
     let (mut datetime_buf, mut fallback) = ([0u8; 16], String::new());
     let datetime = sigv4::datetime(input.now, &mut datetime_buf, &mut fallback);
     let date = &datetime[..8];
@@ -126,23 +126,23 @@ pub(crate) fn sign_fields(
     let signature = sign_policy(signer, date, &policy_base64);
 
     let mut fields = Vec::with_capacity(10);
-    fields.push(("key".to_owned(), input.key.to_owned()));
-    fields.push(("policy".to_owned(), policy_base64));
-    fields.push(("x-oss-signature-version".to_owned(), ALGORITHM.to_owned()));
-    fields.push(("x-oss-credential".to_owned(), credential));
-    fields.push(("x-oss-date".to_owned(), datetime.to_owned()));
-    fields.push(("x-oss-signature".to_owned(), signature));
+    fields.push(("key", input.key.to_owned()));
+    fields.push(("policy", policy_base64));
+    fields.push(("x-oss-signature-version", ALGORITHM.to_owned()));
+    fields.push(("x-oss-credential", credential));
+    fields.push(("x-oss-date", datetime.to_owned()));
+    fields.push(("x-oss-signature", signature));
     if let Some(content_type) = input.content_type {
-        fields.push(("Content-Type".to_owned(), content_type.to_owned()));
+        fields.push(("Content-Type", content_type.to_owned()));
     }
     if let Some(token) = token {
-        fields.push(("x-oss-security-token".to_owned(), token.to_owned()));
+        fields.push(("x-oss-security-token", token.to_owned()));
     }
     if let Some(callback) = input.callback {
-        fields.push(("callback".to_owned(), callback.to_owned()));
+        fields.push(("callback", callback.to_owned()));
     }
     if input.forbid_overwrite {
-        fields.push(("x-oss-forbid-overwrite".to_owned(), "true".to_owned()));
+        fields.push(("x-oss-forbid-overwrite", "true".to_owned()));
     }
     (json, fields)
 }

@@ -135,10 +135,7 @@ impl QiniuStore {
         let token = token::upload_token_keyed(&self.access_key, &self.keyed_secret, &policy);
         FormUpload {
             url: self.upload_url.clone(),
-            fields: vec![
-                ("token".to_owned(), token),
-                ("key".to_owned(), g.key.to_owned()),
-            ],
+            fields: vec![("token", token), ("key", g.key.to_owned())],
         }
     }
 

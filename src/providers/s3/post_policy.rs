@@ -36,7 +36,7 @@ pub struct SignedPostPolicy {
     /// Hex HMAC-SHA256 of `policy_base64` (the `x-amz-signature` field).
     pub signature: String,
     /// Form fields in sending order.
-    pub fields: Vec<(String, String)>,
+    pub fields: Vec<(&'static str, String)>,
 }
 
 /// Builds and signs the policy; every `x-amz-*` form field is also a condition, as S3 requires.
@@ -45,7 +45,7 @@ pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     let field = |name: &str| {
         fields
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
@@ -61,7 +61,7 @@ pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
 pub(crate) fn sign_fields(
     signer: &Signer,
     input: &PostPolicyInput<'_>,
-) -> (String, Vec<(String, String)>) {
+) -> (String, Vec<(&'static str, String)>) {
     let (mut datetime_buf, mut fallback) = ([0u8; 16], String::new());
     let datetime = sigv4::datetime(input.now, &mut datetime_buf, &mut fallback);
     let date = &datetime[..8];
@@ -100,18 +100,18 @@ pub(crate) fn sign_fields(
     let signature = signer.sign(date, &policy_base64);
 
     let mut fields = Vec::with_capacity(8);
-    fields.push(("key".to_owned(), input.key.to_owned()));
+    fields.push(("key", input.key.to_owned()));
     if let Some(content_type) = input.content_type {
-        fields.push(("Content-Type".to_owned(), content_type.to_owned()));
+        fields.push(("Content-Type", content_type.to_owned()));
     }
-    fields.push(("x-amz-algorithm".to_owned(), ALGORITHM.to_owned()));
-    fields.push(("x-amz-credential".to_owned(), credential));
-    fields.push(("x-amz-date".to_owned(), datetime.to_owned()));
+    fields.push(("x-amz-algorithm", ALGORITHM.to_owned()));
+    fields.push(("x-amz-credential", credential));
+    fields.push(("x-amz-date", datetime.to_owned()));
     if let Some(token) = token {
-        fields.push(("x-amz-security-token".to_owned(), token.to_owned()));
+        fields.push(("x-amz-security-token", token.to_owned()));
     }
-    fields.push(("policy".to_owned(), policy_base64));
-    fields.push(("x-amz-signature".to_owned(), signature));
+    fields.push(("policy", policy_base64));
+    fields.push(("x-amz-signature", signature));
     (policy_json, fields)
 }
 
