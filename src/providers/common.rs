@@ -134,7 +134,9 @@ pub fn is_unreserved(b: u8) -> bool {
 }
 
 /// [`is_unreserved`] as a table: one load per byte instead of a chain of range tests.
-static UNRESERVED: [bool; 256] = {
+static UNRESERVED: [bool; 256] = UNRESERVED_TABLE;
+
+const UNRESERVED_TABLE: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
@@ -147,10 +149,15 @@ static UNRESERVED: [bool; 256] = {
 
 /// Appends `s` with every byte outside the unreserved set (and `/`, unless `keep_slash`) as `%XX`, uppercase.
 pub fn push_percent_encoded(out: &mut String, s: &str, keep_slash: bool) {
+    let kept = if keep_slash {
+        &UNRESERVED_AND_SLASH
+    } else {
+        &UNRESERVED
+    };
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if is_unreserved(b) || (keep_slash && b == b'/') {
+        if kept[usize::from(b)] {
             continue;
         }
         // A non-empty bytes[start..i] is a run of kept ASCII bytes, so both its ends are char boundaries
@@ -191,9 +198,20 @@ const PERCENT_TRIPLETS: &str = {
 
 /// Whether [`push_percent_encoded`] would copy `s` unchanged.
 pub fn needs_no_encoding(s: &str, keep_slash: bool) -> bool {
-    s.bytes()
-        .all(|b| is_unreserved(b) || (keep_slash && b == b'/'))
+    let kept = if keep_slash {
+        &UNRESERVED_AND_SLASH
+    } else {
+        &UNRESERVED
+    };
+    s.bytes().all(|b| kept[usize::from(b)])
 }
+
+/// [`UNRESERVED`] and `/`: what an encoded path keeps (one table, so the loop tests one load per byte).
+static UNRESERVED_AND_SLASH: [bool; 256] = {
+    let mut table = UNRESERVED_TABLE;
+    table[b'/' as usize] = true;
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -293,11 +311,13 @@ mod tests {
     }
 }
 
-/// Appends the POST-policy condition `{"name":"value"}`, both JSON-escaped as serde_json would (S3, COS, OSS).
-pub fn push_condition(out: &mut String, name: &str, value: &str) {
-    out.push('{');
-    push_json_str(out, name);
-    out.push(':');
+/// Appends the POST-policy condition `{"name":"value"}`, `value` JSON-escaped as serde_json would (S3, COS,
+/// OSS). `name` is one of the providers' field names, which JSON never escapes, so it is copied as is.
+pub fn push_condition(out: &mut String, name: &'static str, value: &str) {
+    debug_assert!(!needs_json_escape(name.as_bytes()), "{name}");
+    out.push_str("{\"");
+    out.push_str(name);
+    out.push_str("\":");
     push_json_str(out, value);
     out.push('}');
 }
