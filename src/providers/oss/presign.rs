@@ -133,10 +133,21 @@ impl OssStore {
         now: i64,
         expires_at: i64,
     ) -> String {
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        // The stores sign at most four headers (type, length, no-overwrite, callback): no list to allocate.
+        let mut few = [("", ""); 4];
+        let many: Vec<(&str, &str)>;
+        let headers: &[(&str, &str)] = if headers.len() <= few.len() {
+            for (slot, (n, v)) in few.iter_mut().zip(headers) {
+                *slot = (n.as_str(), v.as_str());
+            }
+            &few[..headers.len()]
+        } else {
+            many = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            &many
+        };
         let mut url = self.object_url_with_capacity(key, 640);
         url.push('?');
         self.signer.presign_into(
@@ -145,7 +156,7 @@ impl OssStore {
                 bucket: &self.bucket,
                 key,
                 query,
-                headers: &headers,
+                headers,
                 additional_headers: &["content-length"],
                 now,
             },

@@ -286,20 +286,28 @@ impl Signer {
             out.push('&');
         }
         pairs.sort_unstable();
-        let canonical_request = self.canonical_request(req, &pairs, &signed);
+        // A URL alone hashes its canonical request in this thread's reused buffer (as SigV4's URLs do).
+        let buffer = if keep {
+            String::new()
+        } else {
+            sigv4::scratch_take()
+        };
+        let canonical_request = self.canonical_request(req, &pairs, &signed, buffer);
         let (hash, signature) = self.v4.sign_canonical(&day, datetime, &canonical_request);
         out.push_str("x-oss-signature=");
         out.push_str(signature.as_str());
-        keep.then(|| {
-            let string_to_sign =
-                self.v4
-                    .string_to_sign_of_hash(datetime, &day.scope, hash.as_str());
-            (
-                canonical_request,
-                string_to_sign,
-                signature.as_str().to_owned(),
-            )
-        })
+        if !keep {
+            sigv4::scratch_return(canonical_request);
+            return None;
+        }
+        let string_to_sign = self
+            .v4
+            .string_to_sign_of_hash(datetime, &day.scope, hash.as_str());
+        Some((
+            canonical_request,
+            string_to_sign,
+            signature.as_str().to_owned(),
+        ))
     }
 
     /// `method\n/<bucket>/<key>\nquery\nheaders\n\nadditional\nUNSIGNED-PAYLOAD` over sorted, encoded `pairs`.
@@ -308,9 +316,9 @@ impl Signer {
         req: &Request<'_>,
         pairs: &[(Cow<'_, str>, Cow<'_, str>)],
         signed: &SignedHeaders<'_>,
+        mut canonical_request: String,
     ) -> String {
-        let mut canonical_request =
-            String::with_capacity(req.method.len() + 3 * (req.bucket.len() + req.key.len()) + 512);
+        canonical_request.reserve(req.method.len() + 3 * (req.bucket.len() + req.key.len()) + 512);
         write_canonical_request(
             &mut canonical_request,
             req.method,
@@ -339,7 +347,7 @@ impl Signer {
             .map(|(k, v)| (uri_encode_cow(k), uri_encode_cow(v)))
             .collect();
         pairs.sort_unstable();
-        let canonical_request = self.canonical_request(req, &pairs, &signed);
+        let canonical_request = self.canonical_request(req, &pairs, &signed, String::new());
         let (hash, signature) = self.v4.sign_canonical(&day, datetime, &canonical_request);
         let string_to_sign = self
             .v4

@@ -424,15 +424,16 @@ impl Signer {
         datetime: &str,
         day: &DayKey,
         varying: Option<&str>,
+        mut canonical_request: String,
     ) -> (String, Layout) {
         let headers = normalized_headers(Some(req.host), req.headers);
-        let signed_headers = signed_headers(&headers);
+        let signed = SignedNames::of(&headers);
         let mut expires_buf = [0u8; 20];
         let expires = decimal(
             req.expires.clamp(1, MAX_EXPIRES_SECONDS).unsigned_abs(),
             &mut expires_buf,
         );
-        let mut query = self.sorted_query(req.query, day, datetime, expires, &signed_headers);
+        let mut query = self.sorted_query(req.query, day, datetime, expires, signed.encoded());
         // The caller checked that `varying` is one of the operation's names, and UriEncode is injective, so
         // the name is unique: the value, left empty here, never moves the pair.
         let mark = varying.map(|name| {
@@ -444,16 +445,15 @@ impl Signer {
             query[at].1 = Cow::Borrowed("");
             at
         });
-        let mut canonical_request = String::with_capacity(
-            req.method.len() + req.path.len() * 3 + 640 + req.payload_hash.len(),
-        );
+        canonical_request
+            .reserve(req.method.len() + req.path.len() * 3 + 640 + req.payload_hash.len());
         let layout = write_canonical_request(
             &mut canonical_request,
             req.method,
             &[req.path],
             &query,
             &headers,
-            &signed_headers,
+            signed.raw(),
             req.payload_hash,
             mark,
             self.dialect.bare_empty_values,
@@ -471,7 +471,9 @@ impl Signer {
         let (mut datetime_buf, mut fallback) = ([0u8; 16], String::new());
         let datetime = datetime(req.now, &mut datetime_buf, &mut fallback);
         let day = self.day(&datetime[..8]);
-        let (canonical_request, layout) = self.presign_request(req, datetime, &day, None);
+        // A URL alone writes its canonical request into this thread's reused buffer: one allocation less.
+        let buffer = if keep { String::new() } else { scratch_take() };
+        let (canonical_request, layout) = self.presign_request(req, datetime, &day, None, buffer);
         let (hash, signature) = self.sign_canonical(&day, datetime, &canonical_request);
         let signature = signature.as_str();
 
@@ -492,10 +494,12 @@ impl Signer {
         ] {
             url.push_str(part);
         }
-        let kept = keep.then(|| {
-            let string_to_sign = self.string_to_sign_of_hash(datetime, &day.scope, hash.as_str());
-            (canonical_request, string_to_sign, signature.to_owned())
-        });
+        if !keep {
+            scratch_return(canonical_request);
+            return (url, None);
+        }
+        let string_to_sign = self.string_to_sign_of_hash(datetime, &day.scope, hash.as_str());
+        let kept = Some((canonical_request, string_to_sign, signature.to_owned()));
         (url, kept)
     }
 
@@ -506,7 +510,7 @@ impl Signer {
         day: &'a DayKey,
         datetime: &'a str,
         expires: &'a str,
-        signed_headers: &'a str,
+        signed_headers_encoded: &'a str,
     ) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
         let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(query.len() + 6);
         pairs.extend(
@@ -524,7 +528,7 @@ impl Signer {
             (Cow::Borrowed("X-Amz-Expires"), Cow::Borrowed(expires)),
             (
                 Cow::Borrowed("X-Amz-SignedHeaders"),
-                uri_encode_cow(signed_headers),
+                Cow::Borrowed(signed_headers_encoded),
             ),
         ]);
         if let Some(token) = &self.credentials.session_token {
@@ -550,7 +554,7 @@ impl Signer {
         let day = self.day(&time.date);
         let shared = (req.query.iter().filter(|(k, _)| *k == varying).count() == 1
             && !varying.starts_with("X-Amz-"))
-        .then(|| self.presign_request(req, &time.datetime, &day, Some(varying)));
+        .then(|| self.presign_request(req, &time.datetime, &day, Some(varying), String::new()));
         let Some((canonical_request, layout)) = shared else {
             for value in values {
                 let query: Vec<(&str, &str)> = req
@@ -635,7 +639,8 @@ impl Signer {
     pub fn sign_headers(&self, req: &HeaderRequest<'_>) -> HeaderSigned {
         let time = SigningTime::from_unix(req.now);
         let headers = normalized_headers(None, req.headers);
-        let signed_headers = signed_headers(&headers);
+        let signed = SignedNames::of(&headers);
+        let signed_headers = signed.raw();
         let mut canonical_request = String::with_capacity(512);
         write_canonical_request(
             &mut canonical_request,
@@ -643,7 +648,7 @@ impl Signer {
             &[req.path],
             &encoded_query(req.query),
             &headers,
-            &signed_headers,
+            signed_headers,
             req.payload_hash,
             None,
             self.dialect.bare_empty_values,
@@ -837,16 +842,59 @@ fn normalized_headers<'a>(
     normalized
 }
 
-/// The `;`-joined names of [`normalized_headers`] (`X-Amz-SignedHeaders`, `SignedHeaders=`).
-fn signed_headers(headers: &[(Cow<'_, str>, Cow<'_, str>)]) -> String {
-    let mut names = String::with_capacity(headers.iter().map(|(n, _)| n.len() + 1).sum());
-    for (i, (name, _)) in headers.iter().enumerate() {
-        if i > 0 {
-            names.push(';');
+/// The `;`-joined names of [`normalized_headers`] (`SignedHeaders=`) and, after them in the same buffer, their
+/// UriEncoded form (the `X-Amz-SignedHeaders` value): one allocation for both.
+struct SignedNames {
+    text: String,
+    raw_end: usize,
+}
+
+impl SignedNames {
+    fn of(headers: &[(Cow<'_, str>, Cow<'_, str>)]) -> SignedNames {
+        let names: usize = headers.iter().map(|(n, _)| n.len() + 1).sum();
+        let mut text = String::with_capacity(2 * names + 2 * headers.len());
+        for (i, (name, _)) in headers.iter().enumerate() {
+            if i > 0 {
+                text.push(';');
+            }
+            text.push_str(name);
         }
-        names.push_str(name);
+        let raw_end = text.len();
+        for (i, (name, _)) in headers.iter().enumerate() {
+            if i > 0 {
+                text.push_str("%3B");
+            }
+            common::push_percent_encoded(&mut text, name, false);
+        }
+        SignedNames { text, raw_end }
     }
-    names
+
+    fn raw(&self) -> &str {
+        &self.text[..self.raw_end]
+    }
+
+    fn encoded(&self) -> &str {
+        &self.text[self.raw_end..]
+    }
+}
+
+thread_local! {
+    /// The canonical-request buffer [`Signer::presign_url`] (and OSS's URLs) reuse (see [`scratch_return`]).
+    static CANONICAL_SCRATCH: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+/// This thread's canonical-request buffer (empty; give it back with [`scratch_return`]).
+pub(crate) fn scratch_take() -> String {
+    CANONICAL_SCRATCH.take()
+}
+
+/// Gives `buffer` back to this thread for the next presign, emptied; one grown by an unusually long request is
+/// dropped instead, so the buffer kept stays small.
+pub(crate) fn scratch_return(mut buffer: String) {
+    if buffer.capacity() <= 4096 {
+        buffer.clear();
+        CANONICAL_SCRATCH.set(buffer);
+    }
 }
 
 /// `value.split_ascii_whitespace().join(" ")`, borrowed when that changes nothing.
