@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn hand_written_json_equals_serde_json() {
-        let types = vec!["image/*".to_owned(), "vi\"deo/\\mp4\u{1}".to_owned()];
+        let types = ["image/*".to_owned(), "vi\"deo/\\mp4\u{1}".to_owned()];
         let spec = CallbackSpec {
             url: "https://broker.example.com/v1/callbacks/qn?t=abc.def&\"q\"",
         };
