@@ -342,15 +342,15 @@ async fn oss_store_against_the_emulator() {
     ));
 
     // PostObject form.
-    let form_post = |key: &str, fields: &[(String, String)], data: Vec<u8>| {
+    let form_post = |key: &str, fields: &[(&'static str, String)], data: Vec<u8>| {
         let mut form = reqwest::multipart::Form::new();
         for (name, value) in fields {
-            let value = if name == "key" {
+            let value = if *name == "key" {
                 key.to_owned()
             } else {
                 value.clone()
             };
-            form = form.text(name.clone(), value);
+            form = form.text(*name, value);
         }
         form = form.part("file", reqwest::multipart::Part::bytes(data).file_name("f"));
         form

@@ -1,25 +1,56 @@
 //! What the providers share: text builders of the signers' hot path (fixed-width dates, JSON string literals, the
 //! one percent-encoding table), POST-policy conditions, endpoint/origin parsing and transport errors.
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
 /// UTC calendar fields of `unix` seconds, when the year has four digits (what the fast formatters handle;
 /// callers fall back to chrono's own formatting otherwise, so the text never changes).
 pub fn utc_fields(unix: i64) -> Option<[u32; 6]> {
-    let t = DateTime::<Utc>::from_timestamp(unix, 0)?;
-    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
-    Some([year, t.month(), t.day(), t.hour(), t.minute(), t.second()])
+    // Days to a proleptic Gregorian date with Howard Hinnant's `civil_from_days` (exact for every i64 here),
+    // a few integer operations instead of chrono's table walk; tests compare it with chrono.
+    let (days, seconds) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153; // March = 0
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let year = u32::try_from(year).ok().filter(|y| *y <= 9999)?;
+    let narrow = |n: i64| u32::try_from(n).unwrap_or_else(|_| unreachable!("a calendar field"));
+    Some([
+        year,
+        narrow(month),
+        narrow(day),
+        narrow(seconds / 3_600),
+        narrow(seconds / 60 % 60),
+        narrow(seconds % 60),
+    ])
 }
 
-/// Appends `n` as exactly `width` decimal digits (zero-padded; `n` must fit).
 /// `2026-11-21T10:10:00.000Z`: ISO 8601 with milliseconds and `Z`, what S3 and COS POST policies' `expiration`
 /// takes (and JS `toISOString()` gives). Years past 9999 go through chrono; an unrepresentable instant becomes
 /// 1970: an expired policy fails closed.
 pub fn iso8601_millis(unix: i64) -> String {
+    let mut out = String::with_capacity(24);
+    push_iso8601_millis(&mut out, unix);
+    out
+}
+
+/// [`iso8601_millis`] appended to `out` (digit by digit from the calendar fields: chrono's `format` costs
+/// more than the HMAC it feeds).
+pub fn push_iso8601_millis(out: &mut String, unix: i64) {
     let Some([year, month, day, hour, minute, second]) = utc_fields(unix) else {
         let t = DateTime::<Utc>::from_timestamp(unix, 0).unwrap_or(DateTime::UNIX_EPOCH);
-        return t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        out.push_str(&t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+        return;
     };
-    let mut out = String::with_capacity(24);
     for (value, width, sep) in [
         (year, 4, '-'),
         (month, 2, '-'),
@@ -27,14 +58,14 @@ pub fn iso8601_millis(unix: i64) -> String {
         (hour, 2, ':'),
         (minute, 2, ':'),
     ] {
-        push_digits(&mut out, value, width);
+        push_digits(out, value, width);
         out.push(sep);
     }
-    push_digits(&mut out, second, 2);
+    push_digits(out, second, 2);
     out.push_str(".000Z");
-    out
 }
 
+/// Appends `n` as exactly `width` decimal digits (zero-padded; `n` must fit).
 pub fn push_digits(out: &mut String, n: u32, width: u32) {
     let mut div = 10u32.pow(width - 1);
     while div > 0 {
@@ -45,18 +76,45 @@ pub fn push_digits(out: &mut String, n: u32, width: u32) {
 
 /// Appends `s` as a JSON string literal, byte for byte what `serde_json` writes.
 pub fn push_json_str(out: &mut String, s: &str) {
-    // A branch-free scan (the compiler vectorizes it): is there anything JSON must escape?
-    let needs_escape = s.bytes().fold(false, |acc, b| {
-        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if needs_escape {
-        // Rare (keys and types with quotes or controls): serde_json's own escaping.
-        out.push_str(&serde_json::Value::from(s).to_string());
+    out.push('"');
+    push_json_inner(out, s);
+    out.push('"');
+}
+
+/// Appends the inside of [`push_json_str`]'s literal (no quotes), so pieces can make up one string.
+pub fn push_json_inner(out: &mut String, s: &str) {
+    if needs_json_escape(s.as_bytes()) {
+        // Rare (keys and types with quotes or controls): serde_json's own escaping, without its quotes.
+        let quoted = serde_json::Value::from(s).to_string();
+        out.push_str(&quoted[1..quoted.len() - 1]);
     } else {
-        out.push('"');
         out.push_str(s);
-        out.push('"');
     }
+}
+
+/// Whether JSON must escape any byte of `s` (a control character, `"` or `\\`), eight bytes at a time: the
+/// classic "has a byte less than n / equal to c" word tricks, exact as a yes/no answer.
+fn needs_json_escape(s: &[u8]) -> bool {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES * 0x80;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        let control = v.wrapping_sub(ONES * 0x20) & !v & HIGH != 0;
+        if control
+            || has_zero(v ^ (ONES * u64::from(b'"')))
+            || has_zero(v ^ (ONES * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Lowercase hex of `bytes` (what `hex::encode` gives, without going through a `char` iterator).
@@ -64,8 +122,7 @@ pub fn hex_string(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = Vec::with_capacity(bytes.len() * 2);
     for &b in bytes {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0x0f)]);
+        out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
     }
     String::from_utf8(out).unwrap_or_else(|_| unreachable!("hex digits are ASCII"))
 }
@@ -77,7 +134,9 @@ pub fn is_unreserved(b: u8) -> bool {
 }
 
 /// [`is_unreserved`] as a table: one load per byte instead of a chain of range tests.
-static UNRESERVED: [bool; 256] = {
+static UNRESERVED: [bool; 256] = UNRESERVED_TABLE;
+
+const UNRESERVED_TABLE: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
@@ -90,11 +149,15 @@ static UNRESERVED: [bool; 256] = {
 
 /// Appends `s` with every byte outside the unreserved set (and `/`, unless `keep_slash`) as `%XX`, uppercase.
 pub fn push_percent_encoded(out: &mut String, s: &str, keep_slash: bool) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let kept = if keep_slash {
+        &UNRESERVED_AND_SLASH
+    } else {
+        &UNRESERVED
+    };
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if is_unreserved(b) || (keep_slash && b == b'/') {
+        if kept[usize::from(b)] {
             continue;
         }
         // A non-empty bytes[start..i] is a run of kept ASCII bytes, so both its ends are char boundaries
@@ -102,9 +165,8 @@ pub fn push_percent_encoded(out: &mut String, s: &str, keep_slash: bool) {
         if start < i {
             out.push_str(&s[start..i]);
         }
-        out.push('%');
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        let at = 3 * usize::from(b);
+        out.push_str(&PERCENT_TRIPLETS[at..at + 3]);
         start = i + 1;
     }
     if start == 0 {
@@ -114,11 +176,42 @@ pub fn push_percent_encoded(out: &mut String, s: &str, keep_slash: bool) {
     }
 }
 
+/// `%00%01...%FF`: the escape of byte `b` is `[3b..3b+3]` (one copy, no per-digit pushes).
+const PERCENT_TRIPLETS: &str = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    const TABLE: [u8; 768] = {
+        let mut table = [0u8; 768];
+        let mut b = 0;
+        while b < 256 {
+            table[3 * b] = b'%';
+            table[3 * b + 1] = HEX[b >> 4];
+            table[3 * b + 2] = HEX[b & 0x0f];
+            b += 1;
+        }
+        table
+    };
+    match std::str::from_utf8(&TABLE) {
+        Ok(text) => text,
+        Err(_) => panic!("ASCII"),
+    }
+};
+
 /// Whether [`push_percent_encoded`] would copy `s` unchanged.
 pub fn needs_no_encoding(s: &str, keep_slash: bool) -> bool {
-    s.bytes()
-        .all(|b| is_unreserved(b) || (keep_slash && b == b'/'))
+    let kept = if keep_slash {
+        &UNRESERVED_AND_SLASH
+    } else {
+        &UNRESERVED
+    };
+    s.bytes().all(|b| kept[usize::from(b)])
 }
+
+/// [`UNRESERVED`] and `/`: what an encoded path keeps (one table, so the loop tests one load per byte).
+static UNRESERVED_AND_SLASH: [bool; 256] = {
+    let mut table = UNRESERVED_TABLE;
+    table[b'/' as usize] = true;
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -162,6 +255,52 @@ mod tests {
     }
 
     #[test]
+    fn json_escape_scan_matches_the_byte_rule() {
+        let rule = |s: &[u8]| s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        // Every byte value at every position of a 17-byte text (two words and a tail), plus UTF-8.
+        for at in 0..17 {
+            for b in 0..=255u8 {
+                let mut text = *b"abcdefghijklmnopq";
+                text[at] = b;
+                assert_eq!(needs_json_escape(&text), rule(&text), "{b:#x} at {at}");
+            }
+        }
+        assert!(!needs_json_escape("用户/写真 ~ ÿ\u{7f}".as_bytes()));
+    }
+
+    #[test]
+    fn calendar_fields_match_chrono() {
+        use chrono::{Datelike, Timelike};
+        let chrono_fields = |unix: i64| {
+            let t = DateTime::<Utc>::from_timestamp(unix, 0)?;
+            let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+            Some([year, t.month(), t.day(), t.hour(), t.minute(), t.second()])
+        };
+        let mut unix = -62_167_219_200 - 86_400 * 3; // a few days before 0000-01-01
+        while unix < 253_402_300_800 + 86_400 * 3 {
+            for offset in [0, 1, 59, 3_599, 86_399] {
+                assert_eq!(
+                    utc_fields(unix + offset),
+                    chrono_fields(unix + offset),
+                    "{}",
+                    unix + offset
+                );
+            }
+            unix += 86_400 * 13 + 3_601; // every weekday, month and leap rule over the years 0-9999
+        }
+        for unix in [
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX,
+            0,
+            951_782_400,
+            4_107_542_400,
+        ] {
+            assert_eq!(utc_fields(unix), chrono_fields(unix), "{unix}");
+        }
+    }
+
+    #[test]
     fn fields_and_digits() {
         assert_eq!(utc_fields(1_369_353_600), Some([2013, 5, 24, 0, 0, 0]));
         assert_eq!(utc_fields(i64::MAX), None);
@@ -172,11 +311,13 @@ mod tests {
     }
 }
 
-/// Appends the POST-policy condition `{"name":"value"}`, both JSON-escaped as serde_json would (S3, COS, OSS).
-pub fn push_condition(out: &mut String, name: &str, value: &str) {
-    out.push('{');
-    push_json_str(out, name);
-    out.push(':');
+/// Appends the POST-policy condition `{"name":"value"}`, `value` JSON-escaped as serde_json would (S3, COS,
+/// OSS). `name` is one of the providers' field names, which JSON never escapes, so it is copied as is.
+pub fn push_condition(out: &mut String, name: &'static str, value: &str) {
+    debug_assert!(!needs_json_escape(name.as_bytes()), "{name}");
+    out.push_str("{\"");
+    out.push_str(name);
+    out.push_str("\":");
     push_json_str(out, value);
     out.push('}');
 }

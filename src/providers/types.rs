@@ -29,8 +29,9 @@ pub struct UploadGrant<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormUpload {
     pub url: String,
-    /// Form fields in the order the client should send them (the file goes last, as `file`).
-    pub fields: Vec<(String, String)>,
+    /// Form fields in the order the client should send them (the file goes last, as `file`). The names are
+    /// the providers' constants: a static name costs no allocation per credential.
+    pub fields: Vec<(&'static str, String)>,
 }
 
 /// A presigned URL and the exact headers the client must send with it.

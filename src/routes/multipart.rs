@@ -502,7 +502,7 @@ pub fn sign_part_urls(
             part_number: n,
             method: s.method,
             url: s.url,
-            headers: Fields(s.headers),
+            headers: Fields::Owned(s.headers),
         })
         .collect();
     crate::telemetry::count(

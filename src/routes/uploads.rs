@@ -178,11 +178,11 @@ pub fn issue_upload(
 }
 
 fn form(f: FormUpload) -> (String, Fields, Fields) {
-    (f.url, Fields(f.fields), Fields::default())
+    (f.url, Fields::Static(f.fields), Fields::default())
 }
 
 fn put(s: SignedUrl) -> (String, Fields, Fields) {
-    (s.url, Fields::default(), Fields(s.headers))
+    (s.url, Fields::default(), Fields::Owned(s.headers))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

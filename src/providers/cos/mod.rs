@@ -190,20 +190,20 @@ impl CosStore {
         // `key` raw (an encoded key is stored encoded, pitfall 6.3); status 200 because wx.uploadFile
         // reports COS's default 204 as a failure in the official demo's check.
         let mut fields = Vec::with_capacity(10);
-        fields.push(("key".to_owned(), g.key.to_owned()));
-        fields.push(("success_action_status".to_owned(), "200".to_owned()));
+        fields.push(("key", g.key.to_owned()));
+        fields.push(("success_action_status", "200".to_owned()));
         if let Some(content_type) = g.content_type {
-            fields.push(("Content-Type".to_owned(), content_type.to_owned()));
+            fields.push(("Content-Type", content_type.to_owned()));
         }
         if let Some(token) = &self.session_token {
-            fields.push((SECURITY_TOKEN.to_owned(), token.clone()));
+            fields.push((SECURITY_TOKEN, token.clone()));
         }
         fields.extend([
-            ("policy".to_owned(), STANDARD.encode(&policy)),
-            ("q-sign-algorithm".to_owned(), "sha1".to_owned()),
-            ("q-ak".to_owned(), self.secret_id.clone()),
-            ("q-key-time".to_owned(), key_time),
-            ("q-signature".to_owned(), signature),
+            ("policy", STANDARD.encode(&policy)),
+            ("q-sign-algorithm", "sha1".to_owned()),
+            ("q-ak", self.secret_id.clone()),
+            ("q-key-time", key_time),
+            ("q-signature", signature),
         ]);
         FormUpload {
             url: self.form_url.clone(),
@@ -213,13 +213,12 @@ impl CosStore {
 
     /// A presigned PUT that signs `host`, and `content-type` / `content-length` when the grant fixes them.
     pub fn presigned_put(&self, g: &UploadGrant) -> SignedUrl {
-        let size = g.size.map(|size| size.to_string());
-        let mut headers = Vec::new();
+        let mut headers = Vec::with_capacity(2);
         if let Some(content_type) = g.content_type {
             headers.push(("Content-Type".to_owned(), content_type.to_owned()));
         }
-        if let Some(size) = size {
-            headers.push(("Content-Length".to_owned(), size));
+        if let Some(size) = g.size {
+            headers.push(("Content-Length".to_owned(), size.to_string()));
         }
         let url = self.presigned_url("PUT", g.key, &headers, &[], g.now, g.expires_at);
         SignedUrl {
@@ -268,7 +267,8 @@ impl CosStore {
         expires_at: i64,
     ) -> String {
         let path = key_path(key);
-        let mut signed_headers: Vec<(&str, &str)> = vec![("host", &self.host)];
+        let mut signed_headers: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 1);
+        signed_headers.push(("host", &self.host));
         signed_headers.extend(
             headers
                 .iter()
@@ -287,7 +287,11 @@ impl CosStore {
         let key_time = Self::window(now, expires_at);
         let signature = sign_request_keyed(&self.keyed_secret, &key_time, &request);
         // The cos-python-sdk-v5 layout of `presigned_query`: the `q-*` pairs, then the signed parameters.
-        let mut url = String::with_capacity(self.base_url.len() + path.len() * 3 + 300);
+        let extra: usize = params
+            .iter()
+            .map(|(n, v)| 3 * (n.len() + v.len()) + 2)
+            .sum();
+        let mut url = String::with_capacity(self.base_url.len() + path.len() * 3 + 400 + extra);
         url.push_str(&self.base_url);
         push_encoded_path(&mut url, &path);
         url.push('?');

@@ -27,7 +27,11 @@ pub(crate) fn push_url_encoded(out: &mut String, s: &str) {
 
 /// The `start;end` validity window (unix seconds) shared by `q-sign-time` and `q-key-time`.
 pub fn key_time(start: i64, end: i64) -> String {
-    format!("{start};{end}")
+    use std::fmt::Write;
+    let mut out = String::with_capacity(24);
+    // Writing integers to a String cannot fail; `format!` would size its buffer by guessing and grow.
+    let _ = write!(out, "{start};{end}");
+    out
 }
 
 #[cfg(test)]

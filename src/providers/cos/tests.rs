@@ -195,7 +195,7 @@ fn presigned_put_pins_content_length_when_size_is_known() {
 fn field<'a>(form: &'a FormUpload, name: &str) -> &'a str {
     form.fields
         .iter()
-        .find(|(n, _)| n == name)
+        .find(|(n, _)| *n == name)
         .map(|(_, v)| v.as_str())
         .unwrap_or_else(|| panic!("field {name} present"))
 }
@@ -216,7 +216,7 @@ fn form_upload_fields_come_in_order_with_raw_key() {
         NOW + 900,
     ));
     assert_eq!(form.url, format!("https://{HOST}/"));
-    let names: Vec<&str> = form.fields.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = form.fields.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         names,
         [
@@ -282,7 +282,7 @@ fn form_upload_signature_verifies_like_cos_does() {
 #[test]
 fn form_upload_with_session_token_sends_and_pins_it() {
     let form = store(Some("TOKEN+/=")).form_upload(&grant("a.png", None, None, NOW + 900));
-    let names: Vec<&str> = form.fields.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = form.fields.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         &names[..4],
         [

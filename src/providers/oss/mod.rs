@@ -126,12 +126,23 @@ impl OssStore {
     /// `scheme://host/<encoded path of key>`: the URL without its query. The path is encoded exactly as the
     /// canonical URI encodes it, so what is sent is what was signed.
     fn object_url(&self, key: &str) -> String {
-        let mut url = format!("{}://{}", self.scheme, self.object_host);
-        if self.path_style {
-            url.push_str(&sign::canonical_uri(&self.bucket, key));
+        self.object_url_with_capacity(key, 0)
+    }
+
+    /// [`OssStore::object_url`] in a buffer with `extra` bytes to spare (for the query a presign appends).
+    fn object_url_with_capacity(&self, key: &str, extra: usize) -> String {
+        let bucket = if self.path_style {
+            &self.bucket[..]
         } else {
-            url.push_str(&sign::canonical_uri("", key));
-        }
+            ""
+        };
+        let mut url = String::with_capacity(
+            self.scheme.len() + self.object_host.len() + 3 * (bucket.len() + key.len()) + 8 + extra,
+        );
+        url.push_str(&self.scheme);
+        url.push_str("://");
+        url.push_str(&self.object_host);
+        sign::push_canonical_uri(&mut url, bucket, key);
         url
     }
 }

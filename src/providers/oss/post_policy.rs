@@ -6,8 +6,11 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::sign::{Signer, SigningTime, ALGORITHM};
+use std::fmt::Write;
+
+use super::sign::{Signer, ALGORITHM};
 use crate::providers::common as text;
+use crate::providers::s3::sigv4;
 
 /// What a POST policy pins.
 #[derive(Debug, Clone)]
@@ -42,15 +45,7 @@ pub struct SignedPostPolicy {
     pub signature: String,
     /// `key`, `policy`, `x-oss-signature-version`, `x-oss-credential`, `x-oss-date`, `x-oss-signature`, then
     /// `Content-Type`, `x-oss-security-token`, `callback`, `x-oss-forbid-overwrite` when present.
-    pub fields: Vec<(String, String)>,
-}
-
-fn push_condition(out: &mut String, name: &str, value: &str) {
-    out.push('{');
-    text::push_json_str(out, name);
-    out.push(':');
-    text::push_json_str(out, value);
-    out.push('}');
+    pub fields: Vec<(&'static str, String)>,
 }
 
 fn push_eq(out: &mut String, field: &str, value: &str) {
@@ -68,29 +63,55 @@ pub fn sign_policy(signer: &Signer, date: &str, policy_base64: &str) -> String {
 
 /// Builds and signs the policy (compact JSON, written by hand so the condition order is fixed).
 pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
-    let time = SigningTime::from_unix(input.now);
-    let credential = signer.credential(&time.date);
+    let (policy_json, fields) = sign_fields(signer, input);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    SignedPostPolicy {
+        policy_base64: field("policy"),
+        signature: field("x-oss-signature"),
+        policy_json,
+        fields,
+    }
+}
+
+/// [`sign`]'s policy JSON and form fields, each value built once, straight into the field that carries it.
+pub(crate) fn sign_fields(
+    signer: &Signer,
+    input: &PostPolicyInput<'_>,
+) -> (String, Vec<(&'static str, String)>) {
+    let (mut datetime_buf, mut fallback) = ([0u8; 16], String::new());
+    let datetime = sigv4::datetime(input.now, &mut datetime_buf, &mut fallback);
+    let date = &datetime[..8];
+    let credential = signer.credential(date);
     let token = signer.credentials().session_token.as_deref();
 
-    let mut json = String::with_capacity(400 + input.key.len() + credential.len());
-    json.push_str("{\"expiration\":");
-    text::push_json_str(&mut json, &text::iso8601_millis(input.expires_at));
-    json.push_str(",\"conditions\":[");
-    push_condition(&mut json, "bucket", input.bucket);
+    let mut json = String::with_capacity(
+        400 + input.key.len() + credential.len() + input.callback.map_or(0, str::len),
+    );
+    json.push_str("{\"expiration\":\"");
+    text::push_iso8601_millis(&mut json, input.expires_at);
+    json.push_str("\",\"conditions\":[");
+    text::push_condition(&mut json, "bucket", input.bucket);
     json.push(',');
-    push_condition(&mut json, "x-oss-signature-version", ALGORITHM);
+    text::push_condition(&mut json, "x-oss-signature-version", ALGORITHM);
     json.push(',');
-    push_condition(&mut json, "x-oss-credential", &credential);
+    text::push_condition(&mut json, "x-oss-credential", &credential);
     json.push(',');
-    push_condition(&mut json, "x-oss-date", &time.datetime);
+    text::push_condition(&mut json, "x-oss-date", datetime);
     if let Some(token) = token {
         json.push(',');
-        push_condition(&mut json, "x-oss-security-token", token);
+        text::push_condition(&mut json, "x-oss-security-token", token);
     }
     json.push(',');
     push_eq(&mut json, "$key", input.key);
     json.push_str(",[\"content-length-range\",0,");
-    json.push_str(&input.max_size.to_string());
+    // Writing an integer to a String cannot fail.
+    let _ = write!(json, "{}", input.max_size);
     json.push(']');
     if let Some(content_type) = input.content_type {
         json.push(',');
@@ -98,35 +119,30 @@ pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     }
     if let Some(callback) = input.callback {
         json.push(',');
-        push_condition(&mut json, "callback", callback);
+        text::push_condition(&mut json, "callback", callback);
     }
     json.push_str("]}");
     let policy_base64 = STANDARD.encode(json.as_bytes());
-    let signature = sign_policy(signer, &time.date, &policy_base64);
+    let signature = sign_policy(signer, date, &policy_base64);
 
-    let mut fields = Vec::with_capacity(9);
-    fields.push(("key".to_owned(), input.key.to_owned()));
-    fields.push(("policy".to_owned(), policy_base64.clone()));
-    fields.push(("x-oss-signature-version".to_owned(), ALGORITHM.to_owned()));
-    fields.push(("x-oss-credential".to_owned(), credential));
-    fields.push(("x-oss-date".to_owned(), time.datetime));
-    fields.push(("x-oss-signature".to_owned(), signature.clone()));
+    let mut fields = Vec::with_capacity(10);
+    fields.push(("key", input.key.to_owned()));
+    fields.push(("policy", policy_base64));
+    fields.push(("x-oss-signature-version", ALGORITHM.to_owned()));
+    fields.push(("x-oss-credential", credential));
+    fields.push(("x-oss-date", datetime.to_owned()));
+    fields.push(("x-oss-signature", signature));
     if let Some(content_type) = input.content_type {
-        fields.push(("Content-Type".to_owned(), content_type.to_owned()));
+        fields.push(("Content-Type", content_type.to_owned()));
     }
     if let Some(token) = token {
-        fields.push(("x-oss-security-token".to_owned(), token.to_owned()));
+        fields.push(("x-oss-security-token", token.to_owned()));
     }
     if let Some(callback) = input.callback {
-        fields.push(("callback".to_owned(), callback.to_owned()));
+        fields.push(("callback", callback.to_owned()));
     }
     if input.forbid_overwrite {
-        fields.push(("x-oss-forbid-overwrite".to_owned(), "true".to_owned()));
+        fields.push(("x-oss-forbid-overwrite", "true".to_owned()));
     }
-    SignedPostPolicy {
-        policy_json: json,
-        policy_base64,
-        signature,
-        fields,
-    }
+    (json, fields)
 }

@@ -10,7 +10,7 @@ impl OssStore {
     /// `callback` field (pinned by the policy) when `callback` is given (see [`super::callback::broker_callback`]),
     /// and `x-oss-forbid-overwrite` when `!g.overwrite`.
     pub fn form_upload(&self, g: &UploadGrant<'_>, callback: Option<&str>) -> FormUpload {
-        let signed = post_policy::sign(
+        let (_, fields) = post_policy::sign_fields(
             &self.signer,
             &PostPolicyInput {
                 bucket: &self.bucket,
@@ -25,7 +25,7 @@ impl OssStore {
         );
         FormUpload {
             url: self.bucket_url(),
-            fields: signed.fields,
+            fields,
         }
     }
 
@@ -133,25 +133,37 @@ impl OssStore {
         now: i64,
         expires_at: i64,
     ) -> String {
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let presigned = self.signer.presign(
+        // The stores sign at most four headers (type, length, no-overwrite, callback): no list to allocate.
+        let mut few = [("", ""); 4];
+        let many: Vec<(&str, &str)>;
+        let headers: &[(&str, &str)] = if headers.len() <= few.len() {
+            for (slot, (n, v)) in few.iter_mut().zip(headers) {
+                *slot = (n.as_str(), v.as_str());
+            }
+            &few[..headers.len()]
+        } else {
+            many = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            &many
+        };
+        let mut url = self.object_url_with_capacity(key, 640);
+        url.push('?');
+        self.signer.presign_into(
             &Request {
                 method,
                 bucket: &self.bucket,
                 key,
                 query,
-                headers: &headers,
+                headers,
                 additional_headers: &["content-length"],
                 now,
             },
             expires_at.saturating_sub(now),
+            &mut url,
+            false,
         );
-        let mut url = self.object_url(key);
-        url.push('?');
-        url.push_str(&presigned.query);
         url
     }
 }

@@ -7,18 +7,15 @@
 //! `x-oss-additional-headers`. A query parameter without a value is signed as its bare name.
 //!
 //! Every function returns its intermediate strings so tests compare them byte for byte with the vectors.
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
-
-use arc_swap::ArcSwapOption;
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
 
 use crate::providers::common as text;
-use crate::providers::s3::sigv4::{derive_key, uri_encode, KeyChain, MAX_EXPIRES_SECONDS};
+use crate::providers::s3::sigv4::{
+    self, datetime, decimal, derive_key, uri_encode, uri_encode_cow, write_canonical_request,
+    Dialect, KeyChain, MAX_EXPIRES_SECONDS,
+};
 pub use crate::providers::s3::sigv4::{Credentials, SigningTime, UNSIGNED_PAYLOAD};
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The algorithm name, in `x-oss-signature-version`, the string to sign and `Authorization`.
 pub const ALGORITHM: &str = "OSS4-HMAC-SHA256";
@@ -33,6 +30,13 @@ pub const ALIYUN_V4: KeyChain = KeyChain {
     terminator: "aliyun_v4_request",
 };
 
+/// OSS V4 as a dialect of the shared V4 code (`providers::s3::sigv4`).
+const DIALECT: Dialect = Dialect {
+    algorithm: ALGORITHM,
+    chain: ALIYUN_V4,
+    bare_empty_values: true,
+};
+
 /// SigningKey = HMAC chain over (`"aliyun_v4"` + secret, `yyyymmdd`, region, `"oss"`, `"aliyun_v4_request"`).
 pub fn derive_signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
     derive_key(ALIYUN_V4, secret, date, region, PRODUCT)
@@ -45,14 +49,25 @@ pub fn is_default_signed(lower: &str) -> bool {
 
 /// `/<bucket>/<key>` UriEncoded with `/` kept (`/<bucket>/` for bucket operations, `/` without a bucket).
 pub fn canonical_uri(bucket: &str, key: &str) -> String {
-    let mut raw = String::with_capacity(bucket.len() + key.len() + 2);
-    raw.push('/');
-    if !bucket.is_empty() {
-        raw.push_str(bucket);
-        raw.push('/');
+    let mut out = String::with_capacity(bucket.len() + key.len() + 8);
+    push_canonical_uri(&mut out, bucket, key);
+    out
+}
+
+/// [`canonical_uri`] appended to `out`.
+pub fn push_canonical_uri(out: &mut String, bucket: &str, key: &str) {
+    for piece in uri_pieces(bucket, key) {
+        text::push_percent_encoded(out, piece, true);
     }
-    raw.push_str(key);
-    uri_encode(&raw, false)
+}
+
+/// The raw pieces of [`canonical_uri`], encoded one after the other.
+fn uri_pieces<'a>(bucket: &'a str, key: &'a str) -> [&'a str; 4] {
+    if bucket.is_empty() {
+        ["/", "", "", key]
+    } else {
+        ["/", bucket, "/", key]
+    }
 }
 
 /// `name=value` of UriEncoded pairs, or the bare name when the value is empty (what OSS signs and accepts).
@@ -64,54 +79,53 @@ fn push_pair(out: &mut String, name: &str, value: &str) {
     }
 }
 
-/// Encoded pairs sorted by (name, value), bare names for empty values, `&`-joined.
-fn canonical_query(mut encoded: Vec<(String, String)>) -> String {
-    encoded.sort();
-    let mut out = String::with_capacity(encoded.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
-    for (i, (k, v)) in encoded.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        push_pair(&mut out, k, v);
+/// `name` lowercased, borrowed when it already is.
+fn lowercase(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
     }
-    out
 }
 
-/// The sorted, deduplicated lowercase names of `additional` that are present in `headers` with a non-empty value
-/// and not signed by default anyway (the SDK's rule; the server recomputes the same list).
-fn effective_additional(headers: &[(&str, &str)], additional: &[&str]) -> Vec<String> {
-    let mut names: Vec<String> = additional
-        .iter()
-        .map(|n| n.to_ascii_lowercase())
-        .filter(|n| !is_default_signed(n))
-        .filter(|n| {
-            headers
-                .iter()
-                .any(|(h, v)| h.eq_ignore_ascii_case(n) && !v.trim().is_empty())
-        })
-        .collect();
-    names.sort();
+/// What OSS signs of a request's headers: every default-signed one and the effective additional ones.
+struct SignedHeaders<'a> {
+    /// (lowercase name, trimmed value), sorted by name (stable: a repeated name keeps its order). HTTP drops
+    /// surrounding whitespace on the wire, so the server only ever sees trimmed values; ali-oss trims too.
+    lines: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// The `;`-joined effective additional names: the canonical request's line, `x-oss-additional-headers`
+    /// and `AdditionalHeaders=`.
+    additional: Cow<'a, str>,
+}
+
+/// The effective additional names are the sorted, deduplicated lowercase names of `additional` that are present
+/// in `headers` with a non-empty value and not signed by default anyway (the SDK's rule; the server recomputes
+/// the same list).
+fn signed_headers<'a>(headers: &[(&'a str, &'a str)], additional: &[&'a str]) -> SignedHeaders<'a> {
+    let mut names: Vec<Cow<'a, str>> = Vec::with_capacity(additional.len());
+    for name in additional {
+        let name = lowercase(name);
+        let present = headers
+            .iter()
+            .any(|(h, v)| h.eq_ignore_ascii_case(&name) && !v.trim().is_empty());
+        if present && !is_default_signed(&name) {
+            names.push(name);
+        }
+    }
+    names.sort_unstable();
     names.dedup();
-    names
-}
-
-/// `name:value\n` for every signed header, names lowercased, values trimmed (HTTP drops surrounding whitespace
-/// on the wire, so the server only ever sees trimmed values; ali-oss trims too), sorted by name.
-fn canonical_headers(headers: &[(&str, &str)], additional: &[String]) -> String {
-    let mut lines: Vec<(String, &str)> = headers
+    let mut lines: Vec<(Cow<'a, str>, Cow<'a, str>)> = headers
         .iter()
-        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim()))
-        .filter(|(n, _)| is_default_signed(n) || additional.iter().any(|a| a == n))
+        .map(|(n, v)| (lowercase(n), Cow::Borrowed(v.trim())))
+        .filter(|(n, _)| is_default_signed(n) || names.contains(n))
         .collect();
     lines.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = String::with_capacity(lines.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
-    for (n, v) in lines {
-        out.push_str(&n);
-        out.push(':');
-        out.push_str(v);
-        out.push('\n');
-    }
-    out
+    let additional = match &names[..] {
+        [] => Cow::Borrowed(""),
+        [one] => one.clone(),
+        more => Cow::Owned(more.join(";")),
+    };
+    SignedHeaders { lines, additional }
 }
 
 /// One request to sign (either way).
@@ -161,28 +175,15 @@ pub struct HeaderSigned {
     pub authorization: String,
 }
 
-/// The per-day values: date, scope, credential and the HMAC state keyed with the derived signing key.
-struct DayKey {
-    date: String,
-    scope: String,
-    credential: String,
-    keyed: HmacSha256,
-}
-
-/// Signs requests for one (credentials, region), caching the signing key of the current day.
+/// Signs requests for one (credentials, region): the V4 signer of `providers::s3::sigv4` in OSS's dialect, so the
+/// signing key of the current day is cached the same way.
 pub struct Signer {
-    credentials: Credentials,
-    region: String,
-    /// One entry, replaced once a day; lock-free reads. A racing first use of a new day derives twice, harmlessly.
-    day: ArcSwapOption<DayKey>,
+    v4: sigv4::Signer,
 }
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer")
-            .field("credentials", &self.credentials)
-            .field("region", &self.region)
-            .finish_non_exhaustive()
+        f.debug_struct("Signer").field("v4", &self.v4).finish()
     }
 }
 
@@ -190,110 +191,42 @@ impl Signer {
     /// A signer for `region` (the short id, `cn-hangzhou`).
     pub fn new(credentials: Credentials, region: &str) -> Signer {
         Signer {
-            credentials,
-            region: region.to_owned(),
-            day: ArcSwapOption::empty(),
+            v4: sigv4::Signer::with_dialect(DIALECT, credentials, region, PRODUCT),
         }
     }
 
     /// The credentials this signer uses.
     pub fn credentials(&self) -> &Credentials {
-        &self.credentials
+        self.v4.credentials()
     }
 
     /// The region of the credential scope.
     pub fn region(&self) -> &str {
-        &self.region
+        self.v4.region()
     }
 
     /// `yyyymmdd/<region>/oss/aliyun_v4_request`.
     pub fn scope(&self, date: &str) -> String {
-        format!("{date}/{}/{PRODUCT}/aliyun_v4_request", self.region)
-    }
-
-    fn day_key(&self, date: &str) -> Arc<DayKey> {
-        if let Some(day) = self.day.load().as_ref().filter(|d| d.date == date) {
-            return Arc::clone(day);
-        }
-        let key = derive_signing_key(self.credentials.secret_key.expose(), date, &self.region);
-        let scope = self.scope(date);
-        let day = Arc::new(DayKey {
-            date: date.to_owned(),
-            credential: format!("{}/{scope}", self.credentials.access_key),
-            scope,
-            keyed: HmacSha256::new_from_slice(&key).unwrap_or_else(|_| unreachable!()),
-        });
-        self.day.store(Some(Arc::clone(&day)));
-        day
+        self.v4.scope(date)
     }
 
     /// `<AK>/yyyymmdd/<region>/oss/aliyun_v4_request` (`x-oss-credential`).
     pub fn credential(&self, date: &str) -> String {
-        self.day_key(date).credential.clone()
+        self.v4.cached_credential(date)
     }
 
     /// Hex HMAC-SHA256 of `string_to_sign` with the signing key of `date` (also signs POST policies).
     pub fn sign(&self, date: &str, string_to_sign: &str) -> String {
-        let mut mac = self.day_key(date).keyed.clone();
-        mac.update(string_to_sign.as_bytes());
-        text::hex_string(&mac.finalize().into_bytes())
-    }
-
-    /// (string to sign, signature) of a canonical request.
-    fn finish(&self, time: &SigningTime, canonical_request: &str) -> (String, String) {
-        let day = self.day_key(&time.date);
-        let hash = text::hex_string(&Sha256::digest(canonical_request.as_bytes()));
-        let string_to_sign = format!("{ALGORITHM}\n{}\n{}\n{hash}", time.datetime, day.scope);
-        let signature = self.sign(&time.date, &string_to_sign);
-        (string_to_sign, signature)
+        self.v4.sign(date, string_to_sign)
     }
 
     /// Presigns in query mode, valid `expires` seconds (clamped to 1..=604800). The security token, when the
     /// credentials have one, becomes the signed `x-oss-security-token` parameter.
     pub fn presign(&self, req: &Request<'_>, expires: i64) -> Presigned {
-        let time = SigningTime::from_unix(req.now);
-        let credential = self.credential(&time.date);
-        let additional = effective_additional(req.headers, req.additional_headers);
-        let mut pairs: Vec<(String, String)> = req
-            .query
-            .iter()
-            .map(|(k, v)| (uri_encode(k, true), uri_encode(v, true)))
-            .collect();
-        let mut auth = vec![
-            ("x-oss-signature-version".to_owned(), ALGORITHM.to_owned()),
-            ("x-oss-date".to_owned(), time.datetime.clone()),
-            (
-                "x-oss-expires".to_owned(),
-                expires.clamp(1, MAX_EXPIRES).to_string(),
-            ),
-            ("x-oss-credential".to_owned(), uri_encode(&credential, true)),
-        ];
-        if let Some(token) = &self.credentials.session_token {
-            auth.push(("x-oss-security-token".to_owned(), uri_encode(token, true)));
-        }
-        if !additional.is_empty() {
-            auth.push((
-                "x-oss-additional-headers".to_owned(),
-                uri_encode(&additional.join(";"), true),
-            ));
-        }
-        pairs.extend(auth);
         let mut query = String::with_capacity(512);
-        for (k, v) in &pairs {
-            push_pair(&mut query, k, v);
-            query.push('&');
-        }
-        let canonical_request = format!(
-            "{}\n{}\n{}\n{}\n{}\n{UNSIGNED_PAYLOAD}",
-            req.method,
-            canonical_uri(req.bucket, req.key),
-            canonical_query(pairs),
-            canonical_headers(req.headers, &additional),
-            additional.join(";"),
-        );
-        let (string_to_sign, signature) = self.finish(&time, &canonical_request);
-        query.push_str("x-oss-signature=");
-        query.push_str(&signature);
+        let (canonical_request, string_to_sign, signature) = self
+            .presign_into(req, expires, &mut query, true)
+            .unwrap_or_else(|| unreachable!("kept on request"));
         Presigned {
             canonical_request,
             string_to_sign,
@@ -302,37 +235,134 @@ impl Signer {
         }
     }
 
+    /// Appends [`Presigned::query`] to `out` (the store's URL); the canonical request, string to sign and
+    /// signature too when `keep`. The canonical request is written once (by SigV4's builder) and hashed.
+    pub(crate) fn presign_into(
+        &self,
+        req: &Request<'_>,
+        expires: i64,
+        out: &mut String,
+        keep: bool,
+    ) -> Option<(String, String, String)> {
+        let (mut datetime_buf, mut fallback) = ([0u8; 16], String::new());
+        let datetime = datetime(req.now, &mut datetime_buf, &mut fallback);
+        let day = self.v4.day(&datetime[..8]);
+        let signed = signed_headers(req.headers, req.additional_headers);
+        let mut expires_buf = [0u8; 20];
+        let expires = decimal(
+            expires.clamp(1, MAX_EXPIRES).unsigned_abs(),
+            &mut expires_buf,
+        );
+        let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(req.query.len() + 6);
+        pairs.extend(
+            req.query
+                .iter()
+                .map(|(k, v)| (uri_encode_cow(k), uri_encode_cow(v))),
+        );
+        pairs.extend([
+            (
+                Cow::Borrowed("x-oss-signature-version"),
+                Cow::Borrowed(ALGORITHM),
+            ),
+            (Cow::Borrowed("x-oss-date"), Cow::Borrowed(datetime)),
+            (Cow::Borrowed("x-oss-expires"), Cow::Borrowed(expires)),
+            (
+                Cow::Borrowed("x-oss-credential"),
+                Cow::Borrowed(day.credential_encoded.as_str()),
+            ),
+        ]);
+        if let Some(token) = &self.credentials().session_token {
+            pairs.push((Cow::Borrowed("x-oss-security-token"), uri_encode_cow(token)));
+        }
+        if !signed.additional.is_empty() {
+            pairs.push((
+                Cow::Borrowed("x-oss-additional-headers"),
+                uri_encode_cow(&signed.additional),
+            ));
+        }
+        // The URL keeps the SDK's order (operation parameters, then the x-oss-* ones); the signature is sorted.
+        for (k, v) in &pairs {
+            push_pair(out, k, v);
+            out.push('&');
+        }
+        pairs.sort_unstable();
+        // A URL alone hashes its canonical request in this thread's reused buffer (as SigV4's URLs do).
+        let buffer = if keep {
+            String::new()
+        } else {
+            sigv4::scratch_take()
+        };
+        let canonical_request = self.canonical_request(req, &pairs, &signed, buffer);
+        let (hash, signature) = self.v4.sign_canonical(&day, datetime, &canonical_request);
+        out.push_str("x-oss-signature=");
+        out.push_str(signature.as_str());
+        if !keep {
+            sigv4::scratch_return(canonical_request);
+            return None;
+        }
+        let string_to_sign = self
+            .v4
+            .string_to_sign_of_hash(datetime, &day.scope, hash.as_str());
+        Some((
+            canonical_request,
+            string_to_sign,
+            signature.as_str().to_owned(),
+        ))
+    }
+
+    /// `method\n/<bucket>/<key>\nquery\nheaders\n\nadditional\nUNSIGNED-PAYLOAD` over sorted, encoded `pairs`.
+    fn canonical_request(
+        &self,
+        req: &Request<'_>,
+        pairs: &[(Cow<'_, str>, Cow<'_, str>)],
+        signed: &SignedHeaders<'_>,
+        mut canonical_request: String,
+    ) -> String {
+        canonical_request.reserve(req.method.len() + 3 * (req.bucket.len() + req.key.len()) + 512);
+        write_canonical_request(
+            &mut canonical_request,
+            req.method,
+            &uri_pieces(req.bucket, req.key),
+            pairs,
+            &signed.lines,
+            &signed.additional,
+            UNSIGNED_PAYLOAD,
+            None,
+            DIALECT.bare_empty_values,
+        );
+        canonical_request
+    }
+
     /// Signs in header mode over `req.headers` (which must carry `x-oss-date` of `req.now`,
     /// `x-oss-content-sha256: UNSIGNED-PAYLOAD` and, with STS credentials, `x-oss-security-token`; see
     /// [`auth_headers`]).
     pub fn sign_headers(&self, req: &Request<'_>) -> HeaderSigned {
-        let time = SigningTime::from_unix(req.now);
-        let additional = effective_additional(req.headers, req.additional_headers);
-        let pairs = req
+        let (mut datetime_buf, mut fallback) = ([0u8; 16], String::new());
+        let datetime = datetime(req.now, &mut datetime_buf, &mut fallback);
+        let day = self.v4.day(&datetime[..8]);
+        let signed = signed_headers(req.headers, req.additional_headers);
+        let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = req
             .query
             .iter()
-            .map(|(k, v)| (uri_encode(k, true), uri_encode(v, true)))
+            .map(|(k, v)| (uri_encode_cow(k), uri_encode_cow(v)))
             .collect();
-        let canonical_request = format!(
-            "{}\n{}\n{}\n{}\n{}\n{UNSIGNED_PAYLOAD}",
-            req.method,
-            canonical_uri(req.bucket, req.key),
-            canonical_query(pairs),
-            canonical_headers(req.headers, &additional),
-            additional.join(";"),
-        );
-        let (string_to_sign, signature) = self.finish(&time, &canonical_request);
-        let mut authorization = format!("{ALGORITHM} Credential={}", self.credential(&time.date));
-        if !additional.is_empty() {
+        pairs.sort_unstable();
+        let canonical_request = self.canonical_request(req, &pairs, &signed, String::new());
+        let (hash, signature) = self.v4.sign_canonical(&day, datetime, &canonical_request);
+        let string_to_sign = self
+            .v4
+            .string_to_sign_of_hash(datetime, &day.scope, hash.as_str());
+        let mut authorization = format!("{ALGORITHM} Credential={}", day.credential);
+        if !signed.additional.is_empty() {
             authorization.push_str(",AdditionalHeaders=");
-            authorization.push_str(&additional.join(";"));
+            authorization.push_str(&signed.additional);
         }
         authorization.push_str(",Signature=");
-        authorization.push_str(&signature);
+        authorization.push_str(signature.as_str());
         HeaderSigned {
             canonical_request,
             string_to_sign,
-            signature,
+            signature: signature.as_str().to_owned(),
             authorization,
         }
     }
@@ -340,7 +370,7 @@ impl Signer {
     /// The headers header mode adds to every request at `now`: `x-oss-date`, `x-oss-content-sha256` and, with
     /// STS credentials, `x-oss-security-token` (all signed).
     pub fn auth_headers(&self, now: i64) -> Vec<(String, String)> {
-        auth_headers(&self.credentials, now)
+        auth_headers(self.credentials(), now)
     }
 }
 

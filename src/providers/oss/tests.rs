@@ -229,11 +229,11 @@ fn form_upload_policy_pins_key_size_type_callback_and_token() {
     let field = |name: &str| {
         form.fields
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let names: Vec<&str> = form.fields.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = form.fields.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         names,
         [
@@ -273,7 +273,7 @@ fn form_upload_policy_pins_key_size_type_callback_and_token() {
     let form = s.form_upload(&no_overwrite, None);
     assert_eq!(
         form.fields.last(),
-        Some(&("x-oss-forbid-overwrite".to_owned(), "true".to_owned()))
+        Some(&("x-oss-forbid-overwrite", "true".to_owned()))
     );
 }
 

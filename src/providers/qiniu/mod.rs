@@ -129,17 +129,13 @@ impl QiniuStore {
     }
 
     /// Form-upload credential: POST `multipart/form-data` with `token`, `key`, then `file`, to the
-    /// upload host. The policy decision is inside the signed token (see `upload::broker_put_policy`).
+    /// upload host. The policy decision is inside the signed token (see `upload::broker_put_policy_json`).
     pub fn form_upload(&self, g: &UploadGrant, callback: Option<&CallbackSpec>) -> FormUpload {
-        let policy = upload::broker_put_policy(&self.bucket, g, callback);
-        let token =
-            token::upload_token_keyed(&self.access_key, &self.keyed_secret, &policy.to_json());
+        let policy = upload::broker_put_policy_json(&self.bucket, g, callback);
+        let token = token::upload_token_keyed(&self.access_key, &self.keyed_secret, &policy);
         FormUpload {
             url: self.upload_url.clone(),
-            fields: vec![
-                ("token".to_owned(), token),
-                ("key".to_owned(), g.key.to_owned()),
-            ],
+            fields: vec![("token", token), ("key", g.key.to_owned())],
         }
     }
 

@@ -15,7 +15,7 @@ use crate::providers::types::{CompletedUpload, PartInfo, ProviderError, SignedUr
 
 use super::signing::urlsafe_b64;
 use super::token::upload_token_keyed;
-use super::upload::broker_put_policy;
+use super::upload::broker_put_policy_json;
 use super::{CallbackSpec, QiniuStore};
 
 /// Complete assembles the object and waits for the callback, longer than the shared client's total timeout.
@@ -135,8 +135,8 @@ impl QiniuStore {
     /// callback or `returnBody`). Every call of the upload carries it and Qiniu checks it at complete, so
     /// `expires_at` must outlive the whole upload; the same grant always gives the same token.
     pub fn multipart_token(&self, g: &UploadGrant, callback: Option<&CallbackSpec>) -> String {
-        let policy = broker_put_policy(&self.bucket, g, callback);
-        upload_token_keyed(&self.access_key, &self.keyed_secret, &policy.to_json())
+        let policy = broker_put_policy_json(&self.bucket, g, callback);
+        upload_token_keyed(&self.access_key, &self.keyed_secret, &policy)
     }
 
     /// The object's plain, unsigned URL on the store's `download_domain` (the `location` of a completed

@@ -121,12 +121,15 @@ pub fn qiniu_signing_data(r: &RequestToSign) -> Vec<u8> {
 /// The `X-Qiniu-*` headers under their canonical names, sorted by (name, value); every value of a
 /// repeated header gets its own line (the Rust SDK's behaviour; docs/PROVIDERS.md, Qiniu).
 fn signed_qiniu_headers<'h>(headers: &[(&str, &'h str)]) -> Vec<(String, &'h str)> {
+    // Only `X-Qiniu-*` names are canonicalized (and so allocated); the prefix test is the canonical form's.
     let mut signed: Vec<(String, &'h str)> = headers
         .iter()
-        .map(|(name, value)| (canonical_header_name(name), *value))
         .filter(|(name, _)| {
-            name.len() > QINIU_HEADER_PREFIX.len() && name.starts_with(QINIU_HEADER_PREFIX)
+            name.len() > QINIU_HEADER_PREFIX.len()
+                && name.as_bytes()[..QINIU_HEADER_PREFIX.len()]
+                    .eq_ignore_ascii_case(QINIU_HEADER_PREFIX.as_bytes())
         })
+        .map(|(name, value)| (canonical_header_name(name), *value))
         .collect();
     signed.sort();
     signed

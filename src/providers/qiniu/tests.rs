@@ -154,7 +154,7 @@ fn form_upload_with_callback_carries_a_verifiable_token_with_the_broker_policy()
     };
     let upload = store().form_upload(&grant("图片/a b+c.jpg", &types), Some(&spec));
     assert_eq!(upload.url, "https://up-z2.qiniup.com");
-    let names: Vec<&str> = upload.fields.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = upload.fields.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, ["token", "key"]);
     assert_eq!(upload.fields[1].1, "图片/a b+c.jpg");
     let policy = decode_verified_token("MY_ACCESS_KEY", "MY_SECRET_KEY", &upload.fields[0].1)

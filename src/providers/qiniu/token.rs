@@ -2,7 +2,13 @@
 
 use serde::Serialize;
 
-use super::signing::{encoded_sign, encoded_sign_keyed, urlsafe_b64, HmacSha1};
+use base64::engine::general_purpose::URL_SAFE;
+use base64::Engine;
+use hmac::Mac;
+
+#[cfg(test)]
+use super::signing::urlsafe_b64;
+use super::signing::{encoded_sign, HmacSha1};
 
 /// A put policy (上传策略) as Qiniu parses it (docs/PROVIDERS.md, Qiniu). Absent fields are omitted; numeric
 /// fields are JSON numbers and `forceSaveKey` a JSON bool, because a number sent as a string fails
@@ -126,16 +132,28 @@ pub fn upload_token(ak: &str, sk: &str, policy_json: &str) -> String {
     upload_token_keyed(ak, &super::signing::hmac_sha1(sk), policy_json)
 }
 
-/// [`upload_token`] with the SK's HMAC state keyed once per store (cloned, never re-keyed per token).
+/// [`upload_token`] with the SK's HMAC state keyed once per store (cloned, never re-keyed per token). Written
+/// into one buffer: the encoded policy goes to its place first, the HMAC over it then fills the gap left for
+/// the sign before it.
 pub fn upload_token_keyed(ak: &str, keyed_sk: &HmacSha1, policy_json: &str) -> String {
-    let encoded_policy = urlsafe_b64(policy_json.as_bytes());
-    let sign = encoded_sign_keyed(keyed_sk, encoded_policy.as_bytes());
-    let mut token = String::with_capacity(ak.len() + sign.len() + encoded_policy.len() + 2);
+    const SIGN_LEN: usize = 28; // urlsafe base64 of 20 bytes, padded
+    let mut token =
+        String::with_capacity(ak.len() + SIGN_LEN + 2 + policy_json.len().div_ceil(3) * 4);
     token.push_str(ak);
     token.push(':');
-    token.push_str(&sign);
+    let sign_at = token.len();
+    token.extend(std::iter::repeat_n('=', SIGN_LEN));
     token.push(':');
-    token.push_str(&encoded_policy);
+    let policy_at = token.len();
+    URL_SAFE.encode_string(policy_json.as_bytes(), &mut token);
+    let mut mac = keyed_sk.clone();
+    mac.update(&token.as_bytes()[policy_at..]);
+    let mut sign = [0u8; SIGN_LEN];
+    let written = URL_SAFE
+        .encode_slice(mac.finalize().into_bytes(), &mut sign)
+        .unwrap_or_else(|_| unreachable!("20 bytes are 28 characters"));
+    let sign = std::str::from_utf8(&sign[..written]).unwrap_or_else(|_| unreachable!("base64"));
+    token.replace_range(sign_at..sign_at + SIGN_LEN, sign);
     token
 }
 

@@ -1,9 +1,13 @@
 //! The put policy the broker bakes into a form-upload token (docs/API.md "Direct upload credentials" and
 //! "Provider callbacks", docs/PROVIDERS.md Qiniu). Pure.
 
+use std::fmt::Write;
+
+use crate::providers::common;
 use crate::providers::types::UploadGrant;
 
 use super::signing::FORM_CONTENT_TYPE;
+#[cfg(test)]
 use super::token::PutPolicy;
 use super::CallbackSpec;
 
@@ -14,9 +18,74 @@ const CALLBACK_BODY_FIELDS: &str =
 /// Without a callback Qiniu answers the uploader with this, the same fields the callback answer has.
 const RETURN_BODY: &str = r#"{"key":$(key),"hash":$(etag),"fsize":$(fsize),"bucket":$(bucket)}"#;
 
+/// The broker's put policy as compact JSON, written by hand: byte for byte what serde_json gives for the typed
+/// [`broker_put_policy`] (the tests compare), in [`super::PutPolicy`]'s field order, without building it.
 /// `scope = bucket:key`, `deadline = expires_at`, `insertOnly` unless overwriting is allowed,
 /// `fsizeLimit = max_size`, `mimeLimit` with content detection, `endUser = sub`, and either the
 /// signed form callback or a `returnBody`.
+pub fn broker_put_policy_json(
+    bucket: &str,
+    g: &UploadGrant,
+    callback: Option<&CallbackSpec>,
+) -> String {
+    let mut out = String::with_capacity(
+        320 + bucket.len()
+            + g.key.len()
+            + 2 * g.subject.len()
+            + callback.map_or(0, |c| c.url.len()),
+    );
+    out.push_str("{\"scope\":\"");
+    common::push_json_inner(&mut out, bucket);
+    out.push(':');
+    common::push_json_inner(&mut out, g.key);
+    // Writing integers to a String cannot fail.
+    let _ = write!(out, "\",\"deadline\":{}", g.expires_at);
+    if !g.overwrite {
+        out.push_str(",\"insertOnly\":1");
+    }
+    let _ = write!(out, ",\"fsizeLimit\":{}", g.max_size);
+    // Detect from the content whenever a limit is set: with the default (0) Qiniu checks the
+    // client's own claim, which the client can set to anything.
+    if !g.content_types.is_empty() {
+        out.push_str(",\"mimeLimit\":\"");
+        for (i, content_type) in g.content_types.iter().enumerate() {
+            if i > 0 {
+                out.push(';');
+            }
+            common::push_json_inner(&mut out, content_type);
+        }
+        out.push_str("\",\"detectMime\":1");
+    } else if let Some(essence) = declared_mime_limit(g) {
+        out.push_str(",\"mimeLimit\":");
+        common::push_json_str(&mut out, essence);
+        out.push_str(",\"detectMime\":1");
+    }
+    match callback {
+        Some(spec) => {
+            out.push_str(",\"callbackUrl\":");
+            common::push_json_str(&mut out, spec.url);
+            // Form, never JSON: under `QBox` a JSON body is not signed (docs/PROVIDERS.md, Qiniu). The
+            // form-urlencoded subject needs no JSON escaping.
+            out.push_str(",\"callbackBody\":\"");
+            out.push_str(CALLBACK_BODY_FIELDS);
+            out.push_str("&sub=");
+            out.extend(url::form_urlencoded::byte_serialize(g.subject.as_bytes()));
+            out.push_str("\",\"callbackBodyType\":");
+            common::push_json_str(&mut out, FORM_CONTENT_TYPE);
+        }
+        None => {
+            out.push_str(",\"returnBody\":");
+            common::push_json_str(&mut out, RETURN_BODY);
+        }
+    }
+    out.push_str(",\"endUser\":");
+    common::push_json_str(&mut out, g.subject);
+    out.push('}');
+    out
+}
+
+/// The typed put policy [`broker_put_policy_json`] writes: the reference its bytes are tested against.
+#[cfg(test)]
 pub fn broker_put_policy(
     bucket: &str,
     g: &UploadGrant,
@@ -26,8 +95,6 @@ pub fn broker_put_policy(
     let mut policy = PutPolicy {
         insert_only: (!g.overwrite).then_some(1),
         fsize_limit: Some(g.max_size),
-        // Detect from the content whenever a limit is set: with the default (0) Qiniu checks the
-        // client's own claim, which the client can set to anything.
         detect_mime: mime_limit.as_ref().map(|_| 1),
         mime_limit,
         end_user: Some(g.subject.to_owned()),
@@ -36,7 +103,6 @@ pub fn broker_put_policy(
     match callback {
         Some(spec) => {
             policy.callback_url = Some(spec.url.to_owned());
-            // Form, never JSON: under `QBox` a JSON body is not signed (docs/PROVIDERS.md, Qiniu).
             policy.callback_body_type = Some(FORM_CONTENT_TYPE.to_owned());
             policy.callback_body = Some(callback_body(g.subject));
         }
@@ -45,20 +111,27 @@ pub fn broker_put_policy(
     policy
 }
 
-/// The rule's allowed types, or else the declared type (its essence, without parameters, which
-/// the server-detected type never carries). A declared value that would read as a `!` deny-list is
-/// not pinned: with no rule list every type is allowed anyway.
+/// The rule's allowed types, or else the declared type (see [`declared_mime_limit`]).
+#[cfg(test)]
 fn mime_limit(g: &UploadGrant) -> Option<String> {
     if !g.content_types.is_empty() {
         return Some(g.content_types.join(";"));
     }
+    declared_mime_limit(g).map(str::to_owned)
+}
+
+/// Without a rule list, the declared type's essence (without parameters, which the server-detected type never
+/// carries). A declared value that would read as a `!` deny-list is not pinned: with no rule list every type is
+/// allowed anyway.
+fn declared_mime_limit<'a>(g: &UploadGrant<'a>) -> Option<&'a str> {
     let declared = g.content_type?;
     let essence = declared.split(';').next().unwrap_or_default().trim();
-    (!essence.is_empty() && !essence.starts_with('!')).then(|| essence.to_owned())
+    (!essence.is_empty() && !essence.starts_with('!')).then_some(essence)
 }
 
 /// The callback body template with the subject form-urlencoded: `$`, `(`, `)` and `&` are escaped,
 /// so a subject can never inject a magic variable or another field.
+#[cfg(test)]
 fn callback_body(subject: &str) -> String {
     let subject: String = url::form_urlencoded::byte_serialize(subject.as_bytes()).collect();
     format!("{CALLBACK_BODY_FIELDS}&sub={subject}")
@@ -188,5 +261,50 @@ mod tests {
         assert!(policy
             .to_json()
             .starts_with(r#"{"scope":"b:图片/a b+c.jpg","#));
+    }
+
+    #[test]
+    fn hand_written_json_equals_serde_json() {
+        let types = ["image/*".to_owned(), "vi\"deo/\\mp4\u{1}".to_owned()];
+        let spec = CallbackSpec {
+            url: "https://broker.example.com/v1/callbacks/qn?t=abc.def&\"q\"",
+        };
+        let declared = [
+            None,
+            Some("image/png"),
+            Some("text/plain; charset=utf-8"),
+            Some("!image/png"),
+            Some(""),
+            Some("a\"b\\c"),
+        ];
+        let mut checked = 0;
+        for key in ["users/alice/cat.jpg", "图片/a b+\"c\"\\.jpg\n"] {
+            for subject in ["alice", "a b&sub=root$(etag)+é\"\u{7f}"] {
+                for content_types in [&types[..], &[]] {
+                    for content_type in declared {
+                        for overwrite in [false, true] {
+                            for expires_at in [1_893_456_000, -5] {
+                                let g = UploadGrant {
+                                    subject,
+                                    content_type,
+                                    overwrite,
+                                    expires_at,
+                                    ..grant(key, content_types)
+                                };
+                                for callback in [None, Some(&spec)] {
+                                    assert_eq!(
+                                        broker_put_policy_json("my-bucket", &g, callback),
+                                        broker_put_policy("my-bucket", &g, callback).to_json(),
+                                        "{g:?} {callback:?}"
+                                    );
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 2 * 2 * 2 * 6 * 2 * 2 * 2);
     }
 }

@@ -4,7 +4,9 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::sigv4::{Signer, SigningTime, ALGORITHM};
+use std::fmt::Write;
+
+use super::sigv4::{self, Signer, ALGORITHM};
 use crate::providers::common;
 
 /// What a POST policy pins.
@@ -34,21 +36,44 @@ pub struct SignedPostPolicy {
     /// Hex HMAC-SHA256 of `policy_base64` (the `x-amz-signature` field).
     pub signature: String,
     /// Form fields in sending order.
-    pub fields: Vec<(String, String)>,
+    pub fields: Vec<(&'static str, String)>,
 }
 
 /// Builds and signs the policy; every `x-amz-*` form field is also a condition, as S3 requires.
 pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
-    let time = SigningTime::from_unix(input.now);
-    let credential = signer.cached_credential(&time.date);
+    let (policy_json, fields) = sign_fields(signer, input);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    SignedPostPolicy {
+        policy_base64: field("policy"),
+        signature: field("x-amz-signature"),
+        policy_json,
+        fields,
+    }
+}
+
+/// [`sign`]'s policy JSON and form fields, each value built once, straight into the field that carries it.
+pub(crate) fn sign_fields(
+    signer: &Signer,
+    input: &PostPolicyInput<'_>,
+) -> (String, Vec<(&'static str, String)>) {
+    let (mut datetime_buf, mut fallback) = ([0u8; 16], String::new());
+    let datetime = sigv4::datetime(input.now, &mut datetime_buf, &mut fallback);
+    let date = &datetime[..8];
+    let credential = signer.cached_credential(date);
     let token = signer.credentials().session_token.as_deref();
 
     // Written by hand (the bytes serde_json gives for the same values, see the tests) so the key order is
     // fixed whatever serde_json features the build enables, and no JSON tree is built only to be printed.
     let mut policy_json = String::with_capacity(320 + input.key.len() + credential.len());
-    policy_json.push_str("{\"expiration\":");
-    common::push_json_str(&mut policy_json, &common::iso8601_millis(input.expires_at));
-    policy_json.push_str(",\"conditions\":[");
+    policy_json.push_str("{\"expiration\":\"");
+    common::push_iso8601_millis(&mut policy_json, input.expires_at);
+    policy_json.push_str("\",\"conditions\":[");
     common::push_condition(&mut policy_json, "bucket", input.bucket);
     policy_json.push(',');
     common::push_condition(&mut policy_json, "key", input.key);
@@ -57,9 +82,10 @@ pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     policy_json.push(',');
     common::push_condition(&mut policy_json, "x-amz-credential", &credential);
     policy_json.push(',');
-    common::push_condition(&mut policy_json, "x-amz-date", &time.datetime);
+    common::push_condition(&mut policy_json, "x-amz-date", datetime);
     policy_json.push_str(",[\"content-length-range\",0,");
-    policy_json.push_str(&input.max_size.to_string());
+    // Writing an integer to a String cannot fail.
+    let _ = write!(policy_json, "{}", input.max_size);
     policy_json.push(']');
     if let Some(content_type) = input.content_type {
         policy_json.push(',');
@@ -71,28 +97,22 @@ pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     }
     policy_json.push_str("]}");
     let policy_base64 = STANDARD.encode(policy_json.as_bytes());
-    let signature = signer.sign(&time.date, &policy_base64);
+    let signature = signer.sign(date, &policy_base64);
 
     let mut fields = Vec::with_capacity(8);
-    fields.push(("key".to_owned(), input.key.to_owned()));
+    fields.push(("key", input.key.to_owned()));
     if let Some(content_type) = input.content_type {
-        fields.push(("Content-Type".to_owned(), content_type.to_owned()));
+        fields.push(("Content-Type", content_type.to_owned()));
     }
-    fields.push(("x-amz-algorithm".to_owned(), ALGORITHM.to_owned()));
-    fields.push(("x-amz-credential".to_owned(), credential));
-    fields.push(("x-amz-date".to_owned(), time.datetime));
+    fields.push(("x-amz-algorithm", ALGORITHM.to_owned()));
+    fields.push(("x-amz-credential", credential));
+    fields.push(("x-amz-date", datetime.to_owned()));
     if let Some(token) = token {
-        fields.push(("x-amz-security-token".to_owned(), token.to_owned()));
+        fields.push(("x-amz-security-token", token.to_owned()));
     }
-    fields.push(("policy".to_owned(), policy_base64.clone()));
-    fields.push(("x-amz-signature".to_owned(), signature.clone()));
-
-    SignedPostPolicy {
-        policy_json,
-        policy_base64,
-        signature,
-        fields,
-    }
+    fields.push(("policy", policy_base64));
+    fields.push(("x-amz-signature", signature));
+    (policy_json, fields)
 }
 
 #[cfg(test)]

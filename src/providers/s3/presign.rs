@@ -8,7 +8,7 @@ use super::S3Store;
 impl S3Store {
     /// An HTML-form POST to the bucket URL: exact key, `content-length-range` 0..=max_size, exact Content-Type when given.
     pub fn form_upload(&self, g: &UploadGrant<'_>) -> FormUpload {
-        let signed = post_policy::sign(
+        let (_, fields) = post_policy::sign_fields(
             &self.signer,
             &PostPolicyInput {
                 bucket: &self.bucket,
@@ -21,25 +21,38 @@ impl S3Store {
         );
         FormUpload {
             url: self.bucket_url(),
-            fields: signed.fields,
+            fields,
         }
     }
 
     /// A presigned PUT. `content-type` and `content-length` are signed when known, so the client must send
     /// exactly the returned `headers`. No checksum parameters: S3-compatible servers reject them.
     pub fn presigned_put(&self, g: &UploadGrant<'_>) -> SignedUrl {
-        let size = g.size.map(|s| s.to_string());
-        let mut signed: Vec<(&str, &str)> = Vec::new();
-        let mut headers = Vec::new();
+        let mut headers = Vec::with_capacity(2);
         if let Some(content_type) = g.content_type {
-            signed.push(("content-type", content_type));
             headers.push(("Content-Type".to_owned(), content_type.to_owned()));
         }
-        if let Some(size) = &size {
-            signed.push(("content-length", size));
-            headers.push(("Content-Length".to_owned(), size.clone()));
+        if let Some(size) = g.size {
+            headers.push(("Content-Length".to_owned(), size.to_string()));
         }
-        let url = self.presign_object("PUT", g.key, &[], &signed, g.now, g.expires_at);
+        // The signed names are the returned ones lowercased (at most two: no list to allocate).
+        let mut signed = [("", ""); 2];
+        for (slot, (name, value)) in signed.iter_mut().zip(&headers) {
+            let lower = if name == "Content-Type" {
+                "content-type"
+            } else {
+                "content-length"
+            };
+            *slot = (lower, value.as_str());
+        }
+        let url = self.presign_object(
+            "PUT",
+            g.key,
+            &[],
+            &signed[..headers.len()],
+            g.now,
+            g.expires_at,
+        );
         SignedUrl {
             method: "PUT",
             url,
@@ -143,19 +156,18 @@ impl S3Store {
         expires_at: i64,
     ) -> String {
         let (host, path) = self.object_location(key);
-        self.signer
-            .presign(&QueryRequest {
-                method,
-                scheme: &self.scheme,
-                host,
-                path: &path,
-                query,
-                headers,
-                payload_hash: UNSIGNED_PAYLOAD,
-                now,
-                // The signer clamps to 1..=604800; saturating keeps absurd inputs from overflowing.
-                expires: expires_at.saturating_sub(now),
-            })
-            .url
+        // The URL alone: the intermediate strings are for tests.
+        self.signer.presign_url(&QueryRequest {
+            method,
+            scheme: &self.scheme,
+            host,
+            path: &path,
+            query,
+            headers,
+            payload_hash: UNSIGNED_PAYLOAD,
+            now,
+            // The signer clamps to 1..=604800; saturating keeps absurd inputs from overflowing.
+            expires: expires_at.saturating_sub(now),
+        })
     }
 }

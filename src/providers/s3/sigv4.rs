@@ -135,19 +135,40 @@ pub fn derive_key(
     hmac(&k_service, chain.terminator.as_bytes())
 }
 
+/// The constants of one V4 dialect. AWS SigV4 and Aliyun OSS V4 (`OSS4-HMAC-SHA256`) are one algorithm with
+/// different names, so they share this module's day-key cache, canonical-request builder and signing: one
+/// implementation (OSS's own differences, which headers are signed and how the URL is laid out, stay in
+/// `providers::oss::sign`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    /// First line of the string to sign (`AWS4-HMAC-SHA256`, `OSS4-HMAC-SHA256`).
+    pub algorithm: &'static str,
+    /// The signing-key chain, whose terminator also ends the credential scope.
+    pub chain: KeyChain,
+    /// A query parameter with an empty value is signed as its bare name (OSS), not as `name=` (AWS).
+    pub bare_empty_values: bool,
+}
+
+/// AWS Signature Version 4.
+pub const AWS_V4: Dialect = Dialect {
+    algorithm: ALGORITHM,
+    chain: AWS4,
+    bare_empty_values: false,
+};
+
 /// kSigning = HMAC chain over ("AWS4"+secret, date, region, service, "aws4_request").
 pub fn derive_signing_key(secret_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     derive_key(AWS4, secret_key, date, region, service)
 }
 
 /// Everything about one signing date that does not change during that day: the credential scope, the
-/// `X-Amz-Credential` value (raw and UriEncoded) and the HMAC state already keyed with the derived signing key,
+/// credential value (raw and UriEncoded) and the HMAC state already keyed with the derived signing key,
 /// so a warm presign costs one SHA-256 of the canonical request plus one keyed HMAC, with no key setup.
-struct DayKey {
+pub(crate) struct DayKey {
     date: String,
-    scope: String,
-    credential: String,
-    credential_encoded: String,
+    pub(crate) scope: String,
+    pub(crate) credential: String,
+    pub(crate) credential_encoded: String,
     keyed: HmacSha256,
 }
 
@@ -237,6 +258,7 @@ pub struct HeaderSigned {
 
 /// Signs requests for one (credentials, region, service), caching the derived key.
 pub struct Signer {
+    dialect: Dialect,
     credentials: Credentials,
     region: String,
     service: String,
@@ -256,7 +278,18 @@ impl fmt::Debug for Signer {
 impl Signer {
     /// A signer for `service` (`s3`) in `region`.
     pub fn new(credentials: Credentials, region: &str, service: &str) -> Signer {
+        Signer::with_dialect(AWS_V4, credentials, region, service)
+    }
+
+    /// A signer of another V4 dialect (Aliyun OSS).
+    pub(crate) fn with_dialect(
+        dialect: Dialect,
+        credentials: Credentials,
+        region: &str,
+        service: &str,
+    ) -> Signer {
         Signer {
+            dialect,
             credentials,
             region: region.to_owned(),
             service: service.to_owned(),
@@ -276,9 +309,12 @@ impl Signer {
         &self.region
     }
 
-    /// `yyyymmdd/region/service/aws4_request`.
+    /// `yyyymmdd/region/service/aws4_request` (the dialect's terminator).
     pub fn scope(&self, date: &str) -> String {
-        format!("{date}/{}/{}/aws4_request", self.region, self.service)
+        format!(
+            "{date}/{}/{}/{}",
+            self.region, self.service, self.dialect.chain.terminator
+        )
     }
 
     /// `AK/yyyymmdd/region/service/aws4_request` (`X-Amz-Credential`, `x-amz-credential`).
@@ -287,9 +323,10 @@ impl Signer {
     }
 
     /// The cached per-day values of `date`, derived on the first use of a new day.
-    fn day(&self, date: &str) -> Arc<DayKey> {
+    pub(crate) fn day(&self, date: &str) -> Arc<DayKey> {
         self.key_cache.get_or_derive(date, || {
-            let key = derive_signing_key(
+            let key = derive_key(
+                self.dialect.chain,
                 self.credentials.secret_key.expose(),
                 date,
                 &self.region,
@@ -317,7 +354,47 @@ impl Signer {
     }
 
     fn string_to_sign(&self, time: &SigningTime, canonical_request: &str) -> String {
-        string_to_sign(&time.datetime, &self.scope(&time.date), canonical_request)
+        let hash = Hex64::of(&Sha256::digest(canonical_request.as_bytes()).into());
+        self.string_to_sign_of_hash(&time.datetime, &self.scope(&time.date), hash.as_str())
+    }
+
+    /// `<algorithm>\n<datetime>\n<scope>\n<hash>`, the string [`Signer::sign_canonical`] signs.
+    pub(crate) fn string_to_sign_of_hash(&self, datetime: &str, scope: &str, hash: &str) -> String {
+        let parts = [
+            self.dialect.algorithm,
+            "\n",
+            datetime,
+            "\n",
+            scope,
+            "\n",
+            hash,
+        ];
+        parts.concat()
+    }
+
+    /// The hex SHA-256 of `canonical_request` and the hex signature of the string to sign around it, fed to
+    /// the day's pre-keyed HMAC in pieces (the string to sign itself is never built).
+    pub(crate) fn sign_canonical(
+        &self,
+        day: &DayKey,
+        datetime: &str,
+        canonical_request: &str,
+    ) -> (Hex64, Hex64) {
+        let hash = Hex64::of(&Sha256::digest(canonical_request.as_bytes()).into());
+        let mut mac = day.keyed.clone();
+        for part in [
+            self.dialect.algorithm,
+            "\n",
+            datetime,
+            "\n",
+            &day.scope,
+            "\n",
+        ] {
+            mac.update(part.as_bytes());
+        }
+        mac.update(&hash.0);
+        let signature = Hex64::of(&mac.finalize().into_bytes().into());
+        (hash, signature)
     }
 
     /// Presigns a query-string URL: every parameter but `X-Amz-Signature` is signed, the session token included.
@@ -347,15 +424,16 @@ impl Signer {
         datetime: &str,
         day: &DayKey,
         varying: Option<&str>,
+        mut canonical_request: String,
     ) -> (String, Layout) {
         let headers = normalized_headers(Some(req.host), req.headers);
-        let signed_headers = signed_headers(&headers);
+        let signed = SignedNames::of(&headers);
         let mut expires_buf = [0u8; 20];
         let expires = decimal(
             req.expires.clamp(1, MAX_EXPIRES_SECONDS).unsigned_abs(),
             &mut expires_buf,
         );
-        let mut query = self.sorted_query(req.query, day, datetime, expires, &signed_headers);
+        let mut query = self.sorted_query(req.query, day, datetime, expires, signed.encoded());
         // The caller checked that `varying` is one of the operation's names, and UriEncode is injective, so
         // the name is unique: the value, left empty here, never moves the pair.
         let mark = varying.map(|name| {
@@ -367,18 +445,18 @@ impl Signer {
             query[at].1 = Cow::Borrowed("");
             at
         });
-        let mut canonical_request = String::with_capacity(
-            req.method.len() + req.path.len() * 3 + 640 + req.payload_hash.len(),
-        );
+        canonical_request
+            .reserve(req.method.len() + req.path.len() * 3 + 640 + req.payload_hash.len());
         let layout = write_canonical_request(
             &mut canonical_request,
             req.method,
-            req.path,
+            &[req.path],
             &query,
             &headers,
-            &signed_headers,
+            signed.raw(),
             req.payload_hash,
             mark,
+            self.dialect.bare_empty_values,
         );
         (canonical_request, layout)
     }
@@ -390,32 +468,14 @@ impl Signer {
         req: &QueryRequest<'_>,
         keep: bool,
     ) -> (String, Option<(String, String, String)>) {
-        let mut datetime_buf = [0u8; 16];
-        let fallback;
-        let datetime = match amz_datetime(req.now, &mut datetime_buf) {
-            Some(datetime) => datetime,
-            None => {
-                fallback = SigningTime::from_unix(req.now).datetime;
-                fallback.as_str()
-            }
-        };
+        let (mut datetime_buf, mut fallback) = ([0u8; 16], String::new());
+        let datetime = datetime(req.now, &mut datetime_buf, &mut fallback);
         let day = self.day(&datetime[..8]);
-        let (canonical_request, layout) = self.presign_request(req, datetime, &day, None);
-
-        let mut hash = [0u8; 64];
-        hex::encode_to_slice(Sha256::digest(canonical_request.as_bytes()), &mut hash)
-            .unwrap_or_else(|_| unreachable!("64 hex digits"));
-        let hash = std::str::from_utf8(&hash).unwrap_or_else(|_| unreachable!("hex is ASCII"));
-        let sts_parts = [ALGORITHM, "\n", datetime, "\n", &day.scope, "\n", hash];
-        let mut mac = day.keyed.clone();
-        for part in sts_parts {
-            mac.update(part.as_bytes());
-        }
-        let mut signature = [0u8; 64];
-        hex::encode_to_slice(mac.finalize().into_bytes(), &mut signature)
-            .unwrap_or_else(|_| unreachable!("64 hex digits"));
-        let signature =
-            std::str::from_utf8(&signature).unwrap_or_else(|_| unreachable!("hex is ASCII"));
+        // A URL alone writes its canonical request into this thread's reused buffer: one allocation less.
+        let buffer = if keep { String::new() } else { scratch_take() };
+        let (canonical_request, layout) = self.presign_request(req, datetime, &day, None, buffer);
+        let (hash, signature) = self.sign_canonical(&day, datetime, &canonical_request);
+        let signature = signature.as_str();
 
         let path = &canonical_request[layout.path];
         let query = &canonical_request[layout.query];
@@ -434,7 +494,12 @@ impl Signer {
         ] {
             url.push_str(part);
         }
-        let kept = keep.then(|| (canonical_request, sts_parts.concat(), signature.to_owned()));
+        if !keep {
+            scratch_return(canonical_request);
+            return (url, None);
+        }
+        let string_to_sign = self.string_to_sign_of_hash(datetime, &day.scope, hash.as_str());
+        let kept = Some((canonical_request, string_to_sign, signature.to_owned()));
         (url, kept)
     }
 
@@ -445,7 +510,7 @@ impl Signer {
         day: &'a DayKey,
         datetime: &'a str,
         expires: &'a str,
-        signed_headers: &'a str,
+        signed_headers_encoded: &'a str,
     ) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
         let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(query.len() + 6);
         pairs.extend(
@@ -463,7 +528,7 @@ impl Signer {
             (Cow::Borrowed("X-Amz-Expires"), Cow::Borrowed(expires)),
             (
                 Cow::Borrowed("X-Amz-SignedHeaders"),
-                uri_encode_cow(signed_headers),
+                Cow::Borrowed(signed_headers_encoded),
             ),
         ]);
         if let Some(token) = &self.credentials.session_token {
@@ -489,7 +554,7 @@ impl Signer {
         let day = self.day(&time.date);
         let shared = (req.query.iter().filter(|(k, _)| *k == varying).count() == 1
             && !varying.starts_with("X-Amz-"))
-        .then(|| self.presign_request(req, &time.datetime, &day, Some(varying)));
+        .then(|| self.presign_request(req, &time.datetime, &day, Some(varying), String::new()));
         let Some((canonical_request, layout)) = shared else {
             for value in values {
                 let query: Vec<(&str, &str)> = req
@@ -517,7 +582,14 @@ impl Signer {
         let mut request_state = Sha256::new();
         request_state.update(request_head.as_bytes());
         let mut sign_head = day.keyed.clone();
-        for part in [ALGORITHM, "\n", &time.datetime, "\n", &day.scope, "\n"] {
+        for part in [
+            self.dialect.algorithm,
+            "\n",
+            &time.datetime,
+            "\n",
+            &day.scope,
+            "\n",
+        ] {
             sign_head.update(part.as_bytes());
         }
         let mut value_buf = String::new();
@@ -567,22 +639,25 @@ impl Signer {
     pub fn sign_headers(&self, req: &HeaderRequest<'_>) -> HeaderSigned {
         let time = SigningTime::from_unix(req.now);
         let headers = normalized_headers(None, req.headers);
-        let signed_headers = signed_headers(&headers);
+        let signed = SignedNames::of(&headers);
+        let signed_headers = signed.raw();
         let mut canonical_request = String::with_capacity(512);
         write_canonical_request(
             &mut canonical_request,
             req.method,
-            req.path,
+            &[req.path],
             &encoded_query(req.query),
             &headers,
-            &signed_headers,
+            signed_headers,
             req.payload_hash,
             None,
+            self.dialect.bare_empty_values,
         );
         let string_to_sign = self.string_to_sign(&time, &canonical_request);
         let signature = self.sign(&time.date, &string_to_sign);
         let authorization = format!(
-            "{ALGORITHM} Credential={}, SignedHeaders={signed_headers}, Signature={signature}",
+            "{} Credential={}, SignedHeaders={signed_headers}, Signature={signature}",
+            self.dialect.algorithm,
             self.credential(&time.date)
         );
         HeaderSigned {
@@ -607,7 +682,7 @@ fn encoded_query<'a>(params: &[(&'a str, &'a str)]) -> Vec<(Cow<'a, str>, Cow<'a
 /// `name=value` pairs, both UriEncoded with `/` encoded, sorted by name then value, `&`-joined.
 pub fn canonical_query(params: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(params.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
-    push_query(&mut out, &encoded_query(params), None);
+    push_query(&mut out, &encoded_query(params), None, false);
     out
 }
 
@@ -616,6 +691,7 @@ fn push_query(
     out: &mut String,
     pairs: &[(Cow<'_, str>, Cow<'_, str>)],
     mark: Option<usize>,
+    bare_empty_values: bool,
 ) -> Option<usize> {
     let mut mark_at = None;
     for (i, (k, v)) in pairs.iter().enumerate() {
@@ -623,6 +699,9 @@ fn push_query(
             out.push('&');
         }
         out.push_str(k);
+        if bare_empty_values && v.is_empty() && mark != Some(i) {
+            continue;
+        }
         out.push('=');
         if mark == Some(i) {
             mark_at = Some(out.len());
@@ -633,7 +712,7 @@ fn push_query(
 }
 
 /// Where a canonical request's parts sit in its buffer, for URLs that reuse them.
-struct Layout {
+pub(crate) struct Layout {
     /// The encoded path.
     path: Range<usize>,
     /// The canonical query.
@@ -642,29 +721,34 @@ struct Layout {
     mark: Option<usize>,
 }
 
-/// The one canonical-request builder of every SigV4 form (single and batched presigns, header signing):
-/// `method\npath\nquery\nname:value\n...\n\nsigned;headers\npayload` appended to `out`, with `path` UriEncoded
-/// (`/` kept, never normalised), `query` already encoded and sorted, `headers` from [`normalized_headers`] and
-/// `signed_headers` their `;`-joined names. `mark` (a pair index) asks for the offset of that pair's value.
+/// The one canonical-request builder of every V4 form (single and batched presigns, header signing; AWS and
+/// OSS): `method\npath\nquery\nname:value\n...\n\nsigned;headers\npayload` appended to `out`, with `path`
+/// (the concatenation of its pieces) UriEncoded (`/` kept, never normalised), `query` already encoded and
+/// sorted, `headers` normalised, lowercase and sorted, and `signed_headers` their `;`-joined names (OSS: its
+/// additional-headers line). `mark` (a pair index) asks for the offset of that pair's value. With
+/// `bare_empty_values` (OSS) an empty value is signed as the bare name.
 #[allow(clippy::too_many_arguments)]
-fn write_canonical_request(
+pub(crate) fn write_canonical_request(
     out: &mut String,
     method: &str,
-    path: &str,
+    path: &[&str],
     query: &[(Cow<'_, str>, Cow<'_, str>)],
     headers: &[(Cow<'_, str>, Cow<'_, str>)],
     signed_headers: &str,
     payload_hash: &str,
     mark: Option<usize>,
+    bare_empty_values: bool,
 ) -> Layout {
     out.push_str(method);
     out.push('\n');
     let path_start = out.len();
-    common::push_percent_encoded(out, path, true);
+    for piece in path {
+        common::push_percent_encoded(out, piece, true);
+    }
     let path_end = out.len();
     out.push('\n');
     let query_start = out.len();
-    let mark_at = push_query(out, query, mark);
+    let mark_at = push_query(out, query, mark, bare_empty_values);
     let query_end = out.len();
     out.push('\n');
     for (name, value) in headers {
@@ -681,6 +765,18 @@ fn write_canonical_request(
         path: path_start..path_end,
         query: query_start..query_end,
         mark: mark_at,
+    }
+}
+
+/// `yyyymmddTHHMMSSZ` of `now`, in `buf` (in `fallback`, by [`SigningTime`], for years past 9999); its first
+/// eight bytes are the date.
+pub(crate) fn datetime<'b>(now: i64, buf: &'b mut [u8; 16], fallback: &'b mut String) -> &'b str {
+    match amz_datetime(now, buf) {
+        Some(datetime) => datetime,
+        None => {
+            *fallback = SigningTime::from_unix(now).datetime;
+            fallback.as_str()
+        }
     }
 }
 
@@ -711,7 +807,7 @@ fn amz_datetime(now: i64, buf: &mut [u8; 16]) -> Option<&str> {
 }
 
 /// `n` in decimal, in `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
     let mut at = buf.len();
     loop {
         at -= 1;
@@ -746,20 +842,67 @@ fn normalized_headers<'a>(
     normalized
 }
 
-/// The `;`-joined names of [`normalized_headers`] (`X-Amz-SignedHeaders`, `SignedHeaders=`).
-fn signed_headers(headers: &[(Cow<'_, str>, Cow<'_, str>)]) -> String {
-    let mut names = String::with_capacity(headers.iter().map(|(n, _)| n.len() + 1).sum());
-    for (i, (name, _)) in headers.iter().enumerate() {
-        if i > 0 {
-            names.push(';');
+/// The `;`-joined names of [`normalized_headers`] (`SignedHeaders=`) and, after them in the same buffer, their
+/// UriEncoded form (the `X-Amz-SignedHeaders` value): one allocation for both.
+struct SignedNames {
+    text: String,
+    raw_end: usize,
+}
+
+impl SignedNames {
+    fn of(headers: &[(Cow<'_, str>, Cow<'_, str>)]) -> SignedNames {
+        let names: usize = headers.iter().map(|(n, _)| n.len() + 1).sum();
+        let mut text = String::with_capacity(2 * names + 2 * headers.len());
+        for (i, (name, _)) in headers.iter().enumerate() {
+            if i > 0 {
+                text.push(';');
+            }
+            text.push_str(name);
         }
-        names.push_str(name);
+        let raw_end = text.len();
+        for (i, (name, _)) in headers.iter().enumerate() {
+            if i > 0 {
+                text.push_str("%3B");
+            }
+            common::push_percent_encoded(&mut text, name, false);
+        }
+        SignedNames { text, raw_end }
     }
-    names
+
+    fn raw(&self) -> &str {
+        &self.text[..self.raw_end]
+    }
+
+    fn encoded(&self) -> &str {
+        &self.text[self.raw_end..]
+    }
+}
+
+thread_local! {
+    /// The canonical-request buffer [`Signer::presign_url`] (and OSS's URLs) reuse (see [`scratch_return`]).
+    static CANONICAL_SCRATCH: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+/// This thread's canonical-request buffer (empty; give it back with [`scratch_return`]).
+pub(crate) fn scratch_take() -> String {
+    CANONICAL_SCRATCH.take()
+}
+
+/// Gives `buffer` back to this thread for the next presign, emptied; one grown by an unusually long request is
+/// dropped instead, so the buffer kept stays small.
+pub(crate) fn scratch_return(mut buffer: String) {
+    if buffer.capacity() <= 4096 {
+        buffer.clear();
+        CANONICAL_SCRATCH.set(buffer);
+    }
 }
 
 /// `value.split_ascii_whitespace().join(" ")`, borrowed when that changes nothing.
 fn collapse_whitespace(value: &str) -> Cow<'_, str> {
+    // The usual value has no space or control byte at all: one pass the compiler vectorizes.
+    if value.bytes().all(|b| b > b' ') {
+        return Cow::Borrowed(value);
+    }
     // Unchanged exactly when no whitespace starts or ends it and every inner one is a lone space.
     let mut previous_space = true; // so that a leading space counts as a run
     let mut clean = true;
@@ -782,7 +925,7 @@ fn collapse_whitespace(value: &str) -> Cow<'_, str> {
 }
 
 /// [`uri_encode`] with `/` encoded, borrowed when nothing needs encoding.
-fn uri_encode_cow(s: &str) -> Cow<'_, str> {
+pub(crate) fn uri_encode_cow(s: &str) -> Cow<'_, str> {
     if common::needs_no_encoding(s, false) {
         Cow::Borrowed(s)
     } else {
@@ -790,20 +933,24 @@ fn uri_encode_cow(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// `AWS4-HMAC-SHA256\n<datetime>\n<scope>\n<hex SHA-256 of the canonical request>`.
-fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> String {
-    let mut hash = [0u8; 64];
-    hex::encode_to_slice(Sha256::digest(canonical_request.as_bytes()), &mut hash)
-        .unwrap_or_else(|_| unreachable!("64 hex digits"));
-    let mut out = String::with_capacity(ALGORITHM.len() + datetime.len() + scope.len() + 67);
-    out.push_str(ALGORITHM);
-    out.push('\n');
-    out.push_str(datetime);
-    out.push('\n');
-    out.push_str(scope);
-    out.push('\n');
-    out.push_str(std::str::from_utf8(&hash).unwrap_or_else(|_| unreachable!("hex is ASCII")));
-    out
+/// 64 lowercase hex digits (a SHA-256 or HMAC-SHA256) on the stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Hex64([u8; 64]);
+
+impl Hex64 {
+    pub(crate) fn of(bytes: &[u8; 32]) -> Hex64 {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0x0f)];
+        }
+        Hex64(out)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_else(|_| unreachable!("hex is ASCII"))
+    }
 }
 
 /// Hex of one HMAC computed from a state that is already keyed (cloned, never re-keyed).

@@ -92,11 +92,8 @@ fn bucket_urls_for_both_styles() {
     assert_eq!(virt.bucket_url(), "https://media.s3.example.com:8443/");
     let form = virt.form_upload(&grant("a b.jpg", Some("image/jpeg"), None));
     assert_eq!(form.url, "https://media.s3.example.com:8443/");
-    assert_eq!(form.fields[0], ("key".to_owned(), "a b.jpg".to_owned()));
-    assert_eq!(
-        form.fields[1],
-        ("Content-Type".to_owned(), "image/jpeg".to_owned())
-    );
+    assert_eq!(form.fields[0], ("key", "a b.jpg".to_owned()));
+    assert_eq!(form.fields[1], ("Content-Type", "image/jpeg".to_owned()));
 }
 
 /// Builds the store a botocore/AWS-doc S3 vector describes (path-style on 127.0.0.1:9000, or virtual-hosted AWS).

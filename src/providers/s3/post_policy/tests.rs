@@ -46,10 +46,10 @@ fn expected_mac(string_to_sign: &str) -> Hmac<Sha256> {
     mac(&k_signing, string_to_sign)
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+fn field<'a>(fields: &'a [(&str, String)], name: &str) -> &'a str {
     fields
         .iter()
-        .find(|(n, _)| n == name)
+        .find(|(n, _)| *n == name)
         .map(|(_, v)| v.as_str())
         .unwrap_or_else(|| panic!("field {name} missing"))
 }
@@ -57,7 +57,7 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
 #[test]
 fn policy_pins_bucket_key_size_type_and_signature_verifies() {
     let signed = sign(&signer(None), &input(Some("image/jpeg")));
-    let names: Vec<&str> = signed.fields.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = signed.fields.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         names,
         [
@@ -110,7 +110,7 @@ fn policy_pins_bucket_key_size_type_and_signature_verifies() {
 #[test]
 fn session_token_is_a_field_and_a_condition_and_content_type_is_optional() {
     let signed = sign(&signer(Some("FQoG//token+/==")), &input(None));
-    let names: Vec<&str> = signed.fields.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = signed.fields.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         names,
         [
