@@ -34,19 +34,10 @@ pub struct PostPolicyInput<'a> {
     pub expires_at: i64,
 }
 
-/// A signed policy and the form fields in sending order (the file goes last, as `file`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedPostPolicy {
-    /// The policy document as signed.
-    pub policy_json: String,
-    /// Standard base64 of `policy_json`: the `policy` field and the string to sign.
-    pub policy_base64: String,
-    /// Hex signature (`x-oss-signature`).
-    pub signature: String,
-    /// `key`, `policy`, `x-oss-signature-version`, `x-oss-credential`, `x-oss-date`, `x-oss-signature`, then
-    /// `Content-Type`, `x-oss-security-token`, `callback`, `x-oss-forbid-overwrite` when present.
-    pub fields: Vec<(&'static str, String)>,
-}
+/// A signed policy and its form fields: `key`, `policy`, `x-oss-signature-version`, `x-oss-credential`,
+/// `x-oss-date`, `x-oss-signature`, then `Content-Type`, `x-oss-security-token`, `callback`,
+/// `x-oss-forbid-overwrite` when present (the file goes last, as `file`). The signature is `x-oss-signature`.
+pub use crate::providers::s3::post_policy::SignedPostPolicy;
 
 fn push_eq(out: &mut String, field: &str, value: &str) {
     out.push_str("[\"eq\",");
@@ -64,19 +55,7 @@ pub fn sign_policy(signer: &Signer, date: &str, policy_base64: &str) -> String {
 /// Builds and signs the policy (compact JSON, written by hand so the condition order is fixed).
 pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     let (policy_json, fields) = sign_fields(signer, input);
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    SignedPostPolicy {
-        policy_base64: field("policy"),
-        signature: field("x-oss-signature"),
-        policy_json,
-        fields,
-    }
+    SignedPostPolicy::from_fields(policy_json, fields, "x-oss-signature")
 }
 
 /// [`sign`]'s policy JSON and form fields, each value built once, straight into the field that carries it.

@@ -42,18 +42,30 @@ pub struct SignedPostPolicy {
 /// Builds and signs the policy; every `x-amz-*` form field is also a condition, as S3 requires.
 pub fn sign(signer: &Signer, input: &PostPolicyInput<'_>) -> SignedPostPolicy {
     let (policy_json, fields) = sign_fields(signer, input);
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    SignedPostPolicy {
-        policy_base64: field("policy"),
-        signature: field("x-amz-signature"),
-        policy_json,
-        fields,
+    SignedPostPolicy::from_fields(policy_json, fields, "x-amz-signature")
+}
+
+impl SignedPostPolicy {
+    /// Gathers a signed policy from its form fields, where the policy and its signature (`signature_field`)
+    /// already are (S3 and OSS V4 build them the same way).
+    pub fn from_fields(
+        policy_json: String,
+        fields: Vec<(&'static str, String)>,
+        signature_field: &str,
+    ) -> Self {
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        Self {
+            policy_base64: field("policy"),
+            signature: field(signature_field),
+            policy_json,
+            fields,
+        }
     }
 }
 
