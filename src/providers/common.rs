@@ -504,3 +504,14 @@ where
 pub fn is_header_value(value: &str) -> bool {
     value.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
 }
+
+/// A content type the broker will send as a header itself (multipart initiate): refused here with a client error
+/// rather than failing inside reqwest.
+pub fn check_content_type_header(content_type: Option<&str>) -> Result<(), super::ProviderError> {
+    match content_type {
+        Some(t) if !is_header_value(t) => Err(super::ProviderError::BadRequest(
+            "content type must be printable ASCII".to_owned(),
+        )),
+        _ => Ok(()),
+    }
+}

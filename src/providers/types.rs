@@ -49,6 +49,22 @@ pub struct DownloadOptions<'a> {
     pub response_content_type: Option<&'a str>,
 }
 
+impl<'a> DownloadOptions<'a> {
+    /// The overrides given, as the `response-*` query parameters S3, COS and OSS sign into a GET URL.
+    pub fn query(&self) -> Vec<(&'static str, &'a str)> {
+        [
+            (
+                "response-content-disposition",
+                self.response_content_disposition,
+            ),
+            ("response-content-type", self.response_content_type),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect()
+    }
+}
+
 /// Metadata of a stored object, from a signed HEAD / stat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {

@@ -236,18 +236,7 @@ impl CosStore {
         now: i64,
         expires_at: i64,
     ) -> SignedUrl {
-        let overrides = [
-            (
-                "response-content-disposition",
-                opts.response_content_disposition,
-            ),
-            ("response-content-type", opts.response_content_type),
-        ];
-        let params: Vec<(&str, &str)> = overrides
-            .iter()
-            .filter_map(|(name, value)| value.map(|value| (*name, value)))
-            .collect();
-        let url = self.presigned_url("GET", key, &[], &params, now, expires_at);
+        let url = self.presigned_url("GET", key, &[], &opts.query(), now, expires_at);
         SignedUrl {
             method: "GET",
             url,

@@ -6,7 +6,7 @@
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 
-use crate::providers::common::{all_pages, is_header_value};
+use crate::providers::common::{all_pages, check_content_type_header};
 use crate::providers::s3_like::{
     self, execute, strip_quotes, success_body, unix_now, Answer, Outgoing,
 };
@@ -184,11 +184,7 @@ impl OssStore {
         content_type: Option<&str>,
         forbid_overwrite: bool,
     ) -> Result<String, ProviderError> {
-        if content_type.is_some_and(|t| !is_header_value(t)) {
-            return Err(ProviderError::BadRequest(
-                "content type must be printable ASCII".to_owned(),
-            ));
-        }
+        check_content_type_header(content_type)?;
         let call = self.initiate_call(key, content_type, forbid_overwrite, unix_now());
         let op = "InitiateMultipartUpload";
         xml::upload_id(

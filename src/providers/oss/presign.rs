@@ -62,16 +62,9 @@ impl OssStore {
         now: i64,
         expires_at: i64,
     ) -> SignedUrl {
-        let mut query = Vec::new();
-        if let Some(disposition) = opts.response_content_disposition {
-            query.push(("response-content-disposition", disposition));
-        }
-        if let Some(content_type) = opts.response_content_type {
-            query.push(("response-content-type", content_type));
-        }
         SignedUrl {
             method: "GET",
-            url: self.presign_object("GET", key, &query, &[], now, expires_at),
+            url: self.presign_object("GET", key, &opts.query(), &[], now, expires_at),
             headers: Vec::new(),
         }
     }

@@ -5,7 +5,7 @@
 //! the request. Errors never carry the URL, the signature or the secret.
 use reqwest::Method;
 
-use crate::providers::common::{all_pages, is_header_value};
+use crate::providers::common::{all_pages, check_content_type_header};
 use crate::providers::s3_like::{
     self, execute, strip_quotes, success_body, unix_now, Answer, Outgoing,
 };
@@ -149,12 +149,7 @@ impl S3Store {
         key: &str,
         content_type: Option<&str>,
     ) -> Result<String, ProviderError> {
-        // HTTP header values must be visible ASCII; reject here instead of failing inside reqwest.
-        if content_type.is_some_and(|t| !is_header_value(t)) {
-            return Err(ProviderError::BadRequest(
-                "content type must be printable ASCII".to_owned(),
-            ));
-        }
+        check_content_type_header(content_type)?;
         let call = self.create_call(key, content_type, unix_now());
         let op = "CreateMultipartUpload";
         let body = success_body(send(http, op, call).await?, S3, op)?;
