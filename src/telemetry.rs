@@ -150,25 +150,38 @@ pub fn record_request(route: &str, method: &'static str, status: u16, seconds: f
     thread_local! {
         static ROUTES: RefCell<HashMap<String, RouteMetrics>> = RefCell::default();
     }
-    ROUTES.with_borrow_mut(|routes| {
-        if !routes.contains_key(route) {
-            let duration = metrics::histogram!("http_request_duration_seconds", "route" => route.to_owned());
-            let requests = Vec::new();
-            routes.insert(route.to_owned(), RouteMetrics { duration, requests });
-        }
-        let Some(metrics) = routes.get_mut(route) else {
-            return;
-        };
+    fn record(
+        metrics: &mut RouteMetrics,
+        route: &str,
+        method: &'static str,
+        status: u16,
+        seconds: f64,
+    ) {
         metrics.duration.record(seconds);
-        let counter = match metrics.requests.iter().find(|(m, s, _)| *m == method && *s == status) {
-            Some((_, _, counter)) => counter,
+        let known = metrics
+            .requests
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status);
+        match known {
+            Some((_, _, counter)) => counter.increment(1),
             None => {
                 let counter = metrics::counter!("http_requests_total", "route" => route.to_owned(), "method" => method, "status" => status.to_string());
+                counter.increment(1);
                 metrics.requests.push((method, status, counter));
-                &metrics.requests[metrics.requests.len() - 1].2
             }
-        };
-        counter.increment(1);
+        }
+    }
+    ROUTES.with_borrow_mut(|routes| match routes.get_mut(route) {
+        Some(metrics) => record(metrics, route, method, status, seconds),
+        None => {
+            let duration =
+                metrics::histogram!("http_request_duration_seconds", "route" => route.to_owned());
+            let metrics = routes.entry(route.to_owned()).or_insert(RouteMetrics {
+                duration,
+                requests: Vec::new(),
+            });
+            record(metrics, route, method, status, seconds);
+        }
     });
 }
 
