@@ -47,6 +47,9 @@ impl Caller {
             .map(|r| r.0.clone())
             .unwrap_or_default();
         let span = tracing::Span::current();
+        if let Some(route) = req.match_pattern() {
+            span.record("route", route.as_str());
+        }
         async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;

@@ -120,22 +120,22 @@ where
             }
         }
         let service = self.service.clone();
-        // The route pattern, matched once: the span's field, the metrics' label and the log lines' field.
-        let route = req
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_string());
-        // One span per request: every log line inside carries the request id, the route, and the subject once
+        // One span per request: every log line inside carries the request id, and the route and subject once
         // known (recorded by the `Caller` extractor).
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
-            route = %route,
+            route = tracing::field::Empty,
             subject = tracing::field::Empty
         );
         Box::pin(tracing::Instrument::instrument(
             async move {
                 let method = req.method().clone();
                 let res = service.call(req).await?;
+                let route = res
+                    .request()
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".to_string());
                 // Errors are rendered again so the problem body carries the request id.
                 let rerendered = res.response().error().map(|e| {
                 let api_error = e.as_error::<ApiError>().map_or_else(|| from_framework(e), ApiError::clone);
